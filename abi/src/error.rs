@@ -1,0 +1,120 @@
+//! Status codes and the error type every SDK slot method returns.
+
+use std::fmt;
+
+use crate::ffi;
+
+/// A non-OK status code of the ABI (`ANNVIL_ERR_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// A parameter value, size or pointer is invalid.
+    InvalidArgument,
+    /// A parameter key the slot does not know.
+    UnknownParameter,
+    /// A vector's dimension differs from the base dimension.
+    DimensionMismatch,
+    /// The metric, input or slot combination is not supported.
+    Unsupported,
+    /// An allocation failed.
+    OutOfMemory,
+    /// A panic or exception was caught at the boundary.
+    Panic,
+    /// Any other failure.
+    Internal,
+}
+
+impl Status {
+    /// Every status, in code order.
+    pub const ALL: [Status; 7] = [
+        Status::InvalidArgument,
+        Status::UnknownParameter,
+        Status::DimensionMismatch,
+        Status::Unsupported,
+        Status::OutOfMemory,
+        Status::Panic,
+        Status::Internal,
+    ];
+
+    /// The raw `annvil_status` code.
+    pub const fn code(self) -> ffi::annvil_status {
+        match self {
+            Status::InvalidArgument => ffi::ANNVIL_ERR_INVALID_ARGUMENT,
+            Status::UnknownParameter => ffi::ANNVIL_ERR_UNKNOWN_PARAMETER,
+            Status::DimensionMismatch => ffi::ANNVIL_ERR_DIMENSION_MISMATCH,
+            Status::Unsupported => ffi::ANNVIL_ERR_UNSUPPORTED,
+            Status::OutOfMemory => ffi::ANNVIL_ERR_OUT_OF_MEMORY,
+            Status::Panic => ffi::ANNVIL_ERR_PANIC,
+            Status::Internal => ffi::ANNVIL_ERR_INTERNAL,
+        }
+    }
+
+    /// The status for a raw error code, or `None` for `ANNVIL_OK` and for
+    /// codes this version of the ABI does not define.
+    pub fn from_code(code: ffi::annvil_status) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// A short lowercase name, e.g. `dimension mismatch`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Status::InvalidArgument => "invalid argument",
+            Status::UnknownParameter => "unknown parameter",
+            Status::DimensionMismatch => "dimension mismatch",
+            Status::Unsupported => "unsupported",
+            Status::OutOfMemory => "out of memory",
+            Status::Panic => "panic",
+            Status::Internal => "internal error",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A slot failure: the status returned to the host and its message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    /// The status code the host receives.
+    pub status: Status,
+    /// The message written into the host's error buffer.
+    pub message: String,
+}
+
+impl Error {
+    /// An error with the given status and message.
+    pub fn new(status: Status, message: impl Into<String>) -> Error {
+        Error {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// [`Status::InvalidArgument`].
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::new(Status::InvalidArgument, message)
+    }
+
+    /// [`Status::Unsupported`].
+    pub fn unsupported(message: impl Into<String>) -> Error {
+        Error::new(Status::Unsupported, message)
+    }
+
+    /// [`Status::Internal`].
+    pub fn internal(message: impl Into<String>) -> Error {
+        Error::new(Status::Internal, message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.status, self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result of every SDK slot method.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,89 @@
+//! The three slot traits a Rust variant implements.
+
+use crate::data::{Base, Graph, GraphView, Metric, Neighbors};
+use crate::error::Result;
+use crate::params::Params;
+
+/// The construction slot: a built index structure.
+///
+/// `build` runs once per build-parameter set; the value is then shared
+/// read-only (the SDK hands out its [`GraphView`] and, to this library's own
+/// search slot, the value itself through [`Graph::native`]).
+pub trait Construction: Sized + Send + Sync + 'static {
+    /// Builds the structure over `base` using at most `threads` threads.
+    /// Read parameters with [`Params::get`]; unread keys are rejected after
+    /// the call.
+    fn build(base: Base, metric: Metric, params: &mut Params, threads: usize) -> Result<Self>;
+
+    /// The standard view of the graph (empty when there is none). Called
+    /// once after `build`; the slices must live as long as `self`.
+    fn view(&self) -> GraphView<'_>;
+
+    /// Bytes of memory owned by `self`, not counting the base vectors.
+    fn memory_bytes(&self) -> usize;
+}
+
+/// The search slot: finds candidates for a query.
+///
+/// A searcher is shared read-only by all contexts; each thread searches with
+/// its own [`Search::Context`].
+pub trait Search: Sized + Send + Sync + 'static {
+    /// Per-thread scratch space.
+    type Context: Send + 'static;
+
+    /// Whether this slot only works with this library's own construction
+    /// (through [`Graph::native`]); sets `ANNVIL_FLAG_SEARCH_NEEDS_NATIVE_GRAPH`.
+    const NEEDS_NATIVE_GRAPH: bool = false;
+
+    /// Prepares a searcher over `base` and `graph` with fixed parameters.
+    fn prepare(base: Base, graph: &Graph, metric: Metric, params: &mut Params) -> Result<Self>;
+
+    /// Applies swept knobs (ef, nprobe, ...); keys not given keep their value.
+    fn configure(&mut self, params: &mut Params) -> Result<()>;
+
+    /// New scratch space for one thread.
+    fn new_context(&self) -> Result<Self::Context>;
+
+    /// Writes up to `out.capacity()` candidates for `query`, in increasing
+    /// distance, ids unique. The SDK has already checked the query dimension.
+    fn search(&self, context: &mut Self::Context, query: &[f32], out: &mut Neighbors<'_>)
+    -> Result<()>;
+
+    /// Bytes of memory owned by `self`, not counting borrowed inputs.
+    fn memory_bytes(&self) -> usize;
+
+    /// Whether [`Search::distance_count`] counts; when false the table's
+    /// `context_distance_count` is NULL.
+    const COUNTS_DISTANCES: bool = false;
+
+    /// Distance computations made by `context` since it was created.
+    fn distance_count(_context: &Self::Context) -> u64 {
+        0
+    }
+}
+
+/// The refinement slot: turns candidates into the final k results.
+pub trait Refine: Sized + Send + Sync + 'static {
+    /// Per-thread scratch space.
+    type Context: Send + 'static;
+
+    /// Prepares a refiner over `base`.
+    fn prepare(base: Base, metric: Metric, params: &mut Params) -> Result<Self>;
+
+    /// New scratch space for one thread.
+    fn new_context(&self) -> Result<Self::Context>;
+
+    /// Writes the best `out.capacity()` of `candidates` for `query`, in
+    /// increasing distance, ids unique. The SDK has already checked the
+    /// query dimension and that every candidate id is in range.
+    fn refine(
+        &self,
+        context: &mut Self::Context,
+        query: &[f32],
+        candidates: &[u32],
+        out: &mut Neighbors<'_>,
+    ) -> Result<()>;
+
+    /// Bytes of memory owned by `self`, not counting borrowed inputs.
+    fn memory_bytes(&self) -> usize;
+}

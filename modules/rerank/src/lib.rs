@@ -1,0 +1,141 @@
+//! Refinement slots: [`ExactRerank`] recomputes f32 distances of the
+//! candidates and keeps the best k; [`Identity`] keeps the search order.
+//! [`rank_exact`] is the shared exact ranking, also used by exact search.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use annvil_abi::{Base, Error, Metric, Neighbors, Params, Refine, Result};
+
+/// A (distance, id) pair ordered by distance, then id, so ranking is total
+/// and deterministic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Scored {
+    distance: f32,
+    id: u32,
+}
+
+impl Eq for Scored {}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Scored) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Scored) -> Ordering {
+        self.distance
+            .total_cmp(&other.distance)
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+/// Writes the `out.capacity()` nearest of `ids` to `query` into `out`,
+/// nearest first (ties broken by id). `ids` must not repeat.
+pub fn rank_exact(
+    base: &Base,
+    metric: Metric,
+    query: &[f32],
+    ids: impl IntoIterator<Item = u32>,
+    out: &mut Neighbors<'_>,
+) {
+    let k = out.capacity();
+    if k == 0 {
+        return;
+    }
+    let mut heap = BinaryHeap::with_capacity(k + 1);
+    for id in ids {
+        let scored = Scored {
+            distance: annvil_distance::distance(metric, base.row(id as usize), query),
+            id,
+        };
+        if heap.len() < k {
+            heap.push(scored);
+        } else if scored < *heap.peek().expect("heap holds k items") {
+            heap.pop();
+            heap.push(scored);
+        }
+    }
+    for s in heap.into_sorted_vec() {
+        out.push(s.id, s.distance);
+    }
+}
+
+/// Exact f32 rerank of the search candidates.
+pub struct ExactRerank {
+    base: Base,
+    metric: Metric,
+}
+
+impl Refine for ExactRerank {
+    type Context = ();
+
+    fn prepare(base: Base, metric: Metric, _params: &mut Params) -> Result<ExactRerank> {
+        Ok(ExactRerank { base, metric })
+    }
+
+    fn new_context(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn refine(
+        &self,
+        _context: &mut (),
+        query: &[f32],
+        candidates: &[u32],
+        out: &mut Neighbors<'_>,
+    ) -> Result<()> {
+        let mut unique = candidates.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        rank_exact(&self.base, self.metric, query, unique, out);
+        Ok(())
+    }
+
+    fn memory_bytes(&self) -> usize {
+        0
+    }
+}
+
+/// Keeps the first k candidates in the order the search returned them.
+/// Distances are unknown to it, so it reports the candidates' exact ones.
+pub struct Identity {
+    base: Base,
+    metric: Metric,
+}
+
+impl Refine for Identity {
+    type Context = ();
+
+    fn prepare(base: Base, metric: Metric, _params: &mut Params) -> Result<Identity> {
+        Ok(Identity { base, metric })
+    }
+
+    fn new_context(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn refine(
+        &self,
+        _context: &mut (),
+        query: &[f32],
+        candidates: &[u32],
+        out: &mut Neighbors<'_>,
+    ) -> Result<()> {
+        for (i, &id) in candidates.iter().enumerate() {
+            if candidates[..i].contains(&id) {
+                return Err(Error::invalid(format!("candidate {id} appears twice")));
+            }
+            let d = annvil_distance::distance(self.metric, self.base.row(id as usize), query);
+            if !out.push(id, d) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn memory_bytes(&self) -> usize {
+        0
+    }
+}
