@@ -1,0 +1,1 @@
+//! Datasets for the annvil host (work in progress).

@@ -1,0 +1,1 @@
+//! Results database and reports for the annvil host (work in progress).

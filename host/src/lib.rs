@@ -1,0 +1,1 @@
+//! annvil host library (work in progress).
