@@ -12,12 +12,14 @@
  * slot.
  *
  * Versioning rules
- *   - Every struct that crosses the boundary starts with (or, for the
- *     descriptor, carries in its fixed prefix) `struct_size`, the size the
- *     library was compiled with. Structs are append-only: a minor version may
- *     add fields at the end, never remove, reorder or retype one. A reader
- *     uses only the fields that `struct_size` covers and treats the rest as
- *     absent (zero / NULL).
+ *   - Every struct that may grow carries `struct_size`, the size its writer
+ *     was compiled with: the descriptor (in its fixed prefix), the slot
+ *     tables, annvil_vectors and annvil_graph_view. They are append-only: a
+ *     minor version may add fields at the end, never remove, reorder or
+ *     retype one. A reader uses only the fields `struct_size` covers and
+ *     treats the rest as absent (zero / NULL). The small plain structs
+ *     without it (annvil_error, annvil_param, annvil_params,
+ *     annvil_graph_level) are frozen for the whole major version.
  *   - A minor bump may add: fields at the end of a struct, new status codes,
  *     new flags, new metrics, new optional (nullable) functions at the end of
  *     a table. Anything else is a new major version with a new entry symbol.
@@ -376,19 +378,22 @@ typedef struct annvil_refinement_v1 {
 
     /**
      * Choose the final `k` results for `query` (`dim` floats) among the
-     * `num_candidates` candidate ids produced by the search slot. Writes up
-     * to `k` unique ids, sorted by increasing distance, into `ids`, their
-     * distances into `distances`, and the count into `*found`.
+     * `num_candidates` candidates produced by the search slot:
+     * `candidates` are their ids and `candidate_distances` the search's
+     * (approximate) distances, in the search's order. Writes up to `k`
+     * unique ids, sorted by increasing distance, into `ids`, their distances
+     * into `distances`, and the count into `*found`.
      * Must return ANNVIL_ERR_DIMENSION_MISMATCH when `dim` differs from the
      * base dimension, and ANNVIL_ERR_INVALID_ARGUMENT for a candidate id out
      * of range.
-     * Ownership: `query` and `candidates` are borrowed; `ids` and `distances`
-     * are host buffers of `k` elements.
+     * Ownership: `query`, `candidates` and `candidate_distances` are
+     * borrowed; `ids` and `distances` are host buffers of `k` elements.
      * Thread-safety: a context is used by one thread at a time; different
      * contexts of the same refiner may refine concurrently.
      */
     annvil_status (*refine)(annvil_refine_context *context, const float *query,
                             size_t dim, const uint32_t *candidates,
+                            const float *candidate_distances,
                             size_t num_candidates, size_t k, uint32_t *ids,
                             float *distances, size_t *found,
                             annvil_error *error);
@@ -418,9 +423,10 @@ typedef struct annvil_refinement_v1 {
 /* ------------------------------------------------------------------------ */
 
 /**
- * What a library is and which slots it fills. The first four fields are
- * fixed for every major version, so a host can always read the magic, the
- * major version and the size before anything else.
+ * What a library is and which slots it fills. The first five fields
+ * (magic through struct_size) are fixed for every major version, so a host
+ * can always read the magic, the major version and the size before anything
+ * else.
  */
 typedef struct annvil_descriptor {
     /** Always ANNVIL_MAGIC. */

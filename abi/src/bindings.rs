@@ -373,13 +373,14 @@ pub struct annvil_refinement_v1 {
             error: *mut annvil_error,
         ) -> annvil_status,
     >,
-    #[doc = " Choose the final `k` results for `query` (`dim` floats) among the\n `num_candidates` candidate ids produced by the search slot. Writes up\n to `k` unique ids, sorted by increasing distance, into `ids`, their\n distances into `distances`, and the count into `*found`.\n Must return ANNVIL_ERR_DIMENSION_MISMATCH when `dim` differs from the\n base dimension, and ANNVIL_ERR_INVALID_ARGUMENT for a candidate id out\n of range.\n Ownership: `query` and `candidates` are borrowed; `ids` and `distances`\n are host buffers of `k` elements.\n Thread-safety: a context is used by one thread at a time; different\n contexts of the same refiner may refine concurrently."]
+    #[doc = " Choose the final `k` results for `query` (`dim` floats) among the\n `num_candidates` candidates produced by the search slot:\n `candidates` are their ids and `candidate_distances` the search's\n (approximate) distances, in the search's order. Writes up to `k`\n unique ids, sorted by increasing distance, into `ids`, their distances\n into `distances`, and the count into `*found`.\n Must return ANNVIL_ERR_DIMENSION_MISMATCH when `dim` differs from the\n base dimension, and ANNVIL_ERR_INVALID_ARGUMENT for a candidate id out\n of range.\n Ownership: `query`, `candidates` and `candidate_distances` are\n borrowed; `ids` and `distances` are host buffers of `k` elements.\n Thread-safety: a context is used by one thread at a time; different\n contexts of the same refiner may refine concurrently."]
     pub refine: ::core::option::Option<
         unsafe extern "C" fn(
             context: *mut annvil_refine_context,
             query: *const f32,
             dim: usize,
             candidates: *const u32,
+            candidate_distances: *const f32,
             num_candidates: usize,
             k: usize,
             ids: *mut u32,
@@ -416,7 +417,7 @@ const _: () = {
     ["Offset of field: annvil_refinement_v1::refiner_destroy"]
         [::core::mem::offset_of!(annvil_refinement_v1, refiner_destroy) - 48usize];
 };
-#[doc = " What a library is and which slots it fills. The first four fields are\n fixed for every major version, so a host can always read the magic, the\n major version and the size before anything else."]
+#[doc = " What a library is and which slots it fills. The first five fields\n (magic through struct_size) are fixed for every major version, so a host\n can always read the magic, the major version and the size before anything\n else."]
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct annvil_descriptor {

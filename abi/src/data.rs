@@ -6,6 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
+use crate::export::host_slice;
 use crate::ffi;
 
 /// A distance function. Smaller distances are always closer.
@@ -160,6 +161,63 @@ pub struct GraphView<'a> {
     pub levels: Vec<Level<'a>>,
     /// Where a search starts (on the top level).
     pub entry_points: &'a [u32],
+}
+
+impl<'a> GraphView<'a> {
+    /// Borrows a raw view as filled by a construction slot.
+    ///
+    /// # Safety
+    /// Every array of `view` must hold the number of elements the contract
+    /// gives it (`num_levels` levels of `num_nodes + 1` offsets and
+    /// `offsets[num_nodes]` neighbours, `num_entry_points` entry points) and
+    /// stay valid for `'a`.
+    pub unsafe fn from_ffi(view: &ffi::annvil_graph_view) -> Result<GraphView<'a>> {
+        // SAFETY: lengths and lifetime as the caller guarantees.
+        let levels = unsafe { host_slice(view.levels, view.num_levels as usize, "graph levels") }?
+            .iter()
+            .map(|level| {
+                // SAFETY: as above.
+                let offsets =
+                    unsafe { host_slice(level.offsets, view.num_nodes + 1, "level offsets") }?;
+                let edges = offsets[view.num_nodes] as usize;
+                // SAFETY: as above.
+                let neighbors = unsafe { host_slice(level.neighbors, edges, "level neighbours") }?;
+                Ok(Level { offsets, neighbors })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // SAFETY: as above.
+        let entry_points = unsafe {
+            host_slice(view.entry_points, view.num_entry_points as usize, "entry points")
+        }?;
+        Ok(GraphView { num_nodes: view.num_nodes, levels, entry_points })
+    }
+
+    /// Checks that every level is a valid CSR over `num_nodes` nodes (when
+    /// there are levels) and that the entry points are in range.
+    pub fn validate(&self, num_nodes: usize) -> Result<()> {
+        if !self.levels.is_empty() && self.num_nodes != num_nodes {
+            return Err(Error::invalid(format!(
+                "graph view has {} nodes, the base has {num_nodes}",
+                self.num_nodes
+            )));
+        }
+        for (l, level) in self.levels.iter().enumerate() {
+            let bad = level.offsets.len() != self.num_nodes + 1
+                || level.offsets.windows(2).any(|w| w[0] > w[1])
+                || level.offsets.last().map(|&o| o as usize) != Some(level.neighbors.len())
+                || level.neighbors.iter().any(|&v| v as usize >= self.num_nodes);
+            if bad {
+                return Err(Error::invalid(format!(
+                    "graph level {l} is not a valid CSR over {} nodes",
+                    self.num_nodes
+                )));
+            }
+        }
+        if let Some(&e) = self.entry_points.iter().find(|&&e| e as usize >= self.num_nodes) {
+            return Err(Error::invalid(format!("entry point {e} is out of range")));
+        }
+        Ok(())
+    }
 }
 
 /// What a search slot receives from the construction slot: the standard

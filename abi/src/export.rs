@@ -11,7 +11,7 @@ use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::{mem, ptr, slice};
 
-use crate::data::{Base, Graph, GraphView, Level, Metric, Neighbors, Vectors};
+use crate::data::{Base, Graph, GraphView, Metric, Neighbors, Vectors};
 use crate::error::{Error, Result, Status};
 use crate::ffi;
 use crate::params::Params;
@@ -141,7 +141,7 @@ fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
 ///
 /// # Safety
 /// `data` must be NULL or valid for `len` reads for `'a`.
-unsafe fn host_slice<'a, T>(data: *const T, len: usize, what: &str) -> Result<&'a [T]> {
+pub(crate) unsafe fn host_slice<'a, T>(data: *const T, len: usize, what: &str) -> Result<&'a [T]> {
     if len == 0 {
         return Ok(&[]);
     }
@@ -285,31 +285,6 @@ struct GraphBox<C> {
     tag: CString,
 }
 
-fn validate_view(view: &GraphView<'_>, num_nodes: usize) -> Result<()> {
-    if !view.levels.is_empty() && view.num_nodes != num_nodes {
-        return Err(Error::internal(format!(
-            "graph view has {} nodes, the base has {num_nodes}",
-            view.num_nodes
-        )));
-    }
-    for (l, level) in view.levels.iter().enumerate() {
-        let bad = level.offsets.len() != view.num_nodes + 1
-            || level.offsets.windows(2).any(|w| w[0] > w[1])
-            || level.offsets.last().map(|&o| o as usize) != Some(level.neighbors.len())
-            || level.neighbors.iter().any(|&v| v as usize >= view.num_nodes);
-        if bad {
-            return Err(Error::internal(format!(
-                "graph level {l} is not a valid CSR over {} nodes",
-                view.num_nodes
-            )));
-        }
-    }
-    if let Some(&e) = view.entry_points.iter().find(|&&e| e as usize >= view.num_nodes) {
-        return Err(Error::internal(format!("entry point {e} out of range")));
-    }
-    Ok(())
-}
-
 impl<C: Construction> GraphBox<C> {
     fn new(graph: C, num_nodes: usize) -> Result<Box<GraphBox<C>>> {
         let type_name = std::any::type_name::<C>();
@@ -329,7 +304,7 @@ impl<C: Construction> GraphBox<C> {
         let object: &'static C = unsafe { &*ptr::addr_of!(boxed.graph) };
         boxed.native.object = object;
         let view = object.view();
-        validate_view(&view, num_nodes)?;
+        view.validate(num_nodes)?;
         boxed.levels = view
             .levels
             .iter()
@@ -458,30 +433,9 @@ unsafe fn graph_from(view: *const ffi::annvil_graph_view) -> Result<Graph> {
             mem::size_of::<ffi::annvil_graph_view>()
         )));
     }
-    // SAFETY: the view's arrays have the lengths the contract gives them and
-    // outlive the searcher (caller).
-    let levels = unsafe { host_slice(view.levels, view.num_levels as usize, "graph levels") }?
-        .iter()
-        .map(|level| {
-            // SAFETY: as above: num_nodes + 1 offsets, offsets[num_nodes] ids.
-            let offsets =
-                unsafe { host_slice(level.offsets, view.num_nodes + 1, "level offsets") }?;
-            let edges = offsets[view.num_nodes] as usize;
-            // SAFETY: as above.
-            let neighbors = unsafe { host_slice(level.neighbors, edges, "level neighbours") }?;
-            Ok(Level { offsets, neighbors })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    // SAFETY: as above.
-    let entry_points = unsafe {
-        host_slice(view.entry_points, view.num_entry_points as usize, "entry points")
-    }?;
-    let graph_view = GraphView {
-        num_nodes: view.num_nodes,
-        levels,
-        entry_points,
-    };
-    validate_view(&graph_view, view.num_nodes)?;
+    // SAFETY: the view's arrays outlive the searcher (caller).
+    let graph_view = unsafe { GraphView::from_ffi(view) }?;
+    graph_view.validate(view.num_nodes)?;
     // SAFETY: a non-NULL native handle was made by this library's GraphBox
     // (caller) and lives as long as the graph.
     let native = unsafe { view.native.cast::<NativeHandle>().as_ref() }.map(|h| (h.object, h.tag));
@@ -712,6 +666,7 @@ unsafe extern "C" fn refine_refine<R: Refine>(
     query: *const f32,
     dim: usize,
     candidates: *const u32,
+    candidate_distances: *const f32,
     num_candidates: usize,
     k: usize,
     ids: *mut u32,
@@ -728,10 +683,11 @@ unsafe extern "C" fn refine_refine<R: Refine>(
         let refiner = unsafe { &*context.refiner };
         check_dim(dim, refiner.dim)?;
         // SAFETY: host arrays of the stated lengths (contract).
-        let (query, candidates, ids, distances) = unsafe {
+        let (query, candidates, candidate_distances, ids, distances) = unsafe {
             (
                 host_slice(query, dim, "query")?,
                 host_slice(candidates, num_candidates, "candidates")?,
+                host_slice(candidate_distances, num_candidates, "candidate distances")?,
                 host_slice_mut(ids, k, "ids")?,
                 host_slice_mut(distances, k, "distances")?,
             )
@@ -748,7 +704,7 @@ unsafe extern "C" fn refine_refine<R: Refine>(
         let mut out = Neighbors::new(ids, distances);
         refiner
             .refiner
-            .refine(&mut context.scratch, query, candidates, &mut out)?;
+            .refine(&mut context.scratch, query, candidates, candidate_distances, &mut out)?;
         // SAFETY: non-NULL host out-pointer (contract).
         unsafe { found.write(out.len()) };
         Ok(())

@@ -74,13 +74,16 @@ pub trait Refine: Sized + Send + Sync + 'static {
     fn new_context(&self) -> Result<Self::Context>;
 
     /// Writes the best `out.capacity()` of `candidates` for `query`, in
-    /// increasing distance, ids unique. The SDK has already checked the
-    /// query dimension and that every candidate id is in range.
+    /// increasing distance, ids unique. `candidate_distances` are the
+    /// search's approximate distances, in the search's order. The SDK has
+    /// already checked the query dimension, that both slices have the same
+    /// length, and that every candidate id is in range.
     fn refine(
         &self,
         context: &mut Self::Context,
         query: &[f32],
         candidates: &[u32],
+        candidate_distances: &[f32],
         out: &mut Neighbors<'_>,
     ) -> Result<()>;
 

@@ -1,1 +1,17 @@
-//! annvil host library (work in progress).
+//! The annvil host: builds variant libraries, checks and evaluates them in
+//! isolated worker processes, scores and stores the results, and writes
+//! leaderboards. See ARCHITECTURE.md for the map of modules and data flow.
+//!
+//! Coordinator side: [`cli`], [`variant`], [`compile`], [`prepare`],
+//! [`isolate`]. Worker side (the only code that loads variant libraries):
+//! [`worker`], [`loader`], [`pipeline`], and the worker halves of [`check`].
+
+pub mod check;
+pub mod cli;
+pub mod compile;
+pub mod isolate;
+pub mod loader;
+pub mod pipeline;
+pub mod prepare;
+pub mod variant;
+pub mod worker;

@@ -16,7 +16,7 @@ enum Entry {
     Construction(Type),
     Search(Type),
     Refinement(Type),
-    CEntry(Ident),
+    CForward(Ident),
 }
 
 impl Parse for Entry {
@@ -29,7 +29,7 @@ impl Parse for Entry {
             "construction" => Entry::Construction(input.parse()?),
             "search" => Entry::Search(input.parse()?),
             "refinement" => Entry::Refinement(input.parse()?),
-            "c_entry" => Entry::CEntry(input.parse()?),
+            "c_entry" => Entry::CForward(input.parse()?),
             other => {
                 return Err(syn::Error::new(
                     key.span(),
@@ -72,7 +72,7 @@ impl Parse for Spec {
                 Entry::Construction(v) => set(&mut spec.construction, v, "construction", span)?,
                 Entry::Search(v) => set(&mut spec.search, v, "search", span)?,
                 Entry::Refinement(v) => set(&mut spec.refinement, v, "refinement", span)?,
-                Entry::CEntry(v) => set(&mut spec.c_entry, v, "c_entry", span)?,
+                Entry::CForward(v) => set(&mut spec.c_entry, v, "c_entry", span)?,
             }
         }
         spec.validate(input.span())?;

@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use annvil_abi::{Base, Error, Metric, Neighbors, Params, Refine, Result};
+use annvil_abi::{Base, Metric, Neighbors, Params, Refine, Result};
 
 /// A (distance, id) pair ordered by distance, then id, so ranking is total
 /// and deterministic.
@@ -84,6 +84,7 @@ impl Refine for ExactRerank {
         _context: &mut (),
         query: &[f32],
         candidates: &[u32],
+        _candidate_distances: &[f32],
         out: &mut Neighbors<'_>,
     ) -> Result<()> {
         let mut unique = candidates.to_vec();
@@ -98,18 +99,15 @@ impl Refine for ExactRerank {
     }
 }
 
-/// Keeps the first k candidates in the order the search returned them.
-/// Distances are unknown to it, so it reports the candidates' exact ones.
-pub struct Identity {
-    base: Base,
-    metric: Metric,
-}
+/// Keeps the first k candidates with the search's own distances: the
+/// refinement for a search whose order is already final.
+pub struct Identity;
 
 impl Refine for Identity {
     type Context = ();
 
-    fn prepare(base: Base, metric: Metric, _params: &mut Params) -> Result<Identity> {
-        Ok(Identity { base, metric })
+    fn prepare(_base: Base, _metric: Metric, _params: &mut Params) -> Result<Identity> {
+        Ok(Identity)
     }
 
     fn new_context(&self) -> Result<()> {
@@ -119,16 +117,13 @@ impl Refine for Identity {
     fn refine(
         &self,
         _context: &mut (),
-        query: &[f32],
+        _query: &[f32],
         candidates: &[u32],
+        candidate_distances: &[f32],
         out: &mut Neighbors<'_>,
     ) -> Result<()> {
-        for (i, &id) in candidates.iter().enumerate() {
-            if candidates[..i].contains(&id) {
-                return Err(Error::invalid(format!("candidate {id} appears twice")));
-            }
-            let d = annvil_distance::distance(self.metric, self.base.row(id as usize), query);
-            if !out.push(id, d) {
+        for (&id, &distance) in candidates.iter().zip(candidate_distances) {
+            if !out.push(id, distance) {
                 break;
             }
         }

@@ -27,7 +27,7 @@ impl ParseCallbacks for ConstantTypes {
 }
 
 fn abi_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn generate(header: &Path) -> Result<String, bindgen::BindgenError> {

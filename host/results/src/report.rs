@@ -1,0 +1,959 @@
+//! Reports regenerated from the results database: Markdown, JSON and CSV
+//! leaderboards, the QPS–recall plot (SVG and PNG) and one self-contained
+//! HTML page, plus the plain-text table the host prints at the end of a run.
+//!
+//! The PNG is drawn with an embedded DejaVu Sans font (see
+//! `assets/DejaVuSans-LICENSE.txt`), so no system font or fontconfig is needed.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::{Context, anyhow};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use serde::{Deserialize, Serialize};
+
+use crate::reward::{self, BAND_HIGH, BAND_LOW, RecallQps, RewardSummary};
+use crate::store::{EvaluationRecord, Leaderboard, LeaderboardRow, RunRecord, Scope, Status, Store, SweepPoint};
+
+/// The font embedded for plot text (DejaVu Sans 2.37, Bitstream Vera licence).
+static FONT_TTF: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+/// Font family name the plots use; the embedded font is registered under it.
+const FONT: &str = "sans-serif";
+/// Plot size in pixels (SVG and PNG).
+const PLOT_SIZE: (u32, u32) = (1000, 640);
+
+/// Distinct colours for the variants' curves (the "tab10" palette).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// Paths of the files written by [`write_reports`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportFiles {
+    /// `leaderboard.md`.
+    pub markdown: PathBuf,
+    /// `leaderboard.json`.
+    pub json: PathBuf,
+    /// `leaderboard.csv`.
+    pub csv: PathBuf,
+    /// `qps-recall.svg`.
+    pub svg: PathBuf,
+    /// `qps-recall.png`.
+    pub png: PathBuf,
+    /// `index.html`.
+    pub html: PathBuf,
+}
+
+/// One build-parameter set of a variant, with its points.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuildDetail {
+    /// The stored evaluation.
+    pub evaluation: EvaluationRecord,
+    /// Its sweep points, in stored order.
+    pub points: Vec<SweepPoint>,
+    /// Reward and frontier of the valid points (no invalid queries).
+    pub summary: RewardSummary,
+}
+
+/// Everything a report shows about one leaderboard row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantDetail {
+    /// The row.
+    pub row: LeaderboardRow,
+    /// All build sets of the row's variant version, oldest first.
+    pub builds: Vec<BuildDetail>,
+}
+
+impl VariantDetail {
+    /// The build set shown in the leaderboard row.
+    pub fn shown_build(&self) -> Option<&BuildDetail> {
+        self.builds.iter().find(|b| b.evaluation.id == self.row.evaluation_id)
+    }
+}
+
+/// Everything the reports are rendered from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportData {
+    /// Dataset and config.
+    pub scope: Scope,
+    /// What reward and QPS@x mean, and on what they were measured.
+    pub explanation: String,
+    /// One entry per leaderboard row, rank order.
+    pub variants: Vec<VariantDetail>,
+    /// The runs (machines, versions) that produced these results.
+    pub runs: Vec<RunRecord>,
+}
+
+impl ReportData {
+    /// Reads the most recent leaderboard of `dataset` (name or content hash)
+    /// and everything behind it from `store`.
+    pub fn collect(store: &Store, dataset: &str) -> anyhow::Result<Self> {
+        let leaderboard = store
+            .leaderboard(dataset)?
+            .ok_or_else(|| anyhow!("no finished evaluation of dataset {dataset:?} in {}", store.path().display()))?;
+        Self::from_leaderboard(store, leaderboard)
+    }
+
+    /// Reads everything behind an already computed leaderboard.
+    pub fn from_leaderboard(store: &Store, leaderboard: Leaderboard) -> anyhow::Result<Self> {
+        let runs = store.runs_of(&leaderboard)?;
+        let mut variants = Vec::with_capacity(leaderboard.rows.len());
+        for row in leaderboard.rows {
+            let mut builds = Vec::with_capacity(row.evaluation_ids.len());
+            for id in &row.evaluation_ids {
+                let evaluation = store.evaluation(*id)?;
+                let points = store.sweep_points(*id)?;
+                let summary = reward::summarize(&valid_points(&points));
+                builds.push(BuildDetail {
+                    evaluation,
+                    points,
+                    summary,
+                });
+            }
+            variants.push(VariantDetail { row, builds });
+        }
+        Ok(Self {
+            explanation: explanation(&leaderboard.scope),
+            scope: leaderboard.scope,
+            variants,
+            runs,
+        })
+    }
+
+    /// The leaderboard rows, rank order.
+    pub fn rows(&self) -> impl Iterator<Item = &LeaderboardRow> {
+        self.variants.iter().map(|v| &v.row)
+    }
+}
+
+fn valid_points(points: &[SweepPoint]) -> Vec<RecallQps> {
+    points
+        .iter()
+        .filter(|p| p.invalid_queries == 0)
+        .map(SweepPoint::recall_qps)
+        .collect()
+}
+
+/// The explanation line printed under every leaderboard.
+pub fn explanation(scope: &Scope) -> String {
+    format!(
+        "Reward = mean over recall r in [{BAND_LOW:.2}, {BAND_HIGH:.2}] of Q(r), the highest QPS among \
+         sweep points with recall >= r (integrated exactly; 0 where recall {BAND_LOW:.2} is never reached). \
+         QPS@x = Q(x); \"—\" means recall x was never reached. QPS is the best of R runs. \
+         Dataset {} ({}), {}, config {}.",
+        scope.dataset_name,
+        short_hash(&scope.dataset_hash),
+        scope.config.describe(),
+        scope.config_key
+    )
+}
+
+/// Writes `leaderboard.md`, `leaderboard.json`, `leaderboard.csv`,
+/// `qps-recall.svg`, `qps-recall.png` and `index.html` for the most recent
+/// leaderboard of `dataset` into `out_dir` (created if missing).
+pub fn write_reports(store: &Store, dataset: &str, out_dir: &Path) -> anyhow::Result<ReportFiles> {
+    let data = ReportData::collect(store, dataset)?;
+    write_report_files(&data, out_dir)
+}
+
+/// Writes every report file of `data` into `out_dir` (created if missing).
+pub fn write_report_files(data: &ReportData, out_dir: &Path) -> anyhow::Result<ReportFiles> {
+    fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let files = ReportFiles {
+        markdown: out_dir.join("leaderboard.md"),
+        json: out_dir.join("leaderboard.json"),
+        csv: out_dir.join("leaderboard.csv"),
+        svg: out_dir.join("qps-recall.svg"),
+        png: out_dir.join("qps-recall.png"),
+        html: out_dir.join("index.html"),
+    };
+    let write = |path: &Path, text: &str| fs::write(path, text).with_context(|| format!("writing {}", path.display()));
+    write(&files.markdown, &markdown(data))?;
+    write(&files.json, &json(data)?)?;
+    write(&files.csv, &csv(data))?;
+    let svg = svg_plot(data)?;
+    write(&files.svg, &svg)?;
+    png_plot(data, &files.png)?;
+    write(&files.html, &html(data, &svg))?;
+    Ok(files)
+}
+
+// ---------------------------------------------------------------- formatting
+
+fn short_hash(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+fn fmt_qps(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn fmt_opt_qps(v: Option<f64>, none: &str) -> String {
+    v.map_or_else(|| none.to_string(), fmt_qps)
+}
+
+fn fmt_seconds(v: Option<f64>, none: &str) -> String {
+    match v {
+        None => none.to_string(),
+        Some(s) if s < 10.0 => format!("{s:.2} s"),
+        Some(s) if s < 100.0 => format!("{s:.1} s"),
+        Some(s) => format!("{s:.0} s"),
+    }
+}
+
+fn fmt_bytes(v: Option<u64>, none: &str) -> String {
+    let Some(b) = v else {
+        return none.to_string();
+    };
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut value = b as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+fn fmt_params(params: &crate::store::Params) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Memory shown in tables: module-reported index memory, else peak RSS.
+fn memory_cell(row: &LeaderboardRow, none: &str) -> String {
+    match (row.index_memory_bytes, row.rss_bytes) {
+        (Some(b), _) => fmt_bytes(Some(b), none),
+        (None, Some(b)) => format!("{} (RSS)", fmt_bytes(Some(b), none)),
+        (None, None) => none.to_string(),
+    }
+}
+
+// ---------------------------------------------------------------- text tables
+
+/// The plain-text ranked table the host prints at the end of a run: a title
+/// line, a header, a rule, one aligned line per variant (numbers right-aligned)
+/// and the explanation.
+pub fn terminal_table(leaderboard: &Leaderboard) -> String {
+    let header = ["Rank", "Variant", "Reward", "QPS@0.90", "QPS@0.95", "QPS@0.99", "Build", "Memory", "Status"];
+    let right = [true, false, true, true, true, true, true, true, false];
+    let rows: Vec<[String; 9]> = leaderboard
+        .rows
+        .iter()
+        .map(|r| {
+            [
+                r.rank.to_string(),
+                r.variant_name.clone(),
+                fmt_qps(r.reward),
+                fmt_opt_qps(r.qps_at_090, "-"),
+                fmt_opt_qps(r.qps_at_095, "-"),
+                fmt_opt_qps(r.qps_at_099, "-"),
+                fmt_seconds(r.build_seconds, "-"),
+                memory_cell(r, "-"),
+                r.status_text.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            let pad = " ".repeat(widths[i] - cell.chars().count());
+            if right[i] {
+                s.push_str(&pad);
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                if i + 1 < cells.len() {
+                    s.push_str(&pad);
+                }
+            }
+        }
+        s.push('\n');
+        s
+    };
+    let scope = &leaderboard.scope;
+    let mut out = format!("Leaderboard: {} ({})\n", scope.dataset_name, scope.config.describe());
+    out.push_str(&line(&header.map(str::to_string)));
+    let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
+    out.push_str(&"-".repeat(total));
+    out.push('\n');
+    for row in &rows {
+        out.push_str(&line(row));
+    }
+    if rows.is_empty() {
+        out.push_str("(no variants)\n");
+    }
+    out.push_str(&explanation(scope).replace('—', "-"));
+    out.push('\n');
+    out
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// `leaderboard.md`: title, explanation, ranked table.
+pub fn markdown(data: &ReportData) -> String {
+    let scope = &data.scope;
+    let mut out = format!("# Leaderboard: {}\n\n", md_cell(&scope.dataset_name));
+    let _ = writeln!(out, "{}\n", md_cell(&data.explanation));
+    out.push_str("| Rank | Variant | Reward | QPS@0.90 | QPS@0.95 | QPS@0.99 | Build time | Memory | Status | Build params |\n");
+    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---|---|\n");
+    for r in data.rows() {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.rank,
+            md_cell(&r.variant_name),
+            fmt_qps(r.reward),
+            fmt_opt_qps(r.qps_at_090, "—"),
+            fmt_opt_qps(r.qps_at_095, "—"),
+            fmt_opt_qps(r.qps_at_099, "—"),
+            fmt_seconds(r.build_seconds, "—"),
+            memory_cell(r, "—"),
+            md_cell(&r.status_text),
+            md_cell(&fmt_params(&r.build_params)),
+        );
+    }
+    if data.variants.is_empty() {
+        out.push_str("\n(no variants)\n");
+    }
+    out
+}
+
+/// `leaderboard.json`: the whole [`ReportData`], pretty-printed.
+pub fn json(data: &ReportData) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(data)? + "\n")
+}
+
+/// One CSV field, quoted per RFC 4180 when it contains a comma, a double
+/// quote, CR or LF (inner quotes doubled).
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `leaderboard.csv`: RFC 4180 (CRLF line ends, header row); numbers in full
+/// precision, empty fields for missing values, build params as a JSON object.
+pub fn csv(data: &ReportData) -> String {
+    let mut out = String::from(
+        "rank,variant,variant_hash,status,status_text,reward,qps_at_0.90,qps_at_0.95,qps_at_0.99,\
+         max_recall,build_seconds,index_memory_bytes,rss_bytes,build_params,evaluation_id\r\n",
+    );
+    let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+    let opt_u = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
+    for r in data.rows() {
+        let fields = [
+            r.rank.to_string(),
+            r.variant_name.clone(),
+            r.variant_hash.clone(),
+            r.status.to_string(),
+            r.status_text.clone(),
+            r.reward.to_string(),
+            opt(r.qps_at_090),
+            opt(r.qps_at_095),
+            opt(r.qps_at_099),
+            opt(r.max_recall),
+            opt(r.build_seconds),
+            opt_u(r.index_memory_bytes),
+            opt_u(r.rss_bytes),
+            serde_json::to_string(&r.build_params).unwrap_or_default(),
+            r.evaluation_id.0.to_string(),
+        ];
+        out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+// ---------------------------------------------------------------- plots
+
+/// Registers the embedded font with plotters (once per process).
+fn ensure_font() -> anyhow::Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED.get_or_init(|| register_font(FONT, FontStyle::Normal, FONT_TTF).is_ok());
+    if ok { Ok(()) } else { Err(anyhow!("the embedded DejaVu Sans font could not be parsed")) }
+}
+
+fn plot_err(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!("drawing the QPS-recall plot: {e}")
+}
+
+struct Curve {
+    label: String,
+    frontier: Vec<(f64, f64)>,
+}
+
+fn curves(data: &ReportData) -> Vec<Curve> {
+    data.variants
+        .iter()
+        .filter_map(|v| {
+            let build = v.shown_build()?;
+            let frontier: Vec<(f64, f64)> = build.summary.frontier.iter().map(|p| (p.recall, p.qps)).collect();
+            (!frontier.is_empty()).then(|| Curve {
+                label: format!("{} (reward {})", v.row.variant_name, fmt_qps(v.row.reward)),
+                frontier,
+            })
+        })
+        .collect()
+}
+
+fn draw_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ReportData) -> anyhow::Result<()> {
+    ensure_font()?;
+    root.fill(&WHITE).map_err(plot_err)?;
+    let curves = curves(data);
+    let all = curves.iter().flat_map(|c| c.frontier.iter().copied());
+    let (mut min_recall, mut min_qps, mut max_qps) = (1.0_f64, f64::INFINITY, 0.0_f64);
+    for (r, q) in all {
+        min_recall = min_recall.min(r);
+        min_qps = min_qps.min(q);
+        max_qps = max_qps.max(q);
+    }
+    let (y_low, y_high) = if max_qps > 0.0 {
+        (min_qps / 1.5, max_qps * 1.5)
+    } else {
+        (1.0, 1000.0)
+    };
+    let x_low = ((min_recall * 20.0).floor() / 20.0).clamp(0.0, 0.8);
+    let x_high = 1.005;
+
+    let scope = &data.scope;
+    let title = format!(
+        "QPS vs recall: {} (k={}, {})",
+        scope.dataset_name,
+        scope.config.k,
+        scope.config.mode.label()
+    );
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, (FONT, 22))
+        .margin(18)
+        .x_label_area_size(48)
+        .y_label_area_size(78)
+        .build_cartesian_2d(x_low..x_high, (y_low..y_high).log_scale())
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc(format!("Recall@{}", scope.config.k))
+        .y_desc("Queries per second (log scale)")
+        .x_label_formatter(&|x| format!("{x:.2}"))
+        .y_label_formatter(&|y| fmt_qps(*y))
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 16))
+        .light_line_style(RGBColor(240, 240, 240))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(plot_err)?;
+
+    let band = RGBColor(255, 190, 60);
+    chart
+        .draw_series(std::iter::once(Rectangle::new(
+            [(BAND_LOW, y_low), (BAND_HIGH, y_high)],
+            band.mix(0.15).filled(),
+        )))
+        .map_err(plot_err)?
+        .label(format!("reward band {BAND_LOW:.2}-{BAND_HIGH:.2}"))
+        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 20, y + 6)], band.mix(0.4).filled()));
+
+    for (i, curve) in curves.iter().enumerate() {
+        let color = PALETTE[i % PALETTE.len()];
+        let line = color.stroke_width(2);
+        chart
+            .draw_series(LineSeries::new(curve.frontier.iter().copied(), line))
+            .map_err(plot_err)?;
+        let points = curve.frontier.iter().copied();
+        let legend_line = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 20, y)], line);
+        let annotation = match (i / PALETTE.len()) % 3 {
+            0 => chart
+                .draw_series(points.map(|c| Circle::new(c, 4, color.filled())))
+                .map_err(plot_err)?,
+            1 => chart
+                .draw_series(points.map(|c| TriangleMarker::new(c, 5, color.filled())))
+                .map_err(plot_err)?,
+            _ => chart
+                .draw_series(points.map(|c| Cross::new(c, 4, line)))
+                .map_err(plot_err)?,
+        };
+        annotation.label(curve.label.clone()).legend(legend_line);
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(160, 160, 160))
+        .label_font((FONT, 14))
+        .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
+    Ok(())
+}
+
+/// The QPS–recall plot as an SVG document: each variant's Pareto frontier
+/// (of the build set shown in the leaderboard) as a line with markers, QPS on
+/// a log scale, the reward band shaded, a legend and a title with dataset and k.
+/// Variants without valid points are left out of the plot.
+pub fn svg_plot(data: &ReportData) -> anyhow::Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
+        draw_chart(&root, data)?;
+    }
+    Ok(svg)
+}
+
+/// The same plot as [`svg_plot`], written as a PNG file to `path`.
+pub fn png_plot(data: &ReportData, path: &Path) -> anyhow::Result<()> {
+    let root = BitMapBackend::new(path, PLOT_SIZE).into_drawing_area();
+    draw_chart(&root, data).with_context(|| format!("writing {}", path.display()))
+}
+
+// ---------------------------------------------------------------- HTML
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;\
+padding:0 1em;color:#222;line-height:1.4}h1,h2,h3{font-weight:600}table{border-collapse:collapse;margin:.6em 0 1.2em;\
+font-size:.92em}th,td{border:1px solid #ddd;padding:.3em .6em;vertical-align:top}th{background:#f4f4f4}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}tr.failed td{color:#a33}tr.skipped td{color:#888}\
+.note{color:#555;font-size:.92em}details{margin:.4em 0;border:1px solid #e4e4e4;border-radius:4px;padding:.3em .7em}\
+summary{cursor:pointer;font-weight:600}pre{background:#f7f7f7;padding:.6em;overflow-x:auto;font-size:.85em;\
+max-height:30em}svg{max-width:100%;height:auto}code{font-size:.9em}";
+
+fn row_class(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Failed | Status::Running => "failed",
+        Status::Skipped => "skipped",
+    }
+}
+
+/// `index.html`: one self-contained page (inline CSS, the SVG plot inlined,
+/// no external resources) with the leaderboard, the per-variant build sets
+/// and sweep points in collapsible sections, and the environment.
+pub fn html(data: &ReportData, svg: &str) -> String {
+    let scope = &data.scope;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>annvil leaderboard: {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n\
+         <h1>Leaderboard: {}</h1>\n<p class=\"note\">{}</p>\n",
+        esc(&scope.dataset_name),
+        esc(&scope.dataset_name),
+        esc(&data.explanation)
+    );
+
+    h.push_str(
+        "<table>\n<tr><th>Rank</th><th>Variant</th><th>Reward</th><th>QPS@0.90</th><th>QPS@0.95</th>\
+         <th>QPS@0.99</th><th>Build time</th><th>Memory</th><th>Status</th><th>Build params</th></tr>\n",
+    );
+    for r in data.rows() {
+        let _ = writeln!(
+            h,
+            "<tr class=\"{}\"><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td>{}</td><td><code>{}</code></td></tr>",
+            row_class(r.status),
+            r.rank,
+            esc(&r.variant_name),
+            fmt_qps(r.reward),
+            fmt_opt_qps(r.qps_at_090, "—"),
+            fmt_opt_qps(r.qps_at_095, "—"),
+            fmt_opt_qps(r.qps_at_099, "—"),
+            fmt_seconds(r.build_seconds, "—"),
+            esc(&memory_cell(r, "—")),
+            esc(&r.status_text),
+            esc(&fmt_params(&r.build_params)),
+        );
+    }
+    h.push_str("</table>\n");
+
+    h.push_str("<h2>QPS vs recall</h2>\n<p class=\"note\">Each line is the Pareto frontier of the build set shown \
+                in the leaderboard; the shaded band is the recall range the reward averages over.</p>\n");
+    h.push_str(svg.trim_start_matches(|c: char| c != '<').trim());
+    h.push('\n');
+
+    h.push_str("<h2>Variants</h2>\n");
+    for v in &data.variants {
+        variant_html(&mut h, v);
+    }
+
+    h.push_str("<h2>Environment</h2>\n");
+    for run in &data.runs {
+        run_html(&mut h, run);
+    }
+    let _ = write!(
+        h,
+        "<p class=\"note\">Dataset hash <code>{}</code>, config key <code>{}</code>, config <code>{}</code>.</p>\n\
+         </body>\n</html>\n",
+        esc(&scope.dataset_hash),
+        esc(&scope.config_key),
+        esc(&scope.config.canonical_json())
+    );
+    h
+}
+
+fn variant_html(h: &mut String, v: &VariantDetail) {
+    let r = &v.row;
+    let _ = writeln!(
+        h,
+        "<details><summary>{}. {} — reward {} ({})</summary>\n<p class=\"note\">Variant hash <code>{}</code>; \
+         {} build set(s).</p>",
+        r.rank,
+        esc(&r.variant_name),
+        fmt_qps(r.reward),
+        esc(&r.status_text),
+        esc(&r.variant_hash),
+        v.builds.len()
+    );
+    for b in &v.builds {
+        let e = &b.evaluation;
+        let shown = if e.id == r.evaluation_id { " (shown in the leaderboard)" } else { "" };
+        let _ = writeln!(
+            h,
+            "<h3>Build <code>{}</code>{shown}</h3>\n<p>Status: {}{}; reward {}; build {}; index memory {}; \
+             RSS {}; evaluation {} started {}.</p>",
+            esc(&fmt_params(&e.key.build_params)),
+            e.status,
+            e.failure_reason
+                .as_deref()
+                .map(|reason| format!(
+                    " — {}{}",
+                    esc(reason),
+                    e.failure_detail
+                        .as_deref()
+                        .filter(|d| !d.is_empty())
+                        .map(|d| format!(": {}", esc(d)))
+                        .unwrap_or_default()
+                ))
+                .unwrap_or_default(),
+            fmt_qps(b.summary.reward),
+            fmt_seconds(e.build_seconds, "—"),
+            fmt_bytes(e.index_memory_bytes, "—"),
+            fmt_bytes(e.rss_bytes, "—"),
+            e.id,
+            esc(&e.started_at),
+        );
+        if !b.points.is_empty() {
+            points_html(h, b);
+        }
+        if let Some(log) = e.log.as_deref().filter(|l| !l.is_empty()) {
+            let _ = writeln!(h, "<details><summary>Log</summary><pre>{}</pre></details>", esc(log));
+        }
+    }
+    h.push_str("</details>\n");
+}
+
+fn points_html(h: &mut String, b: &BuildDetail) {
+    h.push_str(
+        "<table>\n<tr><th>Search params</th><th>Recall</th><th>Recall min–max</th><th>QPS</th><th>p50 µs</th>\
+         <th>p95 µs</th><th>p99 µs</th><th>Dist. comps/query</th><th>Runs</th><th>Mode</th><th>Notes</th></tr>\n",
+    );
+    for p in &b.points {
+        let mut notes = Vec::new();
+        if b.summary.frontier.contains(&p.recall_qps()) && p.invalid_queries == 0 {
+            notes.push("frontier".to_string());
+        }
+        if p.runs_disagree {
+            notes.push("runs disagree".to_string());
+        }
+        if p.invalid_queries > 0 {
+            notes.push(format!("{} invalid queries (excluded)", p.invalid_queries));
+        }
+        let _ = writeln!(
+            h,
+            "<tr><td><code>{}</code></td><td class=\"n\">{:.4}</td><td class=\"n\">{:.4}–{:.4}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.1}</td><td class=\"n\">{:.1}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&fmt_params(&p.search_params)),
+            p.recall,
+            p.recall_min,
+            p.recall_max,
+            fmt_qps(p.qps),
+            p.latency_p50_us,
+            p.latency_p95_us,
+            p.latency_p99_us,
+            p.distance_computations.map_or_else(|| "—".to_string(), |d| format!("{d:.0}")),
+            p.runs,
+            esc(&p.mode.label()),
+            esc(&notes.join(", ")),
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+fn run_html(h: &mut String, run: &RunRecord) {
+    let env = &run.environment;
+    let _ = writeln!(
+        h,
+        "<table>\n<tr><th>Run</th><td>{} started {}{}</td></tr>\n<tr><th>Command</th><td><code>{}</code></td></tr>\n\
+         <tr><th>CPU</th><td>{} ({} logical cores)</td></tr>\n<tr><th>Memory</th><td>{}</td></tr>\n\
+         <tr><th>OS</th><td>{}</td></tr>\n<tr><th>rustc</th><td>{}</td></tr>\n<tr><th>Host</th><td>{}</td></tr>\n\
+         <tr><th>Git commit</th><td><code>{}</code></td></tr>",
+        run.id,
+        esc(&run.started_at),
+        run.finished_at
+            .as_deref()
+            .map_or_else(|| ", not finished".to_string(), |f| format!(", finished {}", esc(f))),
+        esc(&run.command),
+        esc(&env.cpu_model),
+        env.logical_cores,
+        fmt_bytes(Some(env.memory_bytes), "—"),
+        esc(&env.os),
+        esc(&env.rustc_version),
+        esc(&env.host_version),
+        esc(env.git_commit.as_deref().unwrap_or("unknown")),
+    );
+    for (k, v) in &env.extra {
+        let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
+    }
+    let _ = writeln!(
+        h,
+        "<tr><th>CPU flags</th><td><details><summary>{} flags</summary><code>{}</code></details></td></tr>\n</table>",
+        env.cpu_flags.len(),
+        esc(&env.cpu_flags.join(" "))
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{env, key, outcome, point};
+    use crate::store::{Failure, RunId};
+
+    fn populated(dir: &Path) -> Store {
+        let mut store = Store::open(dir.join("results.sqlite")).unwrap();
+        let run: RunId = store.begin_run(&env(), "host run --dataset synthetic").unwrap();
+        let mut add = |name: &str, build: &[(&str, &str)], points: &[SweepPoint]| {
+            let id = store.start_evaluation(&key(name, "h", build), run).unwrap();
+            store.finish_evaluation(id, &outcome(), points).unwrap();
+        };
+        add(
+            "hnsw, \"quoted\"",
+            &[("M", "16")],
+            &[point(10, 0.80, 9000.0), point(20, 0.90, 6000.0), point(40, 0.97, 3000.0), point(80, 0.995, 1200.0)],
+        );
+        add("ivf|flat <b>", &[("nlist", "64")], &[point(1, 0.86, 20000.0), point(4, 0.93, 8000.0)]);
+        add("too-fast", &[], &[point(1, 0.4, 90000.0), point(2, 0.6, 50000.0)]);
+        let id = store.start_evaluation(&key("crashy", "h", &[]), run).unwrap();
+        store
+            .fail_evaluation(
+                id,
+                &Failure {
+                    reason: "crash: SIGSEGV".to_string(),
+                    detail: "worker died, line1\nline2".to_string(),
+                    log: Some("building <graph> & stuff".to_string()),
+                },
+            )
+            .unwrap();
+        store.end_run(run).unwrap();
+        store
+    }
+
+    /// Parses RFC 4180 CSV (quoted fields, doubled quotes, CRLF records).
+    fn parse_csv(text: &str) -> Vec<Vec<String>> {
+        let mut records = Vec::new();
+        let mut record = Vec::new();
+        let mut field = String::new();
+        let mut chars = text.chars().peekable();
+        let mut quoted = false;
+        while let Some(c) = chars.next() {
+            match (quoted, c) {
+                (true, '"') if chars.peek() == Some(&'"') => {
+                    chars.next();
+                    field.push('"');
+                }
+                (true, '"') => quoted = false,
+                (true, c) => field.push(c),
+                (false, '"') => quoted = true,
+                (false, ',') => record.push(std::mem::take(&mut field)),
+                (false, '\r') => {
+                    assert_eq!(chars.next(), Some('\n'), "bare CR");
+                    record.push(std::mem::take(&mut field));
+                    records.push(std::mem::take(&mut record));
+                }
+                (false, c) => field.push(c),
+            }
+        }
+        assert!(field.is_empty() && record.is_empty(), "last record must end with CRLF");
+        records
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_per_rfc4180() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        assert_eq!(csv_field("cr\r"), "\"cr\r\"");
+        assert_eq!(csv_field(""), "");
+    }
+
+    #[test]
+    fn all_reports_are_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = populated(dir.path());
+        let out = dir.path().join("out/nested");
+        let files = write_reports(&store, "synthetic", &out).unwrap();
+        for path in [&files.markdown, &files.json, &files.csv, &files.svg, &files.png, &files.html] {
+            let len = fs::metadata(path).unwrap().len();
+            assert!(len > 200, "{} has {len} bytes", path.display());
+        }
+
+        // PNG: signature, IHDR with the plot size, and a non-trivial image.
+        let png = fs::read(&files.png).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert_eq!(&png[12..16], b"IHDR");
+        assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), PLOT_SIZE.0);
+        assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), PLOT_SIZE.1);
+        assert!(png.len() > 10_000, "{} bytes", png.len());
+
+        let svg = fs::read_to_string(&files.svg).unwrap();
+        assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("QPS vs recall: synthetic (k=10"), "title");
+        assert!(svg.contains("too-fast (reward 0.00)"), "a variant below 0.85 is still plotted");
+        assert!(!svg.contains("crashy"), "a failed variant has nothing to plot");
+        assert!(svg.contains("reward band"));
+
+        let md = fs::read_to_string(&files.markdown).unwrap();
+        assert!(md.contains("| 1 | ivf\\|flat <b> | 7600 |"), "{md}");
+        assert!(md.contains("| 2 | hnsw, \"quoted\" | 4500 | 6000 | 3000 | 1200 |"), "{md}");
+        assert!(md.contains("ivf\\|flat <b>"), "{md}");
+        assert!(md.contains("failed: crash: SIGSEGV"));
+        assert!(md.contains("Reward = mean over recall r in [0.85, 0.95]"));
+        assert!(md.contains("k=10, R=3, single thread, 1000 queries"));
+
+        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&files.json).unwrap()).unwrap();
+        assert_eq!(json["variants"].as_array().unwrap().len(), 4);
+        assert_eq!(json["variants"][3]["row"]["status"], "failed");
+        assert_eq!(json["scope"]["dataset_name"], "synthetic");
+
+        let csv_text = fs::read_to_string(&files.csv).unwrap();
+        let records = parse_csv(&csv_text);
+        assert_eq!(records.len(), 5);
+        assert!(records.iter().all(|r| r.len() == records[0].len()));
+        assert_eq!(records[0][0], "rank");
+        let hnsw = records.iter().find(|r| r[1] == "hnsw, \"quoted\"").expect("name survives quoting");
+        assert_eq!(hnsw[13], r#"{"M":"16"}"#);
+        let crashy = records.iter().find(|r| r[1] == "crashy").unwrap();
+        assert_eq!(crashy[0], "4");
+        assert_eq!(crashy[5], "0");
+        assert_eq!(crashy[6], "");
+
+        let html = fs::read_to_string(&files.html).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains("<svg") && html.contains("<style>") && html.contains("<details>"));
+        assert!(html.contains("ivf|flat &lt;b&gt;"));
+        assert!(html.contains("building &lt;graph&gt; &amp; stuff"));
+        assert!(html.contains("Test CPU @ 3.0GHz") && html.contains("avx2"));
+        assert!(!html.contains("<?xml"));
+        for external in ["<script", "<link", "<img", "src=", "url(", "@import", "href="] {
+            assert!(!html.contains(external), "external resource marker {external}");
+        }
+    }
+
+    #[test]
+    fn terminal_table_is_aligned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = populated(dir.path());
+        let lb = store.leaderboard("synthetic").unwrap().unwrap();
+        let table = terminal_table(&lb);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("Leaderboard: synthetic (k=10"));
+        let header = lines[1];
+        let status_col = header.find("Status").unwrap();
+        let reward_end = header.find("Reward").unwrap() + "Reward".len();
+        assert!(lines[2].chars().all(|c| c == '-'));
+        let rows = &lines[3..3 + lb.rows.len()];
+        for (row, expected) in rows.iter().zip(&lb.rows) {
+            let chars: Vec<char> = row.chars().collect();
+            let status: String = chars[status_col..].iter().collect();
+            assert_eq!(status, expected.status_text, "{row}");
+            assert_eq!(chars[status_col - 1], ' ');
+            assert_ne!(chars[reward_end - 1], ' ', "reward right-aligned: {row}");
+            assert_eq!(chars[reward_end], ' ');
+        }
+        assert!(rows[3].contains("crashy") && rows[3].contains("failed: crash: SIGSEGV"));
+        assert!(rows[0].trim_start().starts_with("1  ivf|flat <b>"), "{table}");
+        assert!(table.contains("Reward = mean"));
+        assert!(table.is_ascii(), "plain text only: {table}");
+    }
+
+    #[test]
+    fn empty_and_failed_only_boards_render() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("r.sqlite")).unwrap();
+        let run = store.begin_run(&env(), "host run").unwrap();
+        let id = store.start_evaluation(&key("broken", "h", &[]), run).unwrap();
+        store
+            .fail_evaluation(id, &Failure::new("timeout after 600s", ""))
+            .unwrap();
+        let files = write_reports(&store, "synthetic", &dir.path().join("out")).unwrap();
+        assert!(fs::read(&files.png).unwrap().starts_with(b"\x89PNG"));
+        assert!(fs::read_to_string(&files.markdown).unwrap().contains("failed: timeout after 600s"));
+        let err = write_reports(&store, "unknown", &dir.path().join("out2")).unwrap_err();
+        assert!(err.to_string().contains("no finished evaluation"), "{err}");
+    }
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(fmt_qps(12345.6), "12346");
+        assert_eq!(fmt_qps(12.34), "12.3");
+        assert_eq!(fmt_qps(1.234), "1.23");
+        assert_eq!(fmt_bytes(Some(512), "-"), "512 B");
+        assert_eq!(fmt_bytes(Some(3 << 29), "-"), "1.5 GiB");
+        assert_eq!(fmt_bytes(None, "-"), "-");
+        assert_eq!(fmt_seconds(Some(1.234), "-"), "1.23 s");
+        assert_eq!(fmt_seconds(Some(123.4), "-"), "123 s");
+    }
+}

@@ -1,0 +1,317 @@
+//! `host check`: the conformance suite every variant must pass, run on small
+//! generated data inside a worker process.
+//!
+//! Checks (euclidean data unless named): the variant builds; the returned
+//! ids are in range and unique; results are sorted by distance; k larger
+//! than the number of points works; a query of the wrong dimension gets an
+//! error status; unknown build/search/refinement parameters and a malformed
+//! knob value get an error status; two contexts searching from two threads
+//! at once agree with one thread; two passes give identical results; the
+//! reported memory is plausible; angular and inner-product data build and
+//! search (or are declared unsupported). A crash in the worker fails the
+//! check it happened in.
+
+use std::fmt::Write as _;
+
+use annvil_abi::{Metric, Status};
+use annvil_data::Matrix;
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::{BaseVectors, Graph, QueryRunner, Refiner, Searcher, SlotError};
+use crate::variant::ParamMap;
+use crate::worker::{LoadedSlots, PipelineSpec};
+
+/// What a check worker runs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckJob {
+    /// The variant's slots.
+    pub pipeline: PipelineSpec,
+    /// The first build-parameter set.
+    pub build_params: ParamMap,
+    /// The first sweep point.
+    pub knobs: ParamMap,
+    /// Threads for the build.
+    pub threads: usize,
+}
+
+/// The verdict of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Passed.
+    Pass,
+    /// Failed.
+    Fail,
+    /// Does not apply to this variant.
+    NotApplicable,
+}
+
+/// One row of the check table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CheckRow {
+    /// What was checked.
+    pub name: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, or a measured figure.
+    pub detail: String,
+}
+
+const K: usize = 10;
+const NUM_BASE: usize = 600;
+const NUM_QUERIES: usize = 40;
+const DIM: usize = 24;
+
+/// The suite's data: clustered, seeded, small.
+fn suite_data(metric: Metric) -> (Matrix, Matrix) {
+    let spec = format!("synthetic:n={NUM_BASE},queries={NUM_QUERIES},dim={DIM},clusters=12,metric={},seed=7", metric.name());
+    let dataset = annvil_data::DatasetSpec::parse(&spec)
+        .and_then(|s| s.load())
+        .expect("the built-in synthetic generator cannot fail on fixed parameters");
+    (dataset.train, dataset.test)
+}
+
+/// Results of all queries: (ids, distances) per query.
+type Answers = Vec<(Vec<u32>, Vec<f32>)>;
+
+fn answer_all(runner: &mut QueryRunner<'_>, queries: &Matrix, k: usize) -> Result<Answers, SlotError> {
+    (0..queries.len())
+        .map(|q| {
+            let mut ids = vec![0u32; k];
+            let mut distances = vec![0f32; k];
+            let n = runner.run(queries.row(q), &mut ids, &mut distances)?;
+            ids.truncate(n);
+            distances.truncate(n);
+            Ok((ids, distances))
+        })
+        .collect()
+}
+
+fn ids_problem(answers: &Answers, num_base: usize) -> Option<String> {
+    for (q, (ids, _)) in answers.iter().enumerate() {
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= num_base) {
+            return Some(format!("query {q}: id {bad} out of range (n = {num_base})"));
+        }
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Some(format!("query {q}: id {} returned twice", w[0]));
+        }
+    }
+    None
+}
+
+fn order_problem(answers: &Answers) -> Option<String> {
+    answers.iter().enumerate().find_map(|(q, (_, d))| {
+        if let Some(i) = d.iter().position(|x| x.is_nan()) {
+            return Some(format!("query {q}: distance {i} is NaN"));
+        }
+        d.windows(2)
+            .position(|w| w[0] > w[1])
+            .map(|i| format!("query {q}: distance {} > {} at position {i}", d[i], d[i + 1]))
+    })
+}
+
+/// The suite's recorder: rows go straight to the events file.
+struct Suite<'e> {
+    emit: &'e mut dyn FnMut(CheckRow),
+    failed: bool,
+}
+
+impl Suite<'_> {
+    fn row(&mut self, name: &str, verdict: Verdict, detail: impl Into<String>) {
+        self.failed |= verdict == Verdict::Fail;
+        (self.emit)(CheckRow { name: name.to_owned(), verdict, detail: detail.into() });
+    }
+
+    fn expect_ok(&mut self, name: &str, problem: Option<String>, ok_detail: &str) {
+        match problem {
+            None => self.row(name, Verdict::Pass, ok_detail),
+            Some(p) => self.row(name, Verdict::Fail, p),
+        }
+    }
+
+    /// A call that must return an error status (not crash, not succeed).
+    fn expect_error(&mut self, name: &str, result: Result<(), SlotError>, preferred: Status) {
+        match result {
+            Ok(()) => self.row(name, Verdict::Fail, "accepted (expected an error status)"),
+            Err(e) if e.status == preferred.code() => self.row(name, Verdict::Pass, e.to_string()),
+            Err(e) => self.row(name, Verdict::Pass, format!("{e} (status {} would be more precise)", preferred.code())),
+        }
+    }
+}
+
+/// Runs the suite in a worker; rows are reported through `emit` as they
+/// complete. Returns Err only when the suite cannot start at all.
+pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(), String> {
+    let slots = job.pipeline.load().map_err(|e| format!("load: {e}"))?;
+    let mut suite = Suite { emit, failed: false };
+    suite.row("load", Verdict::Pass, describe_slots(&slots));
+    let (train, test) = suite_data(Metric::L2);
+    let base = BaseVectors::new(train.as_slice(), train.dim());
+
+    let graph = match Graph::build(slots.construction, &base, Metric::L2, &job.build_params, job.threads) {
+        Ok(g) => g,
+        Err(e) => {
+            suite.row("build", Verdict::Fail, e.to_string());
+            return Err("the variant does not build on the check data".into());
+        }
+    };
+    suite.row("build", Verdict::Pass, format!("{} graph levels", graph.view().num_levels));
+    let mut searcher = match Searcher::prepare(slots.search, &base, &graph, Metric::L2, &job.pipeline.search_params) {
+        Ok(s) => s,
+        Err(e) => {
+            suite.row("search prepare", Verdict::Fail, e.to_string());
+            return Err("the search slot cannot be prepared".into());
+        }
+    };
+    if let Err(e) = searcher.configure(&job.knobs) {
+        suite.row("search configure", Verdict::Fail, e.to_string());
+        return Err("the search slot rejects its own sweep values".into());
+    }
+    let refiner = match slots.refinement.map(|lib| Refiner::prepare(lib, &base, Metric::L2, &job.pipeline.refine_params)).transpose() {
+        Ok(r) => r,
+        Err(e) => {
+            suite.row("refinement prepare", Verdict::Fail, e.to_string());
+            return Err("the refinement slot cannot be prepared".into());
+        }
+    };
+    let candidates = job.pipeline.candidates_for(K, refiner.is_some());
+    let run = |k: usize, candidates: usize| -> Result<Answers, SlotError> {
+        let mut runner = QueryRunner::new(&searcher, refiner.as_ref(), candidates)?;
+        answer_all(&mut runner, &test, k)
+    };
+
+    let first = run(K, candidates);
+    match &first {
+        Ok(answers) => {
+            let short = answers.iter().filter(|(ids, _)| ids.len() < K).count();
+            let detail = format!("k = {K}, {} queries{}", answers.len(), if short > 0 { format!(", {short} with fewer than k") } else { String::new() });
+            suite.expect_ok("ids in range and unique", ids_problem(answers, train.len()), &detail);
+            suite.expect_ok("sorted by distance", order_problem(answers), "non-decreasing, no NaN");
+        }
+        Err(e) => {
+            suite.row("ids in range and unique", Verdict::Fail, e.to_string());
+            suite.row("sorted by distance", Verdict::Fail, "no results");
+        }
+    }
+
+    let big_k = train.len() + 7;
+    match run(big_k, job.pipeline.candidates_for(big_k, refiner.is_some())) {
+        Ok(answers) => {
+            let most = answers.iter().map(|(ids, _)| ids.len()).max().unwrap_or(0);
+            let problem = ids_problem(&answers, train.len()).or_else(|| order_problem(&answers));
+            suite.expect_ok("k larger than n", problem, &format!("k = {big_k}, n = {}: up to {most} results", train.len()));
+        }
+        Err(e) => suite.row("k larger than n", Verdict::Fail, e.to_string()),
+    }
+
+    let wrong_dim = vec![0.5f32; DIM + 1];
+    let dim_result = QueryRunner::new(&searcher, refiner.as_ref(), candidates).and_then(|mut runner| {
+        let (mut ids, mut d) = (vec![0u32; K], vec![0f32; K]);
+        runner.run(&wrong_dim, &mut ids, &mut d).map(|_| ())
+    });
+    suite.expect_error("dimension mismatch", dim_result, Status::DimensionMismatch);
+
+    let mut unknown = job.build_params.clone();
+    unknown.insert("annvil_check_unknown".into(), "1".into());
+    suite.expect_error(
+        "unknown build parameter",
+        Graph::build(slots.construction, &base, Metric::L2, &unknown, 1).map(drop),
+        Status::UnknownParameter,
+    );
+    let unknown = ParamMap::from([("annvil_check_unknown".to_owned(), "1".to_owned())]);
+    suite.expect_error("unknown search parameter", searcher.configure(&unknown), Status::UnknownParameter);
+    if let Some(lib) = slots.refinement {
+        let mut params = job.pipeline.refine_params.clone();
+        params.insert("annvil_check_unknown".into(), "1".into());
+        suite.expect_error(
+            "unknown refinement parameter",
+            Refiner::prepare(lib, &base, Metric::L2, &params).map(drop),
+            Status::UnknownParameter,
+        );
+    } else {
+        suite.row("unknown refinement parameter", Verdict::NotApplicable, "no refinement slot");
+    }
+    match job.knobs.iter().find(|(_, v)| v.parse::<f64>().is_ok()) {
+        Some((knob, _)) => {
+            let malformed = ParamMap::from([(knob.clone(), "not-a-number".to_owned())]);
+            suite.expect_error(&format!("malformed knob `{knob}`"), searcher.configure(&malformed), Status::InvalidArgument);
+        }
+        None => suite.row("malformed knob", Verdict::NotApplicable, "no numeric knob to sweep"),
+    }
+    // The failed configure calls above must leave the searcher usable.
+    let restored = searcher.configure(&job.knobs);
+
+    match (&first, restored) {
+        (Ok(first), Ok(())) => {
+            let one_thread = run(K, candidates);
+            let two_threads = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..2).map(|_| scope.spawn(|| run(K, candidates))).collect();
+                handles.into_iter().map(|h| h.join().expect("check thread panicked")).collect::<Vec<_>>()
+            });
+            let problem = match (&one_thread, &two_threads[..]) {
+                (Ok(a), [Ok(b), Ok(c)]) => differing_query(a, b).or_else(|| differing_query(a, c)),
+                _ => Some("a search returned an error".to_owned()),
+            };
+            suite.expect_ok("two threads agree with one", problem, "2 contexts searching concurrently");
+            let problem = match &one_thread {
+                Ok(again) => differing_query(first, again),
+                Err(e) => Some(e.to_string()),
+            };
+            suite.expect_ok("repeatable", problem, "two passes, identical ids and distances");
+        }
+        (_, Err(e)) => suite.row("repeatable", Verdict::Fail, format!("configure after rejected params: {e}")),
+        (Err(_), _) => suite.row("repeatable", Verdict::Fail, "no results"),
+    }
+
+    let reported = graph.memory_bytes() + searcher.memory_bytes() + refiner.as_ref().map_or(0, Refiner::memory_bytes);
+    let data_bytes = train.as_slice().len() * 4;
+    let ceiling = 64 * data_bytes + (64 << 20);
+    let detail = format!("{reported} bytes reported for {data_bytes} bytes of vectors");
+    suite.expect_ok(
+        "memory_bytes plausible",
+        (reported > ceiling).then(|| format!("{detail}: above the plausible ceiling of {ceiling}")),
+        &detail,
+    );
+    drop(refiner);
+    drop(searcher);
+    drop(graph);
+
+    for metric in [Metric::Angular, Metric::InnerProduct] {
+        let name = format!("{metric} data");
+        match metric_round(&slots, job, metric) {
+            Ok(None) => suite.row(&name, Verdict::Pass, "builds, searches, ids valid and sorted"),
+            Ok(Some(problem)) => suite.row(&name, Verdict::Fail, problem),
+            Err(e) if e.status == Status::Unsupported.code() => suite.row(&name, Verdict::NotApplicable, e.to_string()),
+            Err(e) => suite.row(&name, Verdict::Fail, e.to_string()),
+        }
+    }
+    if suite.failed { Err("some checks failed".into()) } else { Ok(()) }
+}
+
+fn metric_round(slots: &LoadedSlots, job: &CheckJob, metric: Metric) -> Result<Option<String>, SlotError> {
+    let (train, test) = suite_data(metric);
+    let base = BaseVectors::new(train.as_slice(), train.dim());
+    let graph = Graph::build(slots.construction, &base, metric, &job.build_params, job.threads)?;
+    let mut searcher = Searcher::prepare(slots.search, &base, &graph, metric, &job.pipeline.search_params)?;
+    searcher.configure(&job.knobs)?;
+    let refiner = slots.refinement.map(|lib| Refiner::prepare(lib, &base, metric, &job.pipeline.refine_params)).transpose()?;
+    let mut runner = QueryRunner::new(&searcher, refiner.as_ref(), job.pipeline.candidates_for(K, refiner.is_some()))?;
+    let answers = answer_all(&mut runner, &test, K)?;
+    Ok(ids_problem(&answers, train.len()).or_else(|| order_problem(&answers)))
+}
+
+fn differing_query(a: &Answers, b: &Answers) -> Option<String> {
+    a.iter().zip(b).position(|(x, y)| x != y).map(|q| format!("query {q} differs: {:?} vs {:?}", a[q].0, b[q].0))
+}
+
+fn describe_slots(slots: &LoadedSlots) -> String {
+    let mut s = format!("construction {} {}, search {} {}", slots.construction.name, slots.construction.version, slots.search.name, slots.search.version);
+    match slots.refinement {
+        Some(r) => {
+            let _ = write!(s, ", refinement {} {}", r.name, r.version);
+        }
+        None => s.push_str(", no refinement (first k kept)"),
+    }
+    s
+}

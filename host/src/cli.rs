@@ -1,0 +1,177 @@
+//! Command-line interface: parses arguments and runs one command.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::check::{CheckJob, CheckRow, Verdict};
+use crate::isolate::{Ending, Limits, run_worker};
+use crate::prepare::{PreparedState, prepare_variants, variant_dirs};
+use crate::worker::Job;
+
+/// annvil: forge, check and rank approximate-nearest-neighbour index variants.
+#[derive(Parser)]
+#[command(name = "host", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the conformance suite on variant directories.
+    Check(CheckArgs),
+    /// Internal: run one job in an isolated worker process.
+    #[command(hide = true)]
+    Worker {
+        /// The job file (JSON).
+        #[arg(long)]
+        job: PathBuf,
+        /// The events file to append to.
+        #[arg(long)]
+        events: PathBuf,
+    },
+}
+
+/// Limits for worker processes.
+#[derive(Args, Clone)]
+pub struct WorkerLimits {
+    /// Wall-clock limit per worker, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+    /// Address-space cap per worker, in MiB (default: 3/4 of physical memory).
+    #[arg(long)]
+    pub memory_cap_mb: Option<u64>,
+}
+
+impl WorkerLimits {
+    /// The limits for one worker, optionally pinned to a CPU.
+    pub fn limits(&self, cpu: Option<usize>) -> Limits {
+        let memory = self.memory_cap_mb.map(|mb| mb << 20).unwrap_or_else(|| physical_memory() / 4 * 3);
+        Limits { timeout: Duration::from_secs(self.timeout), memory_bytes: Some(memory), cpu }
+    }
+}
+
+/// Physical memory in bytes.
+pub fn physical_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, page_size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    (pages.max(0) as u64) * (page_size.max(0) as u64)
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Variant directories (each holds a variant.yaml).
+    #[arg(required = true)]
+    variants: Vec<PathBuf>,
+    /// Threads for the builds.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Rebuild libraries even when the cache has them.
+    #[arg(long)]
+    force_build: bool,
+    #[command(flatten)]
+    limits: WorkerLimits,
+}
+
+/// Runs the command line; the exit code is non-zero when anything failed.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Worker { job, events } => crate::worker::main(&job, &events).map(|code| code == 0),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A spinner for compiling (hidden when stderr is not a terminal).
+pub fn build_spinner() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} building variants: {msg}").expect("valid template"));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn check(args: &CheckArgs) -> Result<bool> {
+    let dirs = variant_dirs(&args.variants)?;
+    let spinner = build_spinner();
+    let (prepared, _) = prepare_variants(&dirs, args.force_build, |crate_name| spinner.set_message(crate_name.to_owned()))?;
+    spinner.finish_and_clear();
+    let scratch = tempfile::tempdir()?;
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for variant in &prepared {
+        println!("\n{} ({})", variant.name, variant.dir.display());
+        let pipeline = match &variant.state {
+            PreparedState::Ready { spec, pipeline, .. } => {
+                let job = CheckJob {
+                    pipeline: pipeline.clone(),
+                    build_params: spec.build_sets().into_iter().next().unwrap_or_default(),
+                    knobs: spec.sweep_points().into_iter().next().unwrap_or_default(),
+                    threads: args.threads,
+                };
+                job
+            }
+            PreparedState::Skipped { hint } => {
+                println!("  SKIP  {hint}");
+                skipped += 1;
+                continue;
+            }
+            PreparedState::Broken { reason, log } => {
+                println!("  FAIL  {reason}");
+                for line in log.lines().take(30) {
+                    println!("        {line}");
+                }
+                failed += 1;
+                continue;
+            }
+        };
+        let mut rows: Vec<CheckRow> = Vec::new();
+        let run = run_worker(&Job::Check(pipeline), &args.limits.limits(None), scratch.path(), |row: &CheckRow| {
+            print_row(row);
+        })?;
+        rows.extend(run.items);
+        let mut ok = !rows.iter().any(|r| r.verdict == Verdict::Fail);
+        if let Ending::Failed(reason) = &run.ending {
+            if ok {
+                // Not a failed check row: the worker itself died or gave up.
+                let after = rows.last().map(|r| format!(" (after check `{}`)", r.name)).unwrap_or_default();
+                print_row(&CheckRow { name: "worker".into(), verdict: Verdict::Fail, detail: format!("{reason}{after}") });
+                for line in run.stderr_tail.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev() {
+                    println!("        {line}");
+                }
+            }
+            ok = false;
+        }
+        if ok {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    println!("\n{} variants: {passed} passed, {failed} failed, {skipped} skipped", prepared.len());
+    Ok(failed == 0)
+}
+
+fn print_row(row: &CheckRow) {
+    let tag = match row.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::NotApplicable => "n/a ",
+    };
+    println!("  {tag}  {:<32} {}", row.name, row.detail);
+}

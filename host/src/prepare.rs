@@ -1,0 +1,143 @@
+//! Turns variant directories into runnable pipelines on the coordinator
+//! side: parse variant.yaml, check system requirements, build (or fetch
+//! from the cache) every library, and compute the variant's content hash.
+//! Nothing here loads variant code.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+
+use crate::compile::{BuildFailure, BuiltLibrary, Workspace};
+use crate::variant::{LibrarySource, SlotKind, VariantSpec};
+use crate::worker::PipelineSpec;
+
+/// A variant after preparation.
+pub struct Prepared {
+    /// The variant's name (directory name).
+    pub name: String,
+    /// The directory given on the command line.
+    pub dir: PathBuf,
+    /// Ready to run, skipped, or broken.
+    pub state: PreparedState,
+}
+
+/// Whether a prepared variant can run.
+pub enum PreparedState {
+    /// Every library built.
+    Ready {
+        /// The parsed spec.
+        spec: Box<VariantSpec>,
+        /// The slots, with built library paths.
+        pipeline: PipelineSpec,
+        /// Content hash over variant.yaml and every library it uses.
+        hash: String,
+    },
+    /// A system requirement is missing.
+    Skipped {
+        /// The install hint.
+        hint: String,
+    },
+    /// The spec is invalid or a library failed to build.
+    Broken {
+        /// One-line reason.
+        reason: String,
+        /// Compiler output or details.
+        log: String,
+    },
+}
+
+/// Parses, checks and builds `dirs`. `progress` receives a line per cargo
+/// artifact while compiling.
+pub fn prepare_variants(dirs: &[PathBuf], force_build: bool, progress: impl FnMut(&str)) -> Result<(Vec<Prepared>, Option<Workspace>)> {
+    let mut specs: Vec<(PathBuf, Result<VariantSpec, String>)> = Vec::new();
+    for dir in dirs {
+        let spec = VariantSpec::load(dir).map_err(|e| e.to_string());
+        specs.push((dir.clone(), spec));
+    }
+    let sources: Vec<LibrarySource> = specs
+        .iter()
+        .filter_map(|(_, s)| s.as_ref().ok())
+        .filter(|s| s.missing_requirement().is_none())
+        .flat_map(VariantSpec::libraries)
+        .collect();
+    let first_package = sources.iter().find_map(|s| match s {
+        LibrarySource::Package(dir) => Some(dir.clone()),
+        LibrarySource::File(_) => None,
+    });
+    let workspace = first_package.as_deref().map(Workspace::discover).transpose()?;
+    let built: BTreeMap<LibrarySource, Result<BuiltLibrary, BuildFailure>> = match &workspace {
+        Some(ws) => ws.build_all(&sources, force_build, progress),
+        None => sources.iter().map(|s| (s.clone(), crate::compile::prebuilt(s.path()))).collect(),
+    };
+    let prepared = specs
+        .into_iter()
+        .map(|(dir, spec)| {
+            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
+            let state = match spec {
+                Err(reason) => PreparedState::Broken { reason, log: String::new() },
+                Ok(spec) => ready_state(spec, &built),
+            };
+            Prepared { name, dir, state }
+        })
+        .collect();
+    Ok((prepared, workspace))
+}
+
+fn ready_state(spec: VariantSpec, built: &BTreeMap<LibrarySource, Result<BuiltLibrary, BuildFailure>>) -> PreparedState {
+    if let Some(req) = spec.missing_requirement() {
+        return PreparedState::Skipped { hint: req.install_hint() };
+    }
+    let library = |kind: SlotKind| -> Result<&BuiltLibrary, PreparedState> {
+        let source = &spec.slot(kind).library;
+        match built.get(source) {
+            Some(Ok(lib)) => Ok(lib),
+            Some(Err(failure)) => Err(PreparedState::Broken {
+                reason: format!("{} slot: {}", kind.name(), failure.reason),
+                log: failure.log.clone(),
+            }),
+            None => Err(PreparedState::Broken { reason: format!("{} slot: {} was not built", kind.name(), source.path().display()), log: String::new() }),
+        }
+    };
+    let libs = match (library(SlotKind::Construction), library(SlotKind::Search), library(SlotKind::Refinement)) {
+        (Ok(c), Ok(s), Ok(r)) => [c, s, r],
+        (Err(state), _, _) | (_, Err(state), _) | (_, _, Err(state)) => return state,
+    };
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&std::fs::read(spec.dir.join(crate::variant::VARIANT_FILE)).unwrap_or_default());
+    for lib in libs {
+        hasher.update(lib.hash.as_bytes());
+    }
+    let pipeline = PipelineSpec {
+        construction: libs[0].path.clone(),
+        search: libs[1].path.clone(),
+        refinement: libs[2].path.clone(),
+        refinement_declared: spec.refinement.declared,
+        search_params: spec.search.params.clone(),
+        refine_params: spec.refinement.params.clone(),
+        candidates: spec.candidates,
+    };
+    PreparedState::Ready { hash: hasher.finalize().to_hex()[..16].to_owned(), pipeline, spec: Box::new(spec) }
+}
+
+/// Expands `variants/*`-style arguments that name a directory holding
+/// variant directories into those directories, and checks each exists.
+pub fn variant_dirs(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for arg in args {
+        if arg.join(crate::variant::VARIANT_FILE).is_file() {
+            dirs.push(arg.clone());
+        } else if arg.is_dir() {
+            return Err(anyhow!(
+                "{}: no {} here; pass variant directories (e.g. `{}/*`)",
+                arg.display(),
+                crate::variant::VARIANT_FILE,
+                arg.display()
+            ));
+        } else {
+            return Err(anyhow!("{}: not a directory", arg.display()));
+        }
+    }
+    Ok(dirs)
+}
+

@@ -1,0 +1,456 @@
+//! `variant.yaml`: what a variant directory declares, parsed and validated.
+//!
+//! ```yaml
+//! description: HNSW graph, SQ8 traversal, exact rerank
+//! requires:                        # optional system packages
+//!   - package: libhnswlib-dev      # Debian package name
+//!     path: /usr/include/hnswlib/hnswlib.h   # file whose presence proves it
+//!     hint: scripts/setup --peers  # optional; how to install it
+//! construction:
+//!   library: self                  # `self`, another variant directory, or a .so file
+//!   params: {M: 16}                # fixed build parameters
+//!   grid: {ef_construction: [100, 200]}  # optional: one build per combination
+//! search:
+//!   library: self
+//!   params: {}                     # fixed search parameters (prepare)
+//!   sweep: {ef: [10, 20, 40, 80]}  # knobs swept per build; the first is adaptive
+//! refinement:
+//!   library: self
+//!   params: {}
+//!   candidates: 40                 # candidates the search returns (>= k; default k)
+//! ```
+//! Every section is optional; a slot's library defaults to `self`. Without a
+//! refinement slot (none declared and none in the library) the host keeps
+//! the first k search results.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_yaml_ng::Value;
+
+/// The file every variant directory holds.
+pub const VARIANT_FILE: &str = "variant.yaml";
+
+/// Key/value parameters passed to a slot (YAML scalars as strings).
+pub type ParamMap = BTreeMap<String, String>;
+
+/// A problem with a variant directory or its `variant.yaml`.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The directory or file cannot be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The YAML does not match the schema.
+    #[error("{path}: {message}\n  (see host/src/variant.rs or README.md for the variant.yaml format)")]
+    Invalid {
+        /// The variant.yaml path.
+        path: PathBuf,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    requires: Vec<Requirement>,
+    construction: Option<RawSlot>,
+    search: Option<RawSlot>,
+    refinement: Option<RawSlot>,
+    /// Lineage of generated variants: parent variant and the slot changed.
+    #[serde(default)]
+    lineage: Option<Lineage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlot {
+    library: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, Value>,
+    #[serde(default)]
+    grid: BTreeMap<String, Vec<Value>>,
+    #[serde(default)]
+    sweep: BTreeMap<String, Vec<Value>>,
+    candidates: Option<usize>,
+}
+
+/// A system package a variant needs.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    /// Package name (Debian).
+    pub package: String,
+    /// A file whose presence proves the package is installed.
+    pub path: PathBuf,
+    /// How to install it.
+    #[serde(default)]
+    pub hint: Option<String>,
+}
+
+impl Requirement {
+    /// True when the proving file exists.
+    pub fn is_met(&self) -> bool {
+        self.path.exists()
+    }
+
+    /// The install hint shown when the requirement is missing.
+    pub fn install_hint(&self) -> String {
+        match &self.hint {
+            Some(h) => format!("{} missing ({} not found); install with: {h}", self.package, self.path.display()),
+            None => format!(
+                "{} missing ({} not found); install with: scripts/setup (or apt-get install {})",
+                self.package,
+                self.path.display(),
+                self.package
+            ),
+        }
+    }
+}
+
+/// Where a generated variant came from.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Lineage {
+    /// The parent variant's name.
+    pub parent: String,
+    /// The slot that changed.
+    pub slot: String,
+}
+
+/// Where a slot's code lives.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum LibrarySource {
+    /// A cargo package directory (a variant with a Cargo.toml) to build.
+    Package(PathBuf),
+    /// A prebuilt shared library.
+    File(PathBuf),
+}
+
+impl LibrarySource {
+    /// The directory or file, for messages.
+    pub fn path(&self) -> &Path {
+        match self {
+            LibrarySource::Package(p) | LibrarySource::File(p) => p,
+        }
+    }
+}
+
+/// The three slot kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlotKind {
+    /// Graph construction.
+    Construction,
+    /// Search.
+    Search,
+    /// Refinement.
+    Refinement,
+}
+
+impl SlotKind {
+    /// All slots, in pipeline order.
+    pub const ALL: [SlotKind; 3] = [SlotKind::Construction, SlotKind::Search, SlotKind::Refinement];
+
+    /// Lowercase name as in variant.yaml.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SlotKind::Construction => "construction",
+            SlotKind::Search => "search",
+            SlotKind::Refinement => "refinement",
+        }
+    }
+}
+
+/// One slot as declared: its library and fixed parameters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotSpec {
+    /// Where the slot's code lives.
+    pub library: LibrarySource,
+    /// Fixed parameters.
+    pub params: ParamMap,
+    /// True when variant.yaml names this slot explicitly.
+    pub declared: bool,
+}
+
+/// A parsed, validated variant directory.
+#[derive(Clone, Debug)]
+pub struct VariantSpec {
+    /// The directory name.
+    pub name: String,
+    /// The directory.
+    pub dir: PathBuf,
+    /// Free text from variant.yaml.
+    pub description: String,
+    /// System packages needed.
+    pub requires: Vec<Requirement>,
+    /// Construction slot.
+    pub construction: SlotSpec,
+    /// Build-parameter grid: one build per combination.
+    pub grid: Vec<(String, Vec<String>)>,
+    /// Search slot (fixed params are passed to prepare).
+    pub search: SlotSpec,
+    /// Swept search knobs, in declaration order; the first is adaptive.
+    pub sweep: Vec<(String, Vec<String>)>,
+    /// Refinement slot.
+    pub refinement: SlotSpec,
+    /// Candidates the search returns for refinement (None: k).
+    pub candidates: Option<usize>,
+    /// Parent and changed slot, for generated variants.
+    pub lineage: Option<Lineage>,
+}
+
+fn scalar(value: &Value, field: &str) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(format!("{field}: expected a number, string or boolean")),
+    }
+}
+
+impl VariantSpec {
+    /// Reads and validates `dir/variant.yaml`.
+    pub fn load(dir: &Path) -> Result<VariantSpec, SpecError> {
+        let dir = dir
+            .canonicalize()
+            .map_err(|source| SpecError::Io { path: dir.to_path_buf(), source })?;
+        let path = dir.join(VARIANT_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| SpecError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let invalid = |message: String| SpecError::Invalid { path: path.clone(), message };
+        let raw: RawSpec = serde_yaml_ng::from_str::<Option<RawSpec>>(&text)
+            .map_err(|e| invalid(e.to_string()))?
+            .unwrap_or_default();
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let slot = |kind: SlotKind, raw: &Option<RawSlot>| -> Result<SlotSpec, SpecError> {
+            let section = kind.name();
+            let declared = raw.is_some();
+            let empty = RawSlot::default();
+            let raw = raw.as_ref().unwrap_or(&empty);
+            let allowed: &[&str] = match kind {
+                SlotKind::Construction => &["grid"],
+                SlotKind::Search => &["sweep"],
+                SlotKind::Refinement => &["candidates"],
+            };
+            let misplaced = [
+                ("grid", !raw.grid.is_empty()),
+                ("sweep", !raw.sweep.is_empty()),
+                ("candidates", raw.candidates.is_some()),
+            ]
+            .into_iter()
+            .find(|(key, present)| *present && !allowed.contains(key));
+            if let Some((key, _)) = misplaced {
+                return Err(invalid(format!(
+                    "{section}.{key}: `{key}` belongs in the {} section",
+                    match key {
+                        "grid" => "construction",
+                        "sweep" => "search",
+                        _ => "refinement",
+                    }
+                )));
+            }
+            let library = resolve_library(&dir, raw.library.as_deref().unwrap_or("self"))
+                .map_err(|m| invalid(format!("{section}.library: {m}")))?;
+            let params = raw
+                .params
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), scalar(v, &format!("{section}.params.{k}"))?)))
+                .collect::<Result<ParamMap, String>>()
+                .map_err(invalid)?;
+            Ok(SlotSpec { library, params, declared })
+        };
+        let lists = |section: &str, map: &BTreeMap<String, Vec<Value>>| {
+            map.iter()
+                .map(|(k, values)| {
+                    if values.is_empty() {
+                        return Err(format!("{section}.{k}: give at least one value"));
+                    }
+                    let values = values
+                        .iter()
+                        .map(|v| scalar(v, &format!("{section}.{k}")))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok((k.clone(), values))
+                })
+                .collect::<Result<Vec<_>, String>>()
+        };
+        let empty = RawSlot::default();
+        let grid = lists("construction.grid", &raw.construction.as_ref().unwrap_or(&empty).grid)
+            .map_err(invalid)?;
+        let search_raw = raw.search.as_ref().unwrap_or(&empty);
+        let sweep = lists("search.sweep", &search_raw.sweep).map_err(invalid)?;
+        let candidates = raw.refinement.as_ref().and_then(|r| r.candidates);
+        if candidates == Some(0) {
+            return Err(invalid("refinement.candidates: must be at least 1".into()));
+        }
+        let construction = slot(SlotKind::Construction, &raw.construction)?;
+        if let Some((key, _)) = grid.iter().find(|(k, _)| construction.params.contains_key(k)) {
+            return Err(invalid(format!(
+                "construction.grid.{key}: also fixed in construction.params; keep one"
+            )));
+        }
+        let search = slot(SlotKind::Search, &raw.search)?;
+        if let Some((key, _)) = sweep.iter().find(|(k, _)| search.params.contains_key(k)) {
+            return Err(invalid(format!(
+                "search.sweep.{key}: also fixed in search.params; keep one"
+            )));
+        }
+        Ok(VariantSpec {
+            name,
+            description: raw.description,
+            requires: raw.requires,
+            construction,
+            grid,
+            search,
+            sweep,
+            refinement: slot(SlotKind::Refinement, &raw.refinement)?,
+            candidates,
+            lineage: raw.lineage,
+            dir,
+        })
+    }
+
+    /// The slot spec of `kind`.
+    pub fn slot(&self, kind: SlotKind) -> &SlotSpec {
+        match kind {
+            SlotKind::Construction => &self.construction,
+            SlotKind::Search => &self.search,
+            SlotKind::Refinement => &self.refinement,
+        }
+    }
+
+    /// Every build-parameter set: the fixed params merged with each
+    /// combination of the grid.
+    pub fn build_sets(&self) -> Vec<ParamMap> {
+        cartesian(&self.construction.params, &self.grid)
+    }
+
+    /// Every combination of the swept knobs (fixed search params are not
+    /// included: they go to prepare).
+    pub fn sweep_points(&self) -> Vec<ParamMap> {
+        cartesian(&ParamMap::new(), &self.sweep)
+    }
+
+    /// Distinct libraries this variant needs, in slot order.
+    pub fn libraries(&self) -> Vec<LibrarySource> {
+        let mut out: Vec<LibrarySource> = Vec::new();
+        for kind in SlotKind::ALL {
+            let lib = &self.slot(kind).library;
+            if !out.contains(lib) {
+                out.push(lib.clone());
+            }
+        }
+        out
+    }
+
+    /// The first missing requirement, if any.
+    pub fn missing_requirement(&self) -> Option<&Requirement> {
+        self.requires.iter().find(|r| !r.is_met())
+    }
+
+    /// One-line summary of the declared slots for messages.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        for kind in SlotKind::ALL {
+            let _ = write!(s, "{}={} ", kind.name(), self.slot(kind).library.path().display());
+        }
+        s.trim_end().to_owned()
+    }
+}
+
+fn cartesian(fixed: &ParamMap, axes: &[(String, Vec<String>)]) -> Vec<ParamMap> {
+    let mut sets = vec![fixed.clone()];
+    for (key, values) in axes {
+        sets = sets
+            .into_iter()
+            .flat_map(|set| {
+                values.iter().map(move |v| {
+                    let mut set = set.clone();
+                    set.insert(key.clone(), v.clone());
+                    set
+                })
+            })
+            .collect();
+    }
+    sets
+}
+
+fn resolve_library(dir: &Path, library: &str) -> Result<LibrarySource, String> {
+    let path = if library == "self" { dir.to_path_buf() } else { dir.join(library) };
+    let path = path
+        .canonicalize()
+        .map_err(|e| format!("`{library}` ({}): {e}", path.display()))?;
+    if path.is_file() {
+        return Ok(LibrarySource::File(path));
+    }
+    if path.join("Cargo.toml").is_file() {
+        return Ok(LibrarySource::Package(path));
+    }
+    Err(format!(
+        "`{library}` ({}) is neither a shared library nor a directory with a Cargo.toml",
+        path.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_variant(yaml: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), "[package]\nname = \"x\"\n").unwrap();
+        std::fs::write(dir.path().join(VARIANT_FILE), yaml).unwrap();
+        dir
+    }
+
+    #[test]
+    fn parses_grid_sweep_and_defaults() {
+        let dir = write_variant(
+            "construction:\n  params: {M: 16}\n  grid: {efc: [100, 200]}\n\
+             search:\n  sweep: {ef: [10, 20]}\nrefinement:\n  candidates: 40\n",
+        );
+        let spec = VariantSpec::load(dir.path()).unwrap();
+        assert_eq!(spec.build_sets().len(), 2);
+        assert_eq!(spec.build_sets()[1]["efc"], "200");
+        assert_eq!(spec.build_sets()[1]["M"], "16");
+        assert_eq!(spec.sweep_points().len(), 2);
+        assert_eq!(spec.candidates, Some(40));
+        assert_eq!(spec.libraries().len(), 1);
+        assert!(!spec.refinement.params.contains_key("candidates"));
+    }
+
+    #[test]
+    fn errors_name_the_file_and_the_field() {
+        let dir = write_variant("search:\n  sweeps: {ef: [1]}\n");
+        let err = VariantSpec::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("variant.yaml"), "{err}");
+        assert!(err.contains("sweeps"), "{err}");
+
+        let dir = write_variant("search:\n  params: {ef: [1, 2]}\n");
+        let err = VariantSpec::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("search.params.ef"), "{err}");
+
+        let dir = write_variant("construction:\n  sweep: {ef: [1]}\n");
+        let err = VariantSpec::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("construction.sweep") && err.contains("search section"), "{err}");
+
+        let dir = write_variant("search:\n  library: ../does-not-exist\n");
+        let err = VariantSpec::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("search.library"), "{err}");
+    }
+}
