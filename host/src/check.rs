@@ -64,7 +64,7 @@ const DIM: usize = 24;
 /// The suite's data: clustered, seeded, small.
 fn suite_data(metric: Metric) -> (Matrix, Matrix) {
     let spec = format!("synthetic:n={NUM_BASE},queries={NUM_QUERIES},dim={DIM},clusters=12,metric={},seed=7", metric.name());
-    let dataset = annvil_data::DatasetSpec::parse(&spec)
+    let dataset = spec.parse::<annvil_data::DatasetSpec>()
         .and_then(|s| s.load())
         .expect("the built-in synthetic generator cannot fail on fixed parameters");
     (dataset.train, dataset.test)
@@ -176,12 +176,12 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
         }
     };
     let candidates = job.pipeline.candidates_for(K, refiner.is_some());
-    let run = |k: usize, candidates: usize| -> Result<Answers, SlotError> {
-        let mut runner = QueryRunner::new(&searcher, refiner.as_ref(), candidates)?;
+    let run = |searcher: &Searcher<'_>, k: usize, candidates: usize| -> Result<Answers, SlotError> {
+        let mut runner = QueryRunner::new(searcher, refiner.as_ref(), candidates)?;
         answer_all(&mut runner, &test, k)
     };
 
-    let first = run(K, candidates);
+    let first = run(&searcher, K, candidates);
     match &first {
         Ok(answers) => {
             let short = answers.iter().filter(|(ids, _)| ids.len() < K).count();
@@ -196,7 +196,7 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
     }
 
     let big_k = train.len() + 7;
-    match run(big_k, job.pipeline.candidates_for(big_k, refiner.is_some())) {
+    match run(&searcher, big_k, job.pipeline.candidates_for(big_k, refiner.is_some())) {
         Ok(answers) => {
             let most = answers.iter().map(|(ids, _)| ids.len()).max().unwrap_or(0);
             let problem = ids_problem(&answers, train.len()).or_else(|| order_problem(&answers));
@@ -244,9 +244,9 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
 
     match (&first, restored) {
         (Ok(first), Ok(())) => {
-            let one_thread = run(K, candidates);
+            let one_thread = run(&searcher, K, candidates);
             let two_threads = std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..2).map(|_| scope.spawn(|| run(K, candidates))).collect();
+                let handles: Vec<_> = (0..2).map(|_| scope.spawn(|| run(&searcher, K, candidates))).collect();
                 handles.into_iter().map(|h| h.join().expect("check thread panicked")).collect::<Vec<_>>()
             });
             let problem = match (&one_thread, &two_threads[..]) {

@@ -143,6 +143,7 @@ fn check(args: &CheckArgs) -> Result<bool> {
         let mut rows: Vec<CheckRow> = Vec::new();
         let run = run_worker(&Job::Check(pipeline), &args.limits.limits(None), scratch.path(), |row: &CheckRow| {
             print_row(row);
+            None
         })?;
         rows.extend(run.items);
         let mut ok = !rows.iter().any(|r| r.verdict == Verdict::Fail);

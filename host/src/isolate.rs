@@ -106,12 +106,14 @@ impl EventWriter {
     }
 }
 
-/// Runs `host worker` on `job`; `on_event` sees each event as it arrives.
+/// Runs `host worker` on `job`. `on_item` sees each item as it arrives and
+/// may answer with a line for the worker's stdin (the worker asks, e.g., for
+/// more sweep points by reporting an item and then reading a line).
 pub fn run_worker<J: Serialize, T: DeserializeOwned>(
     job: &J,
     limits: &Limits,
     scratch: &Path,
-    mut on_event: impl FnMut(&T),
+    mut on_item: impl FnMut(&T) -> Option<String>,
 ) -> Result<WorkerRun<T>> {
     std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
     let job_file = tempfile::Builder::new().prefix("job-").suffix(".json").tempfile_in(scratch)?;
@@ -127,7 +129,7 @@ pub fn run_worker<J: Serialize, T: DeserializeOwned>(
         .arg(job_file.path())
         .arg("--events")
         .arg(&events_path)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(stderr_file.try_clone()?);
     let memory = limits.memory_bytes;
@@ -154,6 +156,7 @@ pub fn run_worker<J: Serialize, T: DeserializeOwned>(
     }
     let start = Instant::now();
     let mut child = command.spawn().context("starting a worker process")?;
+    let mut stdin = child.stdin.take();
     let mut reader = EventReader::new(&events_path);
     let mut items = Vec::new();
     let mut last: Option<Event<T>> = None;
@@ -162,7 +165,10 @@ pub fn run_worker<J: Serialize, T: DeserializeOwned>(
         for event in reader.poll::<Event<T>>() {
             match event {
                 Event::Item(item) => {
-                    on_event(&item);
+                    if let (Some(line), Some(pipe)) = (on_item(&item), stdin.as_mut()) {
+                        // A worker that died meanwhile is classified below.
+                        let _ = writeln!(pipe, "{line}").and_then(|()| pipe.flush());
+                    }
                     items.push(item);
                 }
                 other => *last = Some(other),

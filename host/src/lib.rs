@@ -4,13 +4,15 @@
 //!
 //! Coordinator side: [`cli`], [`variant`], [`compile`], [`prepare`],
 //! [`isolate`]. Worker side (the only code that loads variant libraries):
-//! [`worker`], [`loader`], [`pipeline`], and the worker halves of [`check`].
+//! [`worker`], [`loader`], [`pipeline`], [`measure`], and the worker half of
+//! [`check`].
 
 pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod isolate;
 pub mod loader;
+pub mod measure;
 pub mod pipeline;
 pub mod prepare;
 pub mod variant;

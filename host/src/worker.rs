@@ -87,6 +87,8 @@ impl PipelineSpec {
 pub enum Job {
     /// The conformance suite.
     Check(crate::check::CheckJob),
+    /// A measured evaluation.
+    Evaluate(crate::measure::EvaluateJob),
 }
 
 /// Entry point of `host worker`; returns the process exit code.
@@ -95,6 +97,7 @@ pub fn main(job_path: &Path, events_path: &Path) -> Result<i32> {
     let mut events = EventWriter::open(events_path)?;
     let outcome = match job {
         Job::Check(job) => crate::check::run_in_worker(&job, &mut |row| events.emit(&Event::Item(row))),
+        Job::Evaluate(job) => crate::measure::run_in_worker(&job, &mut |item| events.emit(&Event::Item(item))),
     };
     match outcome {
         Ok(()) => {

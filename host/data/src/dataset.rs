@@ -87,12 +87,11 @@ impl Dataset {
     /// file's rounded distances are never used) and each row is re-sorted by
     /// (distance, id). Fails when an id is out of range or repeated in a row.
     pub fn with_shipped_neighbors(mut self, ids: Vec<u32>, k: usize) -> Result<Dataset> {
-        let truth =
-            GroundTruth::from_neighbor_ids(&self.train, &self.test, self.metric, ids, k)
-                .map_err(|problem| DataError::BadGroundTruth {
-                    dataset: self.source.clone(),
-                    problem,
-                })?;
+        let truth = GroundTruth::from_neighbor_ids(&self.train, &self.test, self.metric, ids, k)
+            .map_err(|problem| DataError::BadGroundTruth {
+                dataset: self.source.clone(),
+                problem,
+            })?;
         self.ground_truth = Some(truth);
         Ok(self)
     }

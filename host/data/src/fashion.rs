@@ -69,7 +69,9 @@ fn read_idx_images(path: &Path) -> Result<Matrix> {
     if magic != IDX3_UBYTE {
         return Err(DataError::format(
             path,
-            format!("IDX magic number is 0x{magic:08x}, expected 0x{IDX3_UBYTE:08x} (unsigned-byte images)"),
+            format!(
+                "IDX magic number is 0x{magic:08x}, expected 0x{IDX3_UBYTE:08x} (unsigned-byte images)"
+            ),
         ));
     }
     let dim = rows as usize * columns as usize;

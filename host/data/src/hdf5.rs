@@ -27,7 +27,9 @@ const DISTANCE_TOLERANCE: f64 = 1e-3;
 /// [`Dataset::ground_truth`] with exactly recomputed distances, and shipped
 /// `distances` are checked against those.
 pub(crate) fn load(path: &Path, source: String) -> Result<Dataset> {
-    let size = fs::metadata(path).map_err(|e| DataError::io(path, e))?.len();
+    let size = fs::metadata(path)
+        .map_err(|e| DataError::io(path, e))?
+        .len();
     if size == 0 {
         return Err(DataError::EmptyFile { path: path.into() });
     }
@@ -85,10 +87,12 @@ fn read_metric(path: &Path, root: &Group) -> Result<Metric> {
         .iter()
         .find(|a| a.name == "distance")
         .ok_or_else(|| DataError::MissingDistance { path: path.into() })?;
-    let value = attribute.read_string().map_err(|e| DataError::BadDistance {
-        path: path.into(),
-        problem: e.to_string(),
-    })?;
+    let value = attribute
+        .read_string()
+        .map_err(|e| DataError::BadDistance {
+            path: path.into(),
+            problem: e.to_string(),
+        })?;
     value
         .trim()
         .parse()

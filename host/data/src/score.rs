@@ -185,7 +185,17 @@ pub fn recall<R: AsRef<[u32]> + Sync>(
     let scores: Vec<QueryScore> = results
         .par_iter()
         .enumerate()
-        .map(|(q, ids)| score_query(train, metric, test.row(q), ids.as_ref(), truth.row(q), k, epsilon))
+        .map(|(q, ids)| {
+            score_query(
+                train,
+                metric,
+                test.row(q),
+                ids.as_ref(),
+                truth.row(q),
+                k,
+                epsilon,
+            )
+        })
         .collect();
     let mut summary = Recall {
         k,

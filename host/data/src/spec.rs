@@ -131,7 +131,9 @@ impl FromStr for DatasetSpec {
             return Ok(DatasetSpec::default());
         }
         if let Some(keys) = text.strip_prefix("synthetic:") {
-            return parse_synthetic(keys).map(DatasetSpec::Synthetic).map_err(fail);
+            return parse_synthetic(keys)
+                .map(DatasetSpec::Synthetic)
+                .map_err(fail);
         }
         if text == "fashion-mnist" {
             return Ok(DatasetSpec::FashionMnist {
@@ -140,7 +142,9 @@ impl FromStr for DatasetSpec {
         }
         if let Some(dir) = text.strip_prefix("fashion-mnist:") {
             if dir.is_empty() {
-                return Err(fail("`fashion-mnist:` needs a directory after the colon".into()));
+                return Err(fail(
+                    "`fashion-mnist:` needs a directory after the colon".into(),
+                ));
             }
             return Ok(DatasetSpec::FashionMnist { dir: dir.into() });
         }
@@ -150,10 +154,14 @@ impl FromStr for DatasetSpec {
         };
         let files: Vec<&str> = files.split(',').map(str::trim).collect();
         if files.len() > 1 || has_extension(files[0], &["fvecs", "bvecs"]) {
-            return parse_texmex(&files, options).map(DatasetSpec::Texmex).map_err(fail);
+            return parse_texmex(&files, options)
+                .map(DatasetSpec::Texmex)
+                .map_err(fail);
         }
         if options.is_some() {
-            return Err(fail(format!("`;` options only follow TEXMEX files; {GRAMMAR}")));
+            return Err(fail(format!(
+                "`;` options only follow TEXMEX files; {GRAMMAR}"
+            )));
         }
         if has_extension(text, &["hdf5", "h5"]) {
             return Ok(DatasetSpec::Hdf5 { path: text.into() });
@@ -224,7 +232,9 @@ fn parse_texmex(files: &[&str], options: Option<&str>) -> std::result::Result<Te
     };
     for path in [base, queries] {
         if !has_extension(path, &["fvecs", "bvecs"]) {
-            return Err(format!("`{path}` should end in .fvecs or .bvecs; {GRAMMAR}"));
+            return Err(format!(
+                "`{path}` should end in .fvecs or .bvecs; {GRAMMAR}"
+            ));
         }
     }
     if let Some(path) = ground_truth {
@@ -237,7 +247,11 @@ fn parse_texmex(files: &[&str], options: Option<&str>) -> std::result::Result<Te
         for option in options.split(';').map(str::trim) {
             match option.split_once('=') {
                 Some(("metric", value)) => metric = value.trim().parse()?,
-                _ => return Err(format!("unknown option `{option}` (expected metric=METRIC)")),
+                _ => {
+                    return Err(format!(
+                        "unknown option `{option}` (expected metric=METRIC)"
+                    ));
+                }
             }
         }
     }

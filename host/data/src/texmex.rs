@@ -20,7 +20,9 @@ pub(crate) fn load(spec: &TexmexSpec, source: String) -> Result<Dataset> {
     let Some(path) = &spec.ground_truth else {
         return Ok(dataset);
     };
-    let (ids, k) = read_vecs(path, 4, |b| i32::from_le_bytes(b.try_into().expect("4 bytes")))?;
+    let (ids, k) = read_vecs(path, 4, |b| {
+        i32::from_le_bytes(b.try_into().expect("4 bytes"))
+    })?;
     if ids.len() / k != dataset.test.len() {
         return Err(DataError::format(
             path,
@@ -67,7 +69,9 @@ pub(crate) fn read_vectors(path: &Path) -> Result<Matrix> {
     let (values, dim) = if bvecs {
         read_vecs(path, 1, |b| f32::from(b[0]))?
     } else {
-        read_vecs(path, 4, |b| f32::from_le_bytes(b.try_into().expect("4 bytes")))?
+        read_vecs(path, 4, |b| {
+            f32::from_le_bytes(b.try_into().expect("4 bytes"))
+        })?
     };
     Matrix::new(values, dim)
 }
@@ -92,7 +96,9 @@ fn read_vecs<T>(path: &Path, width: usize, decode: impl Fn(&[u8]) -> T) -> Resul
             got => {
                 return Err(DataError::Truncated {
                     path: path.into(),
-                    what: format!("vector {index} has {got} of the 4 bytes of its dimension header"),
+                    what: format!(
+                        "vector {index} has {got} of the 4 bytes of its dimension header"
+                    ),
                 });
             }
         }
@@ -135,7 +141,10 @@ fn read_vecs<T>(path: &Path, width: usize, decode: impl Fn(&[u8]) -> T) -> Resul
         if got < record.len() {
             return Err(DataError::Truncated {
                 path: path.into(),
-                what: format!("vector {index} has {got} of its {} data bytes", record.len()),
+                what: format!(
+                    "vector {index} has {got} of its {} data bytes",
+                    record.len()
+                ),
             });
         }
         values.extend(record.chunks_exact(width).map(&decode));

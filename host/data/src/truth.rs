@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::dataset::Dataset;
-use crate::distance::exact_distance;
+use crate::distance::{distance_within, exact_distance};
 use crate::error::{DataError, Result};
 use crate::matrix::Matrix;
 
@@ -98,11 +98,17 @@ impl GroundTruth {
                             train.len()
                         ));
                     }
-                    pairs.push((exact_distance(metric, train.row(id as usize), test.row(query)), id));
+                    pairs.push((
+                        exact_distance(metric, train.row(id as usize), test.row(query)),
+                        id,
+                    ));
                 }
                 pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 if let Some(pair) = pairs.windows(2).find(|pair| pair[0].1 == pair[1].1) {
-                    return Err(format!("query {query} lists neighbour id {} twice", pair[0].1));
+                    return Err(format!(
+                        "query {query} lists neighbour id {} twice",
+                        pair[0].1
+                    ));
                 }
                 for ((slot_id, slot_distance), (distance, id)) in
                     row_ids.iter_mut().zip(row_distances.iter_mut()).zip(pairs)
@@ -136,6 +142,16 @@ impl TopK {
         TopK {
             k,
             best: Vec::with_capacity(k + 1),
+        }
+    }
+
+    /// The distance a candidate must beat: the k-th best so far, or
+    /// infinity while fewer than `k` were offered.
+    fn bound(&self) -> f64 {
+        if self.best.len() == self.k {
+            self.best[self.k - 1].0
+        } else {
+            f64::INFINITY
         }
     }
 
@@ -200,13 +216,17 @@ pub fn exact_ground_truth_with_progress(
             let mut tops: Vec<TopK> = queries.iter().map(|_| TopK::new(k)).collect();
             for (id, base) in train.rows().enumerate() {
                 for (top, query) in tops.iter_mut().zip(&queries) {
-                    top.offer(exact_distance(metric, base, query), id as u32);
+                    if let Some(distance) = distance_within(metric, base, query, top.bound()) {
+                        top.offer(distance, id as u32);
+                    }
                 }
             }
             let rows = block_ids.chunks_mut(k).zip(block_distances.chunks_mut(k));
             for (top, (row_ids, row_distances)) in tops.iter().zip(rows) {
-                for ((slot_id, slot_distance), &(distance, id)) in
-                    row_ids.iter_mut().zip(row_distances.iter_mut()).zip(&top.best)
+                for ((slot_id, slot_distance), &(distance, id)) in row_ids
+                    .iter_mut()
+                    .zip(row_distances.iter_mut())
+                    .zip(&top.best)
                 {
                     *slot_id = id;
                     *slot_distance = distance;
@@ -317,12 +337,7 @@ fn encode_cache(header: &[u8], truth: &GroundTruth) -> Vec<u8> {
 }
 
 /// The ground truth in `bytes`, if they are a valid cache for `header`.
-fn decode_cache(
-    bytes: &[u8],
-    header: &[u8],
-    dataset: &Dataset,
-    k: usize,
-) -> Option<GroundTruth> {
+fn decode_cache(bytes: &[u8], header: &[u8], dataset: &Dataset, k: usize) -> Option<GroundTruth> {
     let cells = dataset.test.len() * k;
     if bytes.len() != header.len() + cells * 12 + 32 || !bytes.starts_with(header) {
         return None;

@@ -20,6 +20,7 @@ pub mod store;
 pub use report::{ReportData, ReportFiles, terminal_table, write_reports};
 pub use reward::{AdaptivePolicy, KnobPoint, RecallQps, RewardSummary, propose_knobs, summarize};
 pub use store::{
-    Completed, Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord, Failure,
-    Leaderboard, LeaderboardRow, Mode, Params, RunId, RunRecord, Scope, Status, Store, StoreError, SweepPoint,
+    Completed, Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord,
+    Failure, Leaderboard, LeaderboardRow, Mode, Params, RunId, RunRecord, Scope, Status, Store,
+    StoreError, SweepPoint,
 };

@@ -17,7 +17,9 @@ use plotters::style::{FontStyle, register_font};
 use serde::{Deserialize, Serialize};
 
 use crate::reward::{self, BAND_HIGH, BAND_LOW, RecallQps, RewardSummary};
-use crate::store::{EvaluationRecord, Leaderboard, LeaderboardRow, RunRecord, Scope, Status, Store, SweepPoint};
+use crate::store::{
+    EvaluationRecord, Leaderboard, LeaderboardRow, RunRecord, Scope, Status, Store, SweepPoint,
+};
 
 /// The font embedded for plot text (DejaVu Sans 2.37, Bitstream Vera licence).
 static FONT_TTF: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -80,7 +82,9 @@ pub struct VariantDetail {
 impl VariantDetail {
     /// The build set shown in the leaderboard row.
     pub fn shown_build(&self) -> Option<&BuildDetail> {
-        self.builds.iter().find(|b| b.evaluation.id == self.row.evaluation_id)
+        self.builds
+            .iter()
+            .find(|b| b.evaluation.id == self.row.evaluation_id)
     }
 }
 
@@ -101,9 +105,12 @@ impl ReportData {
     /// Reads the most recent leaderboard of `dataset` (name or content hash)
     /// and everything behind it from `store`.
     pub fn collect(store: &Store, dataset: &str) -> anyhow::Result<Self> {
-        let leaderboard = store
-            .leaderboard(dataset)?
-            .ok_or_else(|| anyhow!("no finished evaluation of dataset {dataset:?} in {}", store.path().display()))?;
+        let leaderboard = store.leaderboard(dataset)?.ok_or_else(|| {
+            anyhow!(
+                "no finished evaluation of dataset {dataset:?} in {}",
+                store.path().display()
+            )
+        })?;
         Self::from_leaderboard(store, leaderboard)
     }
 
@@ -180,7 +187,9 @@ pub fn write_report_files(data: &ReportData, out_dir: &Path) -> anyhow::Result<R
         png: out_dir.join("qps-recall.png"),
         html: out_dir.join("index.html"),
     };
-    let write = |path: &Path, text: &str| fs::write(path, text).with_context(|| format!("writing {}", path.display()));
+    let write = |path: &Path, text: &str| {
+        fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    };
     write(&files.markdown, &markdown(data))?;
     write(&files.json, &json(data)?)?;
     write(&files.csv, &csv(data))?;
@@ -198,7 +207,9 @@ fn short_hash(hash: &str) -> &str {
 }
 
 fn fmt_qps(v: f64) -> String {
-    if v >= 100.0 {
+    if v == 0.0 {
+        "0".to_string()
+    } else if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {
         format!("{v:.1}")
@@ -260,7 +271,10 @@ fn memory_cell(row: &LeaderboardRow, none: &str) -> String {
 /// line, a header, a rule, one aligned line per variant (numbers right-aligned)
 /// and the explanation.
 pub fn terminal_table(leaderboard: &Leaderboard) -> String {
-    let header = ["Rank", "Variant", "Reward", "QPS@0.90", "QPS@0.95", "QPS@0.99", "Build", "Memory", "Status"];
+    let header = [
+        "Rank", "Variant", "Reward", "QPS@0.90", "QPS@0.95", "QPS@0.99", "Build", "Memory",
+        "Status",
+    ];
     let right = [true, false, true, true, true, true, true, true, false];
     let rows: Vec<[String; 9]> = leaderboard
         .rows
@@ -306,7 +320,11 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
         s
     };
     let scope = &leaderboard.scope;
-    let mut out = format!("Leaderboard: {} ({})\n", scope.dataset_name, scope.config.describe());
+    let mut out = format!(
+        "Leaderboard: {} ({})\n",
+        scope.dataset_name,
+        scope.config.describe()
+    );
     out.push_str(&line(&header.map(str::to_string)));
     let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
     out.push_str(&"-".repeat(total));
@@ -317,13 +335,34 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
     if rows.is_empty() {
         out.push_str("(no variants)\n");
     }
-    out.push_str(&explanation(scope).replace('—', "-"));
+    out.push_str(&wrap(&explanation(scope).replace('—', "-"), 100));
+    out
+}
+
+/// Greedy word wrap to lines of at most `width` characters (longer words stay whole).
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line_len = 0;
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if line_len > 0 && line_len + 1 + len > width {
+            out.push('\n');
+            line_len = 0;
+        } else if line_len > 0 {
+            out.push(' ');
+            line_len += 1;
+        }
+        out.push_str(word);
+        line_len += len;
+    }
     out.push('\n');
     out
 }
 
 fn md_cell(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('|', "\\|").replace(['\n', '\r'], " ")
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\n', '\r'], " ")
 }
 
 /// `leaderboard.md`: title, explanation, ranked table.
@@ -397,7 +436,13 @@ pub fn csv(data: &ReportData) -> String {
             serde_json::to_string(&r.build_params).unwrap_or_default(),
             r.evaluation_id.0.to_string(),
         ];
-        out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &fields
+                .iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
         out.push_str("\r\n");
     }
     out
@@ -409,33 +454,86 @@ pub fn csv(data: &ReportData) -> String {
 fn ensure_font() -> anyhow::Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| register_font(FONT, FontStyle::Normal, FONT_TTF).is_ok());
-    if ok { Ok(()) } else { Err(anyhow!("the embedded DejaVu Sans font could not be parsed")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("the embedded DejaVu Sans font could not be parsed"))
+    }
 }
 
 fn plot_err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("drawing the QPS-recall plot: {e}")
 }
 
+/// What the plot shows of one leaderboard row.
 struct Curve {
-    label: String,
+    name: String,
+    note: String,
     frontier: Vec<(f64, f64)>,
 }
 
 fn curves(data: &ReportData) -> Vec<Curve> {
     data.variants
         .iter()
-        .filter_map(|v| {
-            let build = v.shown_build()?;
-            let frontier: Vec<(f64, f64)> = build.summary.frontier.iter().map(|p| (p.recall, p.qps)).collect();
-            (!frontier.is_empty()).then(|| Curve {
-                label: format!("{} (reward {})", v.row.variant_name, fmt_qps(v.row.reward)),
+        .map(|v| {
+            let frontier: Vec<(f64, f64)> = v
+                .shown_build()
+                .map(|b| {
+                    b.summary
+                        .frontier
+                        .iter()
+                        .map(|p| (p.recall, p.qps))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let note = if v.row.status != Status::Ok {
+                v.row.status.to_string()
+            } else if frontier.is_empty() {
+                "no valid points".to_string()
+            } else {
+                format!("reward {}", fmt_qps(v.row.reward))
+            };
+            Curve {
+                name: v.row.variant_name.clone(),
+                note,
                 frontier,
-            })
+            }
         })
         .collect()
 }
 
-fn draw_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ReportData) -> anyhow::Result<()> {
+/// Width of the legend panel right of the chart, pixels.
+const LEGEND_WIDTH: u32 = 250;
+
+fn truncate_label(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// Draws marker number `shape` (circle, triangle, cross) at `at`.
+fn draw_marker<DB: DrawingBackend, CT: CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    shape: usize,
+    at: CT::From,
+    color: RGBColor,
+) -> anyhow::Result<()> {
+    match shape {
+        0 => area.draw(&Circle::new(at, 4, color.filled())),
+        1 => area.draw(&TriangleMarker::new(at, 5, color.filled())),
+        _ => area.draw(&Cross::new(at, 4, color.stroke_width(2))),
+    }
+    .map_err(plot_err)
+}
+
+fn draw_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    data: &ReportData,
+) -> anyhow::Result<()> {
     ensure_font()?;
     root.fill(&WHITE).map_err(plot_err)?;
     let curves = curves(data);
@@ -461,9 +559,14 @@ fn draw_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ReportDa
         scope.config.k,
         scope.config.mode.label()
     );
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, (FONT, 22))
-        .margin(18)
+    let root = root
+        .margin(10, 4, 4, 10)
+        .titled(&title, (FONT, 22))
+        .map_err(plot_err)?;
+    let (width, _) = root.dim_in_pixel();
+    let (plot_area, legend_area) = root.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+    let mut chart = ChartBuilder::on(&plot_area)
+        .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(78)
         .build_cartesian_2d(x_low..x_high, (y_low..y_high).log_scale())
@@ -487,47 +590,88 @@ fn draw_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ReportDa
             [(BAND_LOW, y_low), (BAND_HIGH, y_high)],
             band.mix(0.15).filled(),
         )))
-        .map_err(plot_err)?
-        .label(format!("reward band {BAND_LOW:.2}-{BAND_HIGH:.2}"))
-        .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 20, y + 6)], band.mix(0.4).filled()));
+        .map_err(plot_err)?;
+    let plotting = chart.plotting_area();
+    for (i, curve) in curves
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.frontier.is_empty())
+    {
+        let color = PALETTE[i % PALETTE.len()];
+        let shape = (i / PALETTE.len()) % 3;
+        plotting
+            .draw(&PathElement::new(
+                curve.frontier.clone(),
+                color.stroke_width(2),
+            ))
+            .map_err(plot_err)?;
+        for &p in &curve.frontier {
+            draw_marker(plotting, shape, p, color)?;
+        }
+    }
 
+    // Legend panel: the band, then one entry per leaderboard row in rank order.
+    let text = (FONT, 14).into_font();
+    let small = (FONT, 12).into_font().color(&RGBColor(90, 90, 90));
+    let mut y = 28;
+    legend_area
+        .draw(&Rectangle::new(
+            [(10, y - 7), (34, y + 7)],
+            band.mix(0.4).filled(),
+        ))
+        .map_err(plot_err)?;
+    legend_area
+        .draw(&Text::new(
+            format!("reward band {BAND_LOW:.2}-{BAND_HIGH:.2}"),
+            (42, y - 8),
+            text.clone(),
+        ))
+        .map_err(plot_err)?;
+    y += 34;
     for (i, curve) in curves.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
-        let line = color.stroke_width(2);
-        chart
-            .draw_series(LineSeries::new(curve.frontier.iter().copied(), line))
+        if curve.frontier.is_empty() {
+            legend_area
+                .draw(&Text::new(
+                    "—",
+                    (14, y - 8),
+                    text.clone().color(&RGBColor(150, 150, 150)),
+                ))
+                .map_err(plot_err)?;
+        } else {
+            legend_area
+                .draw(&PathElement::new(
+                    vec![(10, y), (34, y)],
+                    color.stroke_width(2),
+                ))
+                .map_err(plot_err)?;
+            draw_marker(&legend_area, (i / PALETTE.len()) % 3, (22, y), color)?;
+        }
+        legend_area
+            .draw(&Text::new(
+                truncate_label(&curve.name, 26),
+                (42, y - 9),
+                text.clone(),
+            ))
             .map_err(plot_err)?;
-        let points = curve.frontier.iter().copied();
-        let legend_line = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 20, y)], line);
-        let annotation = match (i / PALETTE.len()) % 3 {
-            0 => chart
-                .draw_series(points.map(|c| Circle::new(c, 4, color.filled())))
-                .map_err(plot_err)?,
-            1 => chart
-                .draw_series(points.map(|c| TriangleMarker::new(c, 5, color.filled())))
-                .map_err(plot_err)?,
-            _ => chart
-                .draw_series(points.map(|c| Cross::new(c, 4, line)))
-                .map_err(plot_err)?,
-        };
-        annotation.label(curve.label.clone()).legend(legend_line);
+        legend_area
+            .draw(&Text::new(
+                truncate_label(&curve.note, 30),
+                (42, y + 8),
+                small.clone(),
+            ))
+            .map_err(plot_err)?;
+        y += 40;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(160, 160, 160))
-        .label_font((FONT, 14))
-        .draw()
-        .map_err(plot_err)?;
     root.present().map_err(plot_err)?;
     Ok(())
 }
 
 /// The QPS–recall plot as an SVG document: each variant's Pareto frontier
 /// (of the build set shown in the leaderboard) as a line with markers, QPS on
-/// a log scale, the reward band shaded, a legend and a title with dataset and k.
-/// Variants without valid points are left out of the plot.
+/// a log scale, the reward band shaded, a title with dataset and k, and a
+/// legend panel listing every leaderboard row in rank order (variants without
+/// valid points, e.g. failed ones, are listed with their status, not drawn).
 pub fn svg_plot(data: &ReportData) -> anyhow::Result<String> {
     let mut svg = String::new();
     {
@@ -561,7 +705,7 @@ fn esc(s: &str) -> String {
 }
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;\
-padding:0 1em;color:#222;line-height:1.4}h1,h2,h3{font-weight:600}table{border-collapse:collapse;margin:.6em 0 1.2em;\
+padding:0 1em;color:#222;line-height:1.4}h1,h2,h3{font-weight:600}h3{font-size:1.05em}table{border-collapse:collapse;margin:.6em 0 1.2em;\
 font-size:.92em}th,td{border:1px solid #ddd;padding:.3em .6em;vertical-align:top}th{background:#f4f4f4}\
 td.n{text-align:right;font-variant-numeric:tabular-nums}tr.failed td{color:#a33}tr.skipped td{color:#888}\
 .note{color:#555;font-size:.92em}details{margin:.4em 0;border:1px solid #e4e4e4;border-radius:4px;padding:.3em .7em}\
@@ -658,7 +802,11 @@ fn variant_html(h: &mut String, v: &VariantDetail) {
     );
     for b in &v.builds {
         let e = &b.evaluation;
-        let shown = if e.id == r.evaluation_id { " (shown in the leaderboard)" } else { "" };
+        let shown = if e.id == r.evaluation_id {
+            " (shown in the leaderboard)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             h,
             "<h3>Build <code>{}</code>{shown}</h3>\n<p>Status: {}{}; reward {}; build {}; index memory {}; \
@@ -688,7 +836,11 @@ fn variant_html(h: &mut String, v: &VariantDetail) {
             points_html(h, b);
         }
         if let Some(log) = e.log.as_deref().filter(|l| !l.is_empty()) {
-            let _ = writeln!(h, "<details><summary>Log</summary><pre>{}</pre></details>", esc(log));
+            let _ = writeln!(
+                h,
+                "<details><summary>Log</summary><pre>{}</pre></details>",
+                esc(log)
+            );
         }
     }
     h.push_str("</details>\n");
@@ -723,7 +875,8 @@ fn points_html(h: &mut String, b: &BuildDetail) {
             p.latency_p50_us,
             p.latency_p95_us,
             p.latency_p99_us,
-            p.distance_computations.map_or_else(|| "—".to_string(), |d| format!("{d:.0}")),
+            p.distance_computations
+                .map_or_else(|| "—".to_string(), |d| format!("{d:.0}")),
             p.runs,
             esc(&p.mode.label()),
             esc(&notes.join(", ")),
@@ -742,9 +895,10 @@ fn run_html(h: &mut String, run: &RunRecord) {
          <tr><th>Git commit</th><td><code>{}</code></td></tr>",
         run.id,
         esc(&run.started_at),
-        run.finished_at
-            .as_deref()
-            .map_or_else(|| ", not finished".to_string(), |f| format!(", finished {}", esc(f))),
+        run.finished_at.as_deref().map_or_else(
+            || ", not finished".to_string(),
+            |f| format!(", finished {}", esc(f))
+        ),
         esc(&run.command),
         esc(&env.cpu_model),
         env.logical_cores,
@@ -773,7 +927,9 @@ mod tests {
 
     fn populated(dir: &Path) -> Store {
         let mut store = Store::open(dir.join("results.sqlite")).unwrap();
-        let run: RunId = store.begin_run(&env(), "host run --dataset synthetic").unwrap();
+        let run: RunId = store
+            .begin_run(&env(), "host run --dataset synthetic")
+            .unwrap();
         let mut add = |name: &str, build: &[(&str, &str)], points: &[SweepPoint]| {
             let id = store.start_evaluation(&key(name, "h", build), run).unwrap();
             store.finish_evaluation(id, &outcome(), points).unwrap();
@@ -781,11 +937,26 @@ mod tests {
         add(
             "hnsw, \"quoted\"",
             &[("M", "16")],
-            &[point(10, 0.80, 9000.0), point(20, 0.90, 6000.0), point(40, 0.97, 3000.0), point(80, 0.995, 1200.0)],
+            &[
+                point(10, 0.80, 9000.0),
+                point(20, 0.90, 6000.0),
+                point(40, 0.97, 3000.0),
+                point(80, 0.995, 1200.0),
+            ],
         );
-        add("ivf|flat <b>", &[("nlist", "64")], &[point(1, 0.86, 20000.0), point(4, 0.93, 8000.0)]);
-        add("too-fast", &[], &[point(1, 0.4, 90000.0), point(2, 0.6, 50000.0)]);
-        let id = store.start_evaluation(&key("crashy", "h", &[]), run).unwrap();
+        add(
+            "ivf|flat <b>",
+            &[("nlist", "64")],
+            &[point(1, 0.86, 20000.0), point(4, 0.93, 8000.0)],
+        );
+        add(
+            "too-fast",
+            &[],
+            &[point(1, 0.4, 90000.0), point(2, 0.6, 50000.0)],
+        );
+        let id = store
+            .start_evaluation(&key("crashy", "h", &[]), run)
+            .unwrap();
         store
             .fail_evaluation(
                 id,
@@ -825,7 +996,10 @@ mod tests {
                 (false, c) => field.push(c),
             }
         }
-        assert!(field.is_empty() && record.is_empty(), "last record must end with CRLF");
+        assert!(
+            field.is_empty() && record.is_empty(),
+            "last record must end with CRLF"
+        );
         records
     }
 
@@ -845,7 +1019,14 @@ mod tests {
         let store = populated(dir.path());
         let out = dir.path().join("out/nested");
         let files = write_reports(&store, "synthetic", &out).unwrap();
-        for path in [&files.markdown, &files.json, &files.csv, &files.svg, &files.png, &files.html] {
+        for path in [
+            &files.markdown,
+            &files.json,
+            &files.csv,
+            &files.svg,
+            &files.png,
+            &files.html,
+        ] {
             let len = fs::metadata(path).unwrap().len();
             assert!(len > 200, "{} has {len} bytes", path.display());
         }
@@ -854,26 +1035,57 @@ mod tests {
         let png = fs::read(&files.png).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         assert_eq!(&png[12..16], b"IHDR");
-        assert_eq!(u32::from_be_bytes(png[16..20].try_into().unwrap()), PLOT_SIZE.0);
-        assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), PLOT_SIZE.1);
+        assert_eq!(
+            u32::from_be_bytes(png[16..20].try_into().unwrap()),
+            PLOT_SIZE.0
+        );
+        assert_eq!(
+            u32::from_be_bytes(png[20..24].try_into().unwrap()),
+            PLOT_SIZE.1
+        );
         assert!(png.len() > 10_000, "{} bytes", png.len());
 
         let svg = fs::read_to_string(&files.svg).unwrap();
         assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("QPS vs recall: synthetic (k=10"), "title");
-        assert!(svg.contains("too-fast (reward 0.00)"), "a variant below 0.85 is still plotted");
-        assert!(!svg.contains("crashy"), "a failed variant has nothing to plot");
+        // Rows in rank order: ivf (2 frontier points), hnsw (4), too-fast (2), crashy (failed).
+        let stroke = |i: usize| {
+            let c = PALETTE[i];
+            format!(
+                "stroke=\"#{:02X}{:02X}{:02X}\" stroke-width=\"2\" points=",
+                c.0, c.1, c.2
+            )
+        };
+        let polylines = |i: usize| svg.matches(&stroke(i)).count();
+        // One frontier line and one legend line per plotted variant.
+        assert_eq!(polylines(0), 2);
+        assert_eq!(polylines(2), 2, "a variant below 0.85 is still plotted");
+        assert_eq!(polylines(3), 0, "a failed variant has nothing to plot");
+        assert_eq!(
+            svg.matches("<circle").count(),
+            2 + 4 + 2 + 3,
+            "markers + legend markers"
+        );
+        assert!(svg.contains("too-fast") && svg.contains("reward 0\n"));
+        assert!(
+            svg.contains("crashy") && svg.contains("failed"),
+            "failed variants are listed"
+        );
         assert!(svg.contains("reward band"));
 
         let md = fs::read_to_string(&files.markdown).unwrap();
         assert!(md.contains("| 1 | ivf\\|flat <b> | 7600 |"), "{md}");
-        assert!(md.contains("| 2 | hnsw, \"quoted\" | 4500 | 6000 | 3000 | 1200 |"), "{md}");
+        assert!(
+            md.contains("| 2 | hnsw, \"quoted\" | 4500 | 6000 | 3000 | 1200 |"),
+            "{md}"
+        );
         assert!(md.contains("ivf\\|flat <b>"), "{md}");
         assert!(md.contains("failed: crash: SIGSEGV"));
         assert!(md.contains("Reward = mean over recall r in [0.85, 0.95]"));
         assert!(md.contains("k=10, R=3, single thread, 1000 queries"));
 
-        let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(&files.json).unwrap()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&files.json).unwrap()).unwrap();
         assert_eq!(json["variants"].as_array().unwrap().len(), 4);
         assert_eq!(json["variants"][3]["row"]["status"], "failed");
         assert_eq!(json["scope"]["dataset_name"], "synthetic");
@@ -883,7 +1095,10 @@ mod tests {
         assert_eq!(records.len(), 5);
         assert!(records.iter().all(|r| r.len() == records[0].len()));
         assert_eq!(records[0][0], "rank");
-        let hnsw = records.iter().find(|r| r[1] == "hnsw, \"quoted\"").expect("name survives quoting");
+        let hnsw = records
+            .iter()
+            .find(|r| r[1] == "hnsw, \"quoted\"")
+            .expect("name survives quoting");
         assert_eq!(hnsw[13], r#"{"M":"16"}"#);
         let crashy = records.iter().find(|r| r[1] == "crashy").unwrap();
         assert_eq!(crashy[0], "4");
@@ -897,8 +1112,13 @@ mod tests {
         assert!(html.contains("building &lt;graph&gt; &amp; stuff"));
         assert!(html.contains("Test CPU @ 3.0GHz") && html.contains("avx2"));
         assert!(!html.contains("<?xml"));
-        for external in ["<script", "<link", "<img", "src=", "url(", "@import", "href="] {
-            assert!(!html.contains(external), "external resource marker {external}");
+        for external in [
+            "<script", "<link", "<img", "src=", "url(", "@import", "href=",
+        ] {
+            assert!(
+                !html.contains(external),
+                "external resource marker {external}"
+            );
         }
     }
 
@@ -924,8 +1144,17 @@ mod tests {
             assert_eq!(chars[reward_end], ' ');
         }
         assert!(rows[3].contains("crashy") && rows[3].contains("failed: crash: SIGSEGV"));
-        assert!(rows[0].trim_start().starts_with("1  ivf|flat <b>"), "{table}");
+        assert!(
+            rows[0].trim_start().starts_with("1  ivf|flat <b>"),
+            "{table}"
+        );
         assert!(table.contains("Reward = mean"));
+        assert!(
+            lines.iter().skip(3 + lb.rows.len()).all(|l| l.len() <= 100),
+            "{table}"
+        );
+        assert_eq!(wrap("aa bb cc", 5), "aa bb\ncc\n");
+        assert_eq!(wrap("toolongword x", 4), "toolongword\nx\n");
         assert!(table.is_ascii(), "plain text only: {table}");
     }
 
@@ -934,13 +1163,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path().join("r.sqlite")).unwrap();
         let run = store.begin_run(&env(), "host run").unwrap();
-        let id = store.start_evaluation(&key("broken", "h", &[]), run).unwrap();
+        let id = store
+            .start_evaluation(&key("broken", "h", &[]), run)
+            .unwrap();
         store
             .fail_evaluation(id, &Failure::new("timeout after 600s", ""))
             .unwrap();
         let files = write_reports(&store, "synthetic", &dir.path().join("out")).unwrap();
         assert!(fs::read(&files.png).unwrap().starts_with(b"\x89PNG"));
-        assert!(fs::read_to_string(&files.markdown).unwrap().contains("failed: timeout after 600s"));
+        assert!(
+            fs::read_to_string(&files.markdown)
+                .unwrap()
+                .contains("failed: timeout after 600s")
+        );
         let err = write_reports(&store, "unknown", &dir.path().join("out2")).unwrap_err();
         assert!(err.to_string().contains("no finished evaluation"), "{err}");
     }

@@ -252,13 +252,24 @@ pub fn propose_knobs(policy: &AdaptivePolicy, measured: &[KnobPoint]) -> Vec<u64
         return Vec::new();
     }
 
-    let top_target = policy.targets.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let top_target = policy
+        .targets
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
     let low_target = policy.targets.iter().copied().fold(f64::INFINITY, f64::min);
-    let max_recall = points.iter().map(|p| p.recall).fold(f64::NEG_INFINITY, f64::max);
+    let max_recall = points
+        .iter()
+        .map(|p| p.recall)
+        .fold(f64::NEG_INFINITY, f64::max);
 
     let mut proposals: Vec<u64> = Vec::new();
     if top_target.is_finite() && max_recall < top_target && last.knob < policy.max_knob {
-        proposals.push(last.knob.saturating_mul(2).clamp(policy.min_knob, policy.max_knob));
+        proposals.push(
+            last.knob
+                .saturating_mul(2)
+                .clamp(policy.min_knob, policy.max_knob),
+        );
     }
     if low_target.is_finite() && first.recall >= low_target && first.knob > policy.min_knob {
         proposals.push((first.knob / 2).max(policy.min_knob));
@@ -363,7 +374,13 @@ mod tests {
     #[test]
     fn reward_is_q_sampled_mean_limit() {
         // Cross-check the exact integral against a fine Riemann sum.
-        let p = pts(&[(0.80, 9000.0), (0.861, 5000.0), (0.9, 4000.0), (0.933, 2500.0), (0.99, 500.0)]);
+        let p = pts(&[
+            (0.80, 9000.0),
+            (0.861, 5000.0),
+            (0.9, 4000.0),
+            (0.933, 2500.0),
+            (0.99, 500.0),
+        ]);
         let n = 200_000;
         let mut sum = 0.0;
         for i in 0..n {
@@ -371,14 +388,24 @@ mod tests {
             sum += achievable_qps(&p, r);
         }
         let sampled = sum / n as f64;
-        assert!((reward(&p) - sampled).abs() < 1.0, "{} vs {sampled}", reward(&p));
+        assert!(
+            (reward(&p) - sampled).abs() < 1.0,
+            "{} vs {sampled}",
+            reward(&p)
+        );
         // Exact: 5000*0.011 + 4000*0.039 + 2500*0.033 + 500*0.017 = 55+156+82.5+8.5 = 302.
         assert!(close(reward(&p), 3020.0), "{}", reward(&p));
     }
 
     #[test]
     fn invalid_points_are_ignored() {
-        let p = pts(&[(f64::NAN, 1e9), (0.9, f64::INFINITY), (0.9, -5.0), (0.9, 0.0), (0.9, 1000.0)]);
+        let p = pts(&[
+            (f64::NAN, 1e9),
+            (0.9, f64::INFINITY),
+            (0.9, -5.0),
+            (0.9, 0.0),
+            (0.9, 1000.0),
+        ]);
         assert!(close(reward(&p), 500.0));
         assert_eq!(pareto_frontier(&p), pts(&[(0.9, 1000.0)]));
     }
@@ -396,7 +423,10 @@ mod tests {
             (0.4, 90.0),
         ]);
         let f = pareto_frontier(&p);
-        assert_eq!(f, pts(&[(0.5, 100.0), (0.7, 80.0), (0.9, 50.0), (0.95, 10.0)]));
+        assert_eq!(
+            f,
+            pts(&[(0.5, 100.0), (0.7, 80.0), (0.9, 50.0), (0.95, 10.0)])
+        );
     }
 
     #[test]
@@ -420,7 +450,11 @@ mod tests {
     }
 
     fn kp(knob: u64, recall: f64) -> KnobPoint {
-        KnobPoint { knob, recall, qps: 1000.0 / knob as f64 }
+        KnobPoint {
+            knob,
+            recall,
+            qps: 1000.0 / knob as f64,
+        }
     }
 
     #[test]
@@ -441,7 +475,10 @@ mod tests {
 
     #[test]
     fn propose_caps_upward_at_max_knob() {
-        let policy = AdaptivePolicy { max_knob: 100, ..AdaptivePolicy::default() };
+        let policy = AdaptivePolicy {
+            max_knob: 100,
+            ..AdaptivePolicy::default()
+        };
         assert_eq!(propose_knobs(&policy, &[kp(80, 0.5)]), vec![100]);
         assert!(propose_knobs(&policy, &[kp(100, 0.5)]).is_empty());
     }
@@ -449,7 +486,14 @@ mod tests {
     #[test]
     fn propose_bisects_band_and_targets_only() {
         let policy = AdaptivePolicy::default();
-        let m = [kp(10, 0.30), kp(20, 0.60), kp(40, 0.80), kp(80, 0.90), kp(160, 0.97), kp(320, 0.995)];
+        let m = [
+            kp(10, 0.30),
+            kp(20, 0.60),
+            kp(40, 0.80),
+            kp(80, 0.90),
+            kp(160, 0.97),
+            kp(320, 0.995),
+        ];
         let p = propose_knobs(&policy, &m);
         // 10-20 and 20-40 are below the band and bracket no target.
         assert!(!p.contains(&15) && !p.contains(&30), "{p:?}");
@@ -462,7 +506,13 @@ mod tests {
     fn propose_respects_tolerance_and_adjacency() {
         let policy = AdaptivePolicy::default();
         // Gap 0.005 < tolerance; knobs 1 apart cannot be split.
-        let m = [kp(2, 0.84), kp(20, 0.895), kp(22, 0.90), kp(23, 0.96), kp(4000, 0.995)];
+        let m = [
+            kp(2, 0.84),
+            kp(20, 0.895),
+            kp(22, 0.90),
+            kp(23, 0.96),
+            kp(4000, 0.995),
+        ];
         let p = propose_knobs(&policy, &m);
         assert!(!p.contains(&21), "{p:?}");
         assert!(p.contains(&11), "{p:?}"); // 2-20 brackets 0.85
@@ -471,7 +521,10 @@ mod tests {
 
     #[test]
     fn propose_respects_budget_and_terminates() {
-        let policy = AdaptivePolicy { max_points: 12, ..AdaptivePolicy::default() };
+        let policy = AdaptivePolicy {
+            max_points: 12,
+            ..AdaptivePolicy::default()
+        };
         // Simulated index: recall = 1 - exp(-knob/40).
         let sim = |k: u64| kp(k, 1.0 - (-(k as f64) / 40.0).exp());
         let mut measured: Vec<KnobPoint> = [10, 40, 160].iter().map(|&k| sim(k)).collect();

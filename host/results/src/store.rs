@@ -57,7 +57,9 @@ pub enum StoreError {
         reason: String,
     },
     /// No evaluation with this id (it may have been replaced by a redo of the same key).
-    #[error("evaluation {0} does not exist (it may have been replaced by a newer run of the same evaluation)")]
+    #[error(
+        "evaluation {0} does not exist (it may have been replaced by a newer run of the same evaluation)"
+    )]
     UnknownEvaluation(EvalId),
     /// No run with this id.
     #[error("run {0} does not exist")]
@@ -166,7 +168,9 @@ impl Environment {
                 .collect(),
             logical_cores: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
             memory_bytes: memory_kib * 1024,
-            os: format!("{} {}", std::env::consts::OS, release.trim()).trim().to_string(),
+            os: format!("{} {}", std::env::consts::OS, release.trim())
+                .trim()
+                .to_string(),
             rustc_version: rustc_version.to_string(),
             host_version: host_version.to_string(),
             git_commit: git_commit.map(str::to_string),
@@ -449,14 +453,24 @@ impl SweepPoint {
         if !(self.qps.is_finite() && self.qps > 0.0) {
             return bad(format!("qps {} must be finite and > 0", self.qps));
         }
-        let lat = [self.latency_p50_us, self.latency_p95_us, self.latency_p99_us];
+        let lat = [
+            self.latency_p50_us,
+            self.latency_p95_us,
+            self.latency_p99_us,
+        ];
         if lat.iter().any(|x| !(x.is_finite() && *x >= 0.0)) || lat[0] > lat[1] || lat[1] > lat[2] {
-            return bad(format!("latencies p50 {} <= p95 {} <= p99 {} (finite, >= 0) do not hold", lat[0], lat[1], lat[2]));
+            return bad(format!(
+                "latencies p50 {} <= p95 {} <= p99 {} (finite, >= 0) do not hold",
+                lat[0], lat[1], lat[2]
+            ));
         }
         if self.runs == 0 {
             return bad("runs must be >= 1".to_string());
         }
-        if let Some(d) = self.distance_computations.filter(|d| !(d.is_finite() && *d >= 0.0)) {
+        if let Some(d) = self
+            .distance_computations
+            .filter(|d| !(d.is_finite() && *d >= 0.0))
+        {
             return bad(format!("distance computations {d} must be finite and >= 0"));
         }
         if self.mode.threads() == 0 {
@@ -598,7 +612,9 @@ impl Store {
         conn.busy_timeout(Duration::from_secs(30))?;
         let mut store = Self { conn, path };
         store.check_identity()?;
-        store.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))?;
+        store
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))?;
         store.conn.pragma_update(None, "synchronous", "FULL")?;
         store.conn.pragma_update(None, "foreign_keys", "ON")?;
         store.migrate()?;
@@ -612,12 +628,18 @@ impl Store {
 
     /// Schema version of the open database (always [`SCHEMA_VERSION`] after [`Store::open`]).
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     fn check_identity(&self) -> Result<()> {
-        let version: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let app: i64 = self.conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let app: i64 = self
+            .conn
+            .pragma_query_value(None, "application_id", |r| r.get(0))?;
         let display = self.path.display().to_string();
         if app != 0 && app != APPLICATION_ID {
             return Err(StoreError::Foreign {
@@ -649,7 +671,12 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if self.schema_version()? == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Re-read under the write lock: another process may have migrated meanwhile.
         let mut version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
@@ -671,7 +698,9 @@ impl Store {
 
     /// Records the start of a host invocation.
     pub fn begin_run(&mut self, environment: &Environment, command: &str) -> Result<RunId> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO runs (started_at, command, cpu_model, cpu_flags, logical_cores, memory_bytes, \
              os, rustc_version, host_version, git_commit, extra_json) \
@@ -696,7 +725,9 @@ impl Store {
 
     /// Records the end of a run (a run without an end was killed or is still going).
     pub fn end_run(&mut self, run: RunId) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute(
             "UPDATE runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
             [run.0],
@@ -757,14 +788,26 @@ impl Store {
     pub fn start_evaluation(&mut self, key: &EvaluationKey, run: RunId) -> Result<EvalId> {
         let build_params = serde_json::to_string(&key.build_params)?;
         let config_key = key.config.key();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let run_exists: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1)", [run.0], |r| r.get(0))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let run_exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1)",
+            [run.0],
+            |r| r.get(0),
+        )?;
         if !run_exists {
             return Err(StoreError::UnknownRun(run));
         }
         tx.execute(
             &format!("DELETE FROM evaluations WHERE {KEY_WHERE}"),
-            params![key.variant_name, key.variant_hash, key.dataset_hash, build_params, config_key],
+            params![
+                key.variant_name,
+                key.variant_hash,
+                key.dataset_hash,
+                build_params,
+                config_key
+            ],
         )?;
         tx.execute(
             "INSERT INTO evaluations (run_id, variant_name, variant_hash, dataset_name, dataset_hash, \
@@ -795,17 +838,27 @@ impl Store {
     /// Finishes a running evaluation: stores its sweep points and outcome and
     /// sets status `ok`, all in one transaction. Points are validated first
     /// (recall in [0, 1] with min ≤ mean ≤ max, QPS > 0, p50 ≤ p95 ≤ p99, R ≥ 1).
-    pub fn finish_evaluation(&mut self, id: EvalId, outcome: &EvaluationOutcome, points: &[SweepPoint]) -> Result<()> {
+    pub fn finish_evaluation(
+        &mut self,
+        id: EvalId,
+        outcome: &EvaluationOutcome,
+        points: &[SweepPoint],
+    ) -> Result<()> {
         if !(outcome.build_seconds.is_finite() && outcome.build_seconds >= 0.0) {
             return Err(StoreError::Invalid {
                 what: "outcome".to_string(),
-                reason: format!("build seconds {} must be finite and >= 0", outcome.build_seconds),
+                reason: format!(
+                    "build seconds {} must be finite and >= 0",
+                    outcome.build_seconds
+                ),
             });
         }
         for (i, p) in points.iter().enumerate() {
             p.validate(i)?;
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         require_running(&tx, id)?;
         {
             let mut insert = tx.prepare(
@@ -860,8 +913,15 @@ impl Store {
         self.close_unsuccessfully(id, Status::Skipped, failure)
     }
 
-    fn close_unsuccessfully(&mut self, id: EvalId, status: Status, failure: &Failure) -> Result<()> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    fn close_unsuccessfully(
+        &mut self,
+        id: EvalId,
+        status: Status,
+        failure: &Failure,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         require_running(&tx, id)?;
         tx.execute(
             "UPDATE evaluations SET status = ?2, failure_reason = ?3, failure_detail = ?4, log = ?5, \
@@ -906,7 +966,11 @@ impl Store {
     pub fn evaluation(&self, id: EvalId) -> Result<EvaluationRecord> {
         let raw = self
             .conn
-            .query_row(&format!("SELECT {EVAL_COLUMNS} FROM evaluations WHERE id = ?1"), [id.0], RawEvaluation::read)
+            .query_row(
+                &format!("SELECT {EVAL_COLUMNS} FROM evaluations WHERE id = ?1"),
+                [id.0],
+                RawEvaluation::read,
+            )
             .optional()?;
         raw.ok_or(StoreError::UnknownEvaluation(id))?.decode()
     }
@@ -999,7 +1063,10 @@ impl Store {
              AND status != 'running' ORDER BY id"
         ))?;
         let evaluations = stmt
-            .query_map([&scope.dataset_hash, &scope.config_key], RawEvaluation::read)?
+            .query_map(
+                [&scope.dataset_hash, &scope.config_key],
+                RawEvaluation::read,
+            )?
             .map(|raw| raw?.decode())
             .collect::<Result<Vec<_>>>()?;
 
@@ -1021,7 +1088,11 @@ impl Store {
                 broken.push(row);
             }
         }
-        working.sort_by(|a, b| b.reward.total_cmp(&a.reward).then_with(|| a.variant_name.cmp(&b.variant_name)));
+        working.sort_by(|a, b| {
+            b.reward
+                .total_cmp(&a.reward)
+                .then_with(|| a.variant_name.cmp(&b.variant_name))
+        });
         let mut rows = working;
         rows.extend(broken);
         for (i, row) in rows.iter_mut().enumerate() {
@@ -1061,7 +1132,12 @@ impl Store {
                 Some((b, s)) => summary
                     .reward
                     .total_cmp(&s.reward)
-                    .then(summary.max_recall.unwrap_or(-1.0).total_cmp(&s.max_recall.unwrap_or(-1.0)))
+                    .then(
+                        summary
+                            .max_recall
+                            .unwrap_or(-1.0)
+                            .total_cmp(&s.max_recall.unwrap_or(-1.0)),
+                    )
                     .then(
                         b.build_seconds
                             .unwrap_or(f64::INFINITY)
@@ -1105,7 +1181,10 @@ impl Store {
                 status_text: format!(
                     "{}: {}",
                     latest.status,
-                    latest.failure_reason.as_deref().unwrap_or("no reason recorded")
+                    latest
+                        .failure_reason
+                        .as_deref()
+                        .unwrap_or("no reason recorded")
                 ),
                 reward: 0.0,
                 qps_at_090: None,
@@ -1126,7 +1205,11 @@ impl Store {
 
 fn require_running(tx: &rusqlite::Transaction<'_>, id: EvalId) -> Result<()> {
     let status: Option<String> = tx
-        .query_row("SELECT status FROM evaluations WHERE id = ?1", [id.0], |r| r.get(0))
+        .query_row(
+            "SELECT status FROM evaluations WHERE id = ?1",
+            [id.0],
+            |r| r.get(0),
+        )
         .optional()?;
     match status {
         None => Err(StoreError::UnknownEvaluation(id)),
@@ -1221,7 +1304,6 @@ impl RawEvaluation {
     }
 }
 
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -1256,7 +1338,10 @@ pub(crate) mod tests {
             variant_hash: hash.to_string(),
             dataset_name: "synthetic".to_string(),
             dataset_hash: "d5a7a5e7".to_string(),
-            build_params: build.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            build_params: build
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             config: config(),
         }
     }
@@ -1299,7 +1384,12 @@ pub(crate) mod tests {
     }
 
     /// Stores one finished evaluation and returns its id.
-    fn finished(store: &mut Store, run: RunId, key: &EvaluationKey, points: &[SweepPoint]) -> EvalId {
+    fn finished(
+        store: &mut Store,
+        run: RunId,
+        key: &EvaluationKey,
+        points: &[SweepPoint],
+    ) -> EvalId {
         let id = store.start_evaluation(key, run).unwrap();
         store.finish_evaluation(id, &outcome(), points).unwrap();
         id
@@ -1307,7 +1397,9 @@ pub(crate) mod tests {
 
     fn failed(store: &mut Store, run: RunId, key: &EvaluationKey, reason: &str) -> EvalId {
         let id = store.start_evaluation(key, run).unwrap();
-        store.fail_evaluation(id, &Failure::new(reason, "detail")).unwrap();
+        store
+            .fail_evaluation(id, &Failure::new(reason, "detail"))
+            .unwrap();
         id
     }
 
@@ -1315,12 +1407,18 @@ pub(crate) mod tests {
     fn round_trip() {
         let (dir, mut store) = open_tmp();
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-        let run = store.begin_run(&env(), "host run --dataset synthetic").unwrap();
+        let run = store
+            .begin_run(&env(), "host run --dataset synthetic")
+            .unwrap();
         let k = key("hnsw", "h1", &[("M", "16"), ("ef_construction", "200")]);
         assert_eq!(store.completed(&k).unwrap(), None);
         let id = store.start_evaluation(&k, run).unwrap();
         assert_eq!(store.evaluation(id).unwrap().status, Status::Running);
-        let mut points = vec![point(10, 0.8, 5000.0), point(20, 0.9, 3000.0), point(40, 0.97, 1500.0)];
+        let mut points = vec![
+            point(10, 0.8, 5000.0),
+            point(20, 0.9, 3000.0),
+            point(40, 0.97, 1500.0),
+        ];
         points[1].runs_disagree = true;
         points[1].recall_min = 0.89;
         points[1].recall_max = 0.91;
@@ -1351,9 +1449,18 @@ pub(crate) mod tests {
         let r = store.run(run).unwrap();
         assert_eq!(r.environment, env());
         assert_eq!(r.command, "host run --dataset synthetic");
-        assert!(r.started_at.ends_with('Z') && r.finished_at.is_some(), "{r:?}");
-        assert!(matches!(store.run(RunId(999)), Err(StoreError::UnknownRun(_))));
-        assert!(matches!(store.evaluation(EvalId(999)), Err(StoreError::UnknownEvaluation(_))));
+        assert!(
+            r.started_at.ends_with('Z') && r.finished_at.is_some(),
+            "{r:?}"
+        );
+        assert!(matches!(
+            store.run(RunId(999)),
+            Err(StoreError::UnknownRun(_))
+        ));
+        assert!(matches!(
+            store.evaluation(EvalId(999)),
+            Err(StoreError::UnknownEvaluation(_))
+        ));
     }
 
     #[test]
@@ -1367,16 +1474,24 @@ pub(crate) mod tests {
         let mut store = Store::open(dir.path().join("results.sqlite")).unwrap();
         assert_eq!(store.completed(&k).unwrap(), None);
         assert_eq!(store.evaluation(abandoned).unwrap().status, Status::Running);
-        assert!(store.leaderboard("synthetic").unwrap().is_none(), "running rows are not ranked");
+        assert!(
+            store.leaderboard("synthetic").unwrap().is_none(),
+            "running rows are not ranked"
+        );
         let run2 = store.begin_run(&env(), "host run").unwrap();
         let redo = store.start_evaluation(&k, run2).unwrap();
         assert_ne!(redo, abandoned);
-        assert!(matches!(store.evaluation(abandoned), Err(StoreError::UnknownEvaluation(_))));
+        assert!(matches!(
+            store.evaluation(abandoned),
+            Err(StoreError::UnknownEvaluation(_))
+        ));
         assert!(matches!(
             store.finish_evaluation(abandoned, &outcome(), &[]),
             Err(StoreError::UnknownEvaluation(_))
         ));
-        store.finish_evaluation(redo, &outcome(), &[point(10, 0.9, 100.0)]).unwrap();
+        store
+            .finish_evaluation(redo, &outcome(), &[point(10, 0.9, 100.0)])
+            .unwrap();
         assert_eq!(count(&store, "SELECT count(*) FROM evaluations"), 1);
         assert_eq!(store.completed(&k).unwrap().map(|c| c.id), Some(redo));
     }
@@ -1386,14 +1501,24 @@ pub(crate) mod tests {
         let (_dir, mut store) = open_tmp();
         let run = store.begin_run(&env(), "host run").unwrap();
         let k = key("hnsw", "h1", &[]);
-        let first = finished(&mut store, run, &k, &[point(10, 0.9, 100.0), point(20, 0.95, 50.0)]);
+        let first = finished(
+            &mut store,
+            run,
+            &k,
+            &[point(10, 0.9, 100.0), point(20, 0.95, 50.0)],
+        );
         let second = finished(&mut store, run, &k, &[point(10, 0.91, 110.0)]);
         assert_ne!(first, second);
         assert_eq!(count(&store, "SELECT count(*) FROM evaluations"), 1);
         assert_eq!(count(&store, "SELECT count(*) FROM sweep_points"), 1);
         assert_eq!(store.sweep_points(first).unwrap(), vec![]);
         // Another build-param set is another key.
-        finished(&mut store, run, &key("hnsw", "h1", &[("M", "8")]), &[point(10, 0.9, 1.0)]);
+        finished(
+            &mut store,
+            run,
+            &key("hnsw", "h1", &[("M", "8")]),
+            &[point(10, 0.9, 1.0)],
+        );
         assert_eq!(count(&store, "SELECT count(*) FROM evaluations"), 2);
     }
 
@@ -1404,7 +1529,10 @@ pub(crate) mod tests {
         let ok = finished(&mut store, run, &key("a", "h", &[]), &[point(1, 0.9, 1.0)]);
         assert!(matches!(
             store.finish_evaluation(ok, &outcome(), &[]),
-            Err(StoreError::NotRunning { status: Status::Ok, .. })
+            Err(StoreError::NotRunning {
+                status: Status::Ok,
+                ..
+            })
         ));
         assert!(matches!(
             store.fail_evaluation(ok, &Failure::new("x", "y")),
@@ -1430,9 +1558,16 @@ pub(crate) mod tests {
         assert_eq!(e.failure_detail.as_deref(), Some("detail"));
         let skipped = store.start_evaluation(&key("c", "h", &[]), run).unwrap();
         store
-            .skip_evaluation(skipped, &Failure::new("missing package libfoo-dev", "apt-get install libfoo-dev"))
+            .skip_evaluation(
+                skipped,
+                &Failure::new("missing package libfoo-dev", "apt-get install libfoo-dev"),
+            )
             .unwrap();
-        assert_eq!(store.completed(&key("c", "h", &[])).unwrap(), None, "skipped is retried");
+        assert_eq!(
+            store.completed(&key("c", "h", &[])).unwrap(),
+            None,
+            "skipped is retried"
+        );
         assert!(matches!(
             store.start_evaluation(&key("d", "h", &[]), RunId(77)),
             Err(StoreError::UnknownRun(_))
@@ -1489,7 +1624,8 @@ pub(crate) mod tests {
         drop(Store::open(&path).unwrap());
         {
             let conn = Connection::open(&path).unwrap();
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
         }
         let err = Store::open(&path).unwrap_err();
         assert!(
@@ -1507,19 +1643,28 @@ pub(crate) mod tests {
             let conn = Connection::open(&path).unwrap();
             conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
         }
-        assert!(matches!(Store::open(&path), Err(StoreError::Foreign { .. })));
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::Foreign { .. })
+        ));
         let path = dir.path().join("other2.sqlite");
         {
             let conn = Connection::open(&path).unwrap();
             conn.pragma_update(None, "application_id", 42).unwrap();
         }
-        assert!(matches!(Store::open(&path), Err(StoreError::Foreign { .. })));
+        assert!(matches!(
+            Store::open(&path),
+            Err(StoreError::Foreign { .. })
+        ));
     }
 
     #[test]
     fn database_is_wal_with_foreign_keys() {
         let (_dir, store) = open_tmp();
-        let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
         assert_eq!(count(&store, "PRAGMA foreign_keys"), 1);
         assert_eq!(count(&store, "PRAGMA application_id"), APPLICATION_ID);
@@ -1534,14 +1679,24 @@ pub(crate) mod tests {
             c.canonical_json(),
             r#"{"k":10,"runs":3,"mode":{"kind":"single"},"query_count":1000}"#
         );
-        assert_eq!(c.key(), format!("{:016x}", fnv1a64(c.canonical_json().as_bytes())));
+        assert_eq!(
+            c.key(),
+            format!("{:016x}", fnv1a64(c.canonical_json().as_bytes()))
+        );
         let batch = EvalConfig {
             mode: Mode::Batch { threads: 4 },
             ..config()
         };
         assert_ne!(batch.key(), c.key());
-        assert!(batch.canonical_json().contains(r#""mode":{"kind":"batch","threads":4}"#));
-        assert_eq!(batch.describe(), "k=10, R=3, batch, 4 threads, 1000 queries");
+        assert!(
+            batch
+                .canonical_json()
+                .contains(r#""mode":{"kind":"batch","threads":4}"#)
+        );
+        assert_eq!(
+            batch.describe(),
+            "k=10, R=3, batch, 4 threads, 1000 queries"
+        );
     }
 
     #[test]
@@ -1559,26 +1714,75 @@ pub(crate) mod tests {
         let (_dir, mut store) = open_tmp();
         let run = store.begin_run(&env(), "host run").unwrap();
         // alpha: two build sets, rewards 500 and 1000; the best is shown.
-        finished(&mut store, run, &key("alpha", "a1", &[("M", "8")]), &[point(10, 0.9, 1000.0)]);
-        let alpha_best = finished(&mut store, run, &key("alpha", "a1", &[("M", "16")]), &[point(10, 0.96, 1000.0)]);
+        finished(
+            &mut store,
+            run,
+            &key("alpha", "a1", &[("M", "8")]),
+            &[point(10, 0.9, 1000.0)],
+        );
+        let alpha_best = finished(
+            &mut store,
+            run,
+            &key("alpha", "a1", &[("M", "16")]),
+            &[point(10, 0.96, 1000.0)],
+        );
         // beta: reward 1000 too: tie broken by name (alpha first).
-        finished(&mut store, run, &key("beta", "b1", &[]), &[point(10, 0.95, 1000.0)]);
+        finished(
+            &mut store,
+            run,
+            &key("beta", "b1", &[]),
+            &[point(10, 0.95, 1000.0)],
+        );
         // gamma: reward 2000 but one build set failed.
-        finished(&mut store, run, &key("gamma", "g1", &[("M", "8")]), &[point(10, 0.99, 2000.0)]);
-        failed(&mut store, run, &key("gamma", "g1", &[("M", "64")]), "out of memory (cap 8 GiB)");
+        finished(
+            &mut store,
+            run,
+            &key("gamma", "g1", &[("M", "8")]),
+            &[point(10, 0.99, 2000.0)],
+        );
+        failed(
+            &mut store,
+            run,
+            &key("gamma", "g1", &[("M", "64")]),
+            "out of memory (cap 8 GiB)",
+        );
         // delta: works but never reaches 0.85: reward 0, still above failures.
-        finished(&mut store, run, &key("delta", "d1", &[]), &[point(10, 0.5, 9000.0)]);
+        finished(
+            &mut store,
+            run,
+            &key("delta", "d1", &[]),
+            &[point(10, 0.5, 9000.0)],
+        );
         // epsilon: the old version was good, the newest version crashes.
-        finished(&mut store, run, &key("epsilon", "e1", &[]), &[point(10, 0.99, 5000.0)]);
-        failed(&mut store, run, &key("epsilon", "e2", &[]), "crash: SIGSEGV");
+        finished(
+            &mut store,
+            run,
+            &key("epsilon", "e1", &[]),
+            &[point(10, 0.99, 5000.0)],
+        );
+        failed(
+            &mut store,
+            run,
+            &key("epsilon", "e2", &[]),
+            "crash: SIGSEGV",
+        );
         // zeta: skipped; eta: only running (ignored).
-        let z = store.start_evaluation(&key("zeta", "z1", &[]), run).unwrap();
-        store.skip_evaluation(z, &Failure::new("missing package libfoo-dev", "")).unwrap();
+        let z = store
+            .start_evaluation(&key("zeta", "z1", &[]), run)
+            .unwrap();
+        store
+            .skip_evaluation(z, &Failure::new("missing package libfoo-dev", ""))
+            .unwrap();
         store.start_evaluation(&key("eta", "t1", &[]), run).unwrap();
         // theta: points with invalid queries do not count.
         let mut invalid = point(10, 0.99, 1e6);
         invalid.invalid_queries = 3;
-        finished(&mut store, run, &key("theta", "t1", &[]), &[invalid, point(20, 0.9, 100.0)]);
+        finished(
+            &mut store,
+            run,
+            &key("theta", "t1", &[]),
+            &[invalid, point(20, 0.9, 100.0)],
+        );
         // A different config is another leaderboard.
         let mut other = key("alpha", "a1", &[]);
         other.config.k = 100;
@@ -1591,8 +1795,16 @@ pub(crate) mod tests {
         assert_eq!(scopes[0].config.k, 100);
         let lb = store.leaderboard_for(&scopes[1]).unwrap();
         let names: Vec<&str> = lb.rows.iter().map(|r| r.variant_name.as_str()).collect();
-        assert_eq!(names, ["gamma", "alpha", "beta", "theta", "delta", "epsilon", "zeta"]);
-        assert_eq!(lb.rows.iter().map(|r| r.rank).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(
+            names,
+            [
+                "gamma", "alpha", "beta", "theta", "delta", "epsilon", "zeta"
+            ]
+        );
+        assert_eq!(
+            lb.rows.iter().map(|r| r.rank).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6, 7]
+        );
         let row = |name: &str| lb.rows.iter().find(|r| r.variant_name == name).unwrap();
 
         assert!((row("gamma").reward - 2000.0).abs() < 1e-9);
@@ -1606,7 +1818,10 @@ pub(crate) mod tests {
         assert_eq!(alpha.build_seconds, Some(1.25));
         assert_eq!(alpha.index_memory_bytes, Some(10 << 20));
         assert_eq!(alpha.status, Status::Ok);
-        assert!((row("theta").reward - 50.0).abs() < 1e-9, "invalid point excluded");
+        assert!(
+            (row("theta").reward - 50.0).abs() < 1e-9,
+            "invalid point excluded"
+        );
         assert_eq!(row("delta").reward, 0.0);
         assert_eq!(row("delta").status, Status::Ok);
         assert_eq!(row("delta").max_recall, Some(0.5));
@@ -1616,7 +1831,10 @@ pub(crate) mod tests {
         assert_eq!(eps.status_text, "failed: crash: SIGSEGV");
         assert_eq!(eps.reward, 0.0);
         assert_eq!(row("zeta").status, Status::Skipped);
-        assert_eq!(row("zeta").status_text, "skipped: missing package libfoo-dev");
+        assert_eq!(
+            row("zeta").status_text,
+            "skipped: missing package libfoo-dev"
+        );
         assert!(!names.contains(&"eta"));
 
         let runs = store.runs_of(&lb).unwrap();

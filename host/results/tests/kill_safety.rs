@@ -12,7 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use annvil_results::{
-    Environment, EvalConfig, EvaluationKey, EvaluationOutcome, Mode, Params, Status, Store, SweepPoint,
+    Environment, EvalConfig, EvaluationKey, EvaluationOutcome, Mode, Params, Status, Store,
+    SweepPoint,
 };
 
 const DB_VAR: &str = "ANNVIL_RESULTS_KILL_TEST_DB";
@@ -68,7 +69,9 @@ fn writer_child() {
     };
     let round: usize = round.parse().unwrap();
     let mut store = Store::open(&path).unwrap();
-    let run = store.begin_run(&Environment::default(), "kill test writer").unwrap();
+    let run = store
+        .begin_run(&Environment::default(), "kill test writer")
+        .unwrap();
     let outcome = EvaluationOutcome {
         build_seconds: 0.5,
         ..EvaluationOutcome::default()
@@ -113,7 +116,10 @@ fn spawn_and_kill(db: &Path, round: usize, after: Duration) -> (Vec<usize>, Vec<
         }
     };
     loop {
-        let line = lines.next().expect("child exited before it was ready").unwrap();
+        let line = lines
+            .next()
+            .expect("child exited before it was ready")
+            .unwrap();
         record(&line);
         if line.contains("KILL-TEST-READY") {
             break;
@@ -122,7 +128,10 @@ fn spawn_and_kill(db: &Path, round: usize, after: Duration) -> (Vec<usize>, Vec<
     std::thread::sleep(after);
     child.kill().unwrap(); // SIGKILL on Unix
     let status = child.wait().unwrap();
-    assert!(!status.success(), "the writer must have been killed, not finished");
+    assert!(
+        !status.success(),
+        "the writer must have been killed, not finished"
+    );
     for line in lines {
         record(&line.unwrap());
     }
@@ -131,7 +140,9 @@ fn spawn_and_kill(db: &Path, round: usize, after: Duration) -> (Vec<usize>, Vec<
 
 fn check_consistent(store_path: &Path) -> (usize, usize) {
     let conn = rusqlite::Connection::open(store_path).unwrap();
-    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(integrity, "ok");
     let mut stmt = conn
         .prepare(
@@ -167,7 +178,10 @@ fn sigkill_leaves_a_consistent_database() {
     let db = dir.path().join("results.sqlite");
     drop(Store::open(&db).unwrap());
     let mut interrupted = Vec::new();
-    for (round, ms) in [150u64, 30, 275].into_iter().enumerate() {
+    for (round, ms) in [150u64, 30, 275, 90, 10, 200, 55, 120]
+        .into_iter()
+        .enumerate()
+    {
         let (done, started) = spawn_and_kill(&db, round, Duration::from_millis(ms));
         assert!(done.len() >= 2 && !started.is_empty(), "round {round}");
         check_consistent(&db);
@@ -189,7 +203,10 @@ fn sigkill_leaves_a_consistent_database() {
     let mut store = Store::open(&db).unwrap();
     let run = store.begin_run(&Environment::default(), "redo").unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let count = || -> i64 { conn.query_row("SELECT count(*) FROM evaluations", [], |r| r.get(0)).unwrap() };
+    let count = || -> i64 {
+        conn.query_row("SELECT count(*) FROM evaluations", [], |r| r.get(0))
+            .unwrap()
+    };
     let before = count();
     for k in &interrupted {
         assert_eq!(store.completed(k).unwrap(), None);
@@ -197,10 +214,16 @@ fn sigkill_leaves_a_consistent_database() {
         store
             .finish_evaluation(id, &EvaluationOutcome::default(), &points())
             .unwrap();
-        assert_eq!(store.completed(k).unwrap().map(|c| (c.id, c.status)), Some((id, Status::Ok)));
+        assert_eq!(
+            store.completed(k).unwrap().map(|c| (c.id, c.status)),
+            Some((id, Status::Ok))
+        );
     }
     assert_eq!(before, count(), "redo must replace, not duplicate");
     let (ok, running) = check_consistent(&db);
-    assert!(running <= 3, "only the evaluation each writer was killed in may remain running");
+    assert!(
+        running <= 8,
+        "only the evaluation each writer was killed in may remain running"
+    );
     assert_eq!((ok + running) as i64, count());
 }
