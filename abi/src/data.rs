@@ -187,9 +187,17 @@ impl<'a> GraphView<'a> {
             .collect::<Result<Vec<_>>>()?;
         // SAFETY: as above.
         let entry_points = unsafe {
-            host_slice(view.entry_points, view.num_entry_points as usize, "entry points")
+            host_slice(
+                view.entry_points,
+                view.num_entry_points as usize,
+                "entry points",
+            )
         }?;
-        Ok(GraphView { num_nodes: view.num_nodes, levels, entry_points })
+        Ok(GraphView {
+            num_nodes: view.num_nodes,
+            levels,
+            entry_points,
+        })
     }
 
     /// Checks that every level is a valid CSR over `num_nodes` nodes (when
@@ -205,7 +213,10 @@ impl<'a> GraphView<'a> {
             let bad = level.offsets.len() != self.num_nodes + 1
                 || level.offsets.windows(2).any(|w| w[0] > w[1])
                 || level.offsets.last().map(|&o| o as usize) != Some(level.neighbors.len())
-                || level.neighbors.iter().any(|&v| v as usize >= self.num_nodes);
+                || level
+                    .neighbors
+                    .iter()
+                    .any(|&v| v as usize >= self.num_nodes);
             if bad {
                 return Err(Error::invalid(format!(
                     "graph level {l} is not a valid CSR over {} nodes",
@@ -213,7 +224,11 @@ impl<'a> GraphView<'a> {
                 )));
             }
         }
-        if let Some(&e) = self.entry_points.iter().find(|&&e| e as usize >= self.num_nodes) {
+        if let Some(&e) = self
+            .entry_points
+            .iter()
+            .find(|&&e| e as usize >= self.num_nodes)
+        {
             return Err(Error::invalid(format!("entry point {e} is out of range")));
         }
         Ok(())
@@ -252,7 +267,11 @@ pub struct Neighbors<'a> {
 impl<'a> Neighbors<'a> {
     /// Wraps two output buffers of equal length.
     pub fn new(ids: &'a mut [u32], distances: &'a mut [f32]) -> Neighbors<'a> {
-        assert_eq!(ids.len(), distances.len(), "output buffers differ in length");
+        assert_eq!(
+            ids.len(),
+            distances.len(),
+            "output buffers differ in length"
+        );
         Neighbors {
             ids,
             distances,

@@ -372,8 +372,7 @@ unsafe extern "C" fn graph_memory_bytes<C: Construction>(graph: *const ffi::annv
     let graph = unsafe { graph.cast::<GraphBox<C>>().as_ref() };
     guard_value(0, || {
         graph.map_or(0, |g| {
-            g.graph.memory_bytes()
-                + g.levels.capacity() * mem::size_of::<ffi::annvil_graph_level>()
+            g.graph.memory_bytes() + g.levels.capacity() * mem::size_of::<ffi::annvil_graph_level>()
         })
     })
 }
@@ -552,7 +551,9 @@ unsafe extern "C" fn search_search<S: Search>(
     })
 }
 
-unsafe extern "C" fn searcher_memory_bytes<S: Search>(searcher: *const ffi::annvil_searcher) -> usize {
+unsafe extern "C" fn searcher_memory_bytes<S: Search>(
+    searcher: *const ffi::annvil_searcher,
+) -> usize {
     // SAFETY: NULL or made by `search_prepare::<S>` (contract).
     let searcher = unsafe { searcher.cast::<SearcherBox<S>>().as_ref() };
     guard_value(0, || searcher.map_or(0, |s| s.searcher.memory_bytes()))
@@ -702,9 +703,13 @@ unsafe extern "C" fn refine_refine<R: Refine>(
             return Err(Error::invalid("found pointer is NULL"));
         }
         let mut out = Neighbors::new(ids, distances);
-        refiner
-            .refiner
-            .refine(&mut context.scratch, query, candidates, candidate_distances, &mut out)?;
+        refiner.refiner.refine(
+            &mut context.scratch,
+            query,
+            candidates,
+            candidate_distances,
+            &mut out,
+        )?;
         // SAFETY: non-NULL host out-pointer (contract).
         unsafe { found.write(out.len()) };
         Ok(())

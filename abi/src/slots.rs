@@ -46,8 +46,12 @@ pub trait Search: Sized + Send + Sync + 'static {
 
     /// Writes up to `out.capacity()` candidates for `query`, in increasing
     /// distance, ids unique. The SDK has already checked the query dimension.
-    fn search(&self, context: &mut Self::Context, query: &[f32], out: &mut Neighbors<'_>)
-    -> Result<()>;
+    fn search(
+        &self,
+        context: &mut Self::Context,
+        query: &[f32],
+        out: &mut Neighbors<'_>,
+    ) -> Result<()>;
 
     /// Bytes of memory owned by `self`, not counting borrowed inputs.
     fn memory_bytes(&self) -> usize;

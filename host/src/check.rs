@@ -63,8 +63,12 @@ const DIM: usize = 24;
 
 /// The suite's data: clustered, seeded, small.
 fn suite_data(metric: Metric) -> (Matrix, Matrix) {
-    let spec = format!("synthetic:n={NUM_BASE},queries={NUM_QUERIES},dim={DIM},clusters=12,metric={},seed=7", metric.name());
-    let dataset = spec.parse::<annvil_data::DatasetSpec>()
+    let spec = format!(
+        "synthetic:n={NUM_BASE},queries={NUM_QUERIES},dim={DIM},clusters=12,metric={},seed=7",
+        metric.name()
+    );
+    let dataset = spec
+        .parse::<annvil_data::DatasetSpec>()
         .and_then(|s| s.load())
         .expect("the built-in synthetic generator cannot fail on fixed parameters");
     (dataset.train, dataset.test)
@@ -73,7 +77,11 @@ fn suite_data(metric: Metric) -> (Matrix, Matrix) {
 /// Results of all queries: (ids, distances) per query.
 type Answers = Vec<(Vec<u32>, Vec<f32>)>;
 
-fn answer_all(runner: &mut QueryRunner<'_>, queries: &Matrix, k: usize) -> Result<Answers, SlotError> {
+fn answer_all(
+    runner: &mut QueryRunner<'_>,
+    queries: &Matrix,
+    k: usize,
+) -> Result<Answers, SlotError> {
     (0..queries.len())
         .map(|q| {
             let mut ids = vec![0u32; k];
@@ -105,9 +113,13 @@ fn order_problem(answers: &Answers) -> Option<String> {
         if let Some(i) = d.iter().position(|x| x.is_nan()) {
             return Some(format!("query {q}: distance {i} is NaN"));
         }
-        d.windows(2)
-            .position(|w| w[0] > w[1])
-            .map(|i| format!("query {q}: distance {} > {} at position {i}", d[i], d[i + 1]))
+        d.windows(2).position(|w| w[0] > w[1]).map(|i| {
+            format!(
+                "query {q}: distance {} > {} at position {i}",
+                d[i],
+                d[i + 1]
+            )
+        })
     })
 }
 
@@ -120,7 +132,11 @@ struct Suite<'e> {
 impl Suite<'_> {
     fn row(&mut self, name: &str, verdict: Verdict, detail: impl Into<String>) {
         self.failed |= verdict == Verdict::Fail;
-        (self.emit)(CheckRow { name: name.to_owned(), verdict, detail: detail.into() });
+        (self.emit)(CheckRow {
+            name: name.to_owned(),
+            verdict,
+            detail: detail.into(),
+        });
     }
 
     fn expect_ok(&mut self, name: &str, problem: Option<String>, ok_detail: &str) {
@@ -135,7 +151,11 @@ impl Suite<'_> {
         match result {
             Ok(()) => self.row(name, Verdict::Fail, "accepted (expected an error status)"),
             Err(e) if e.status == preferred.code() => self.row(name, Verdict::Pass, e.to_string()),
-            Err(e) => self.row(name, Verdict::Pass, format!("{e} (status {} would be more precise)", preferred.code())),
+            Err(e) => self.row(
+                name,
+                Verdict::Pass,
+                format!("{e} (status {} would be more precise)", preferred.code()),
+            ),
         }
     }
 }
@@ -144,20 +164,39 @@ impl Suite<'_> {
 /// complete. Returns Err only when the suite cannot start at all.
 pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(), String> {
     let slots = job.pipeline.load().map_err(|e| format!("load: {e}"))?;
-    let mut suite = Suite { emit, failed: false };
+    let mut suite = Suite {
+        emit,
+        failed: false,
+    };
     suite.row("load", Verdict::Pass, describe_slots(&slots));
     let (train, test) = suite_data(Metric::L2);
     let base = BaseVectors::new(train.as_slice(), train.dim());
 
-    let graph = match Graph::build(slots.construction, &base, Metric::L2, &job.build_params, job.threads) {
+    let graph = match Graph::build(
+        slots.construction,
+        &base,
+        Metric::L2,
+        &job.build_params,
+        job.threads,
+    ) {
         Ok(g) => g,
         Err(e) => {
             suite.row("build", Verdict::Fail, e.to_string());
             return Err("the variant does not build on the check data".into());
         }
     };
-    suite.row("build", Verdict::Pass, format!("{} graph levels", graph.view().num_levels));
-    let mut searcher = match Searcher::prepare(slots.search, &base, &graph, Metric::L2, &job.pipeline.search_params) {
+    suite.row(
+        "build",
+        Verdict::Pass,
+        format!("{} graph levels", graph.view().num_levels),
+    );
+    let mut searcher = match Searcher::prepare(
+        slots.search,
+        &base,
+        &graph,
+        Metric::L2,
+        &job.pipeline.search_params,
+    ) {
         Ok(s) => s,
         Err(e) => {
             suite.row("search prepare", Verdict::Fail, e.to_string());
@@ -168,7 +207,11 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
         suite.row("search configure", Verdict::Fail, e.to_string());
         return Err("the search slot rejects its own sweep values".into());
     }
-    let refiner = match slots.refinement.map(|lib| Refiner::prepare(lib, &base, Metric::L2, &job.pipeline.refine_params)).transpose() {
+    let refiner = match slots
+        .refinement
+        .map(|lib| Refiner::prepare(lib, &base, Metric::L2, &job.pipeline.refine_params))
+        .transpose()
+    {
         Ok(r) => r,
         Err(e) => {
             suite.row("refinement prepare", Verdict::Fail, e.to_string());
@@ -176,18 +219,35 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
         }
     };
     let candidates = job.pipeline.candidates_for(K, refiner.is_some());
-    let run = |searcher: &Searcher<'_>, k: usize, candidates: usize| -> Result<Answers, SlotError> {
-        let mut runner = QueryRunner::new(searcher, refiner.as_ref(), candidates)?;
-        answer_all(&mut runner, &test, k)
-    };
+    let run =
+        |searcher: &Searcher<'_>, k: usize, candidates: usize| -> Result<Answers, SlotError> {
+            let mut runner = QueryRunner::new(searcher, refiner.as_ref(), candidates)?;
+            answer_all(&mut runner, &test, k)
+        };
 
     let first = run(&searcher, K, candidates);
     match &first {
         Ok(answers) => {
             let short = answers.iter().filter(|(ids, _)| ids.len() < K).count();
-            let detail = format!("k = {K}, {} queries{}", answers.len(), if short > 0 { format!(", {short} with fewer than k") } else { String::new() });
-            suite.expect_ok("ids in range and unique", ids_problem(answers, train.len()), &detail);
-            suite.expect_ok("sorted by distance", order_problem(answers), "non-decreasing, no NaN");
+            let detail = format!(
+                "k = {K}, {} queries{}",
+                answers.len(),
+                if short > 0 {
+                    format!(", {short} with fewer than k")
+                } else {
+                    String::new()
+                }
+            );
+            suite.expect_ok(
+                "ids in range and unique",
+                ids_problem(answers, train.len()),
+                &detail,
+            );
+            suite.expect_ok(
+                "sorted by distance",
+                order_problem(answers),
+                "non-decreasing, no NaN",
+            );
         }
         Err(e) => {
             suite.row("ids in range and unique", Verdict::Fail, e.to_string());
@@ -196,20 +256,29 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
     }
 
     let big_k = train.len() + 7;
-    match run(&searcher, big_k, job.pipeline.candidates_for(big_k, refiner.is_some())) {
+    match run(
+        &searcher,
+        big_k,
+        job.pipeline.candidates_for(big_k, refiner.is_some()),
+    ) {
         Ok(answers) => {
             let most = answers.iter().map(|(ids, _)| ids.len()).max().unwrap_or(0);
             let problem = ids_problem(&answers, train.len()).or_else(|| order_problem(&answers));
-            suite.expect_ok("k larger than n", problem, &format!("k = {big_k}, n = {}: up to {most} results", train.len()));
+            suite.expect_ok(
+                "k larger than n",
+                problem,
+                &format!("k = {big_k}, n = {}: up to {most} results", train.len()),
+            );
         }
         Err(e) => suite.row("k larger than n", Verdict::Fail, e.to_string()),
     }
 
     let wrong_dim = vec![0.5f32; DIM + 1];
-    let dim_result = QueryRunner::new(&searcher, refiner.as_ref(), candidates).and_then(|mut runner| {
-        let (mut ids, mut d) = (vec![0u32; K], vec![0f32; K]);
-        runner.run(&wrong_dim, &mut ids, &mut d).map(|_| ())
-    });
+    let dim_result =
+        QueryRunner::new(&searcher, refiner.as_ref(), candidates).and_then(|mut runner| {
+            let (mut ids, mut d) = (vec![0u32; K], vec![0f32; K]);
+            runner.run(&wrong_dim, &mut ids, &mut d).map(|_| ())
+        });
     suite.expect_error("dimension mismatch", dim_result, Status::DimensionMismatch);
 
     let mut unknown = job.build_params.clone();
@@ -220,7 +289,11 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
         Status::UnknownParameter,
     );
     let unknown = ParamMap::from([("annvil_check_unknown".to_owned(), "1".to_owned())]);
-    suite.expect_error("unknown search parameter", searcher.configure(&unknown), Status::UnknownParameter);
+    suite.expect_error(
+        "unknown search parameter",
+        searcher.configure(&unknown),
+        Status::UnknownParameter,
+    );
     if let Some(lib) = slots.refinement {
         let mut params = job.pipeline.refine_params.clone();
         params.insert("annvil_check_unknown".into(), "1".into());
@@ -230,14 +303,26 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
             Status::UnknownParameter,
         );
     } else {
-        suite.row("unknown refinement parameter", Verdict::NotApplicable, "no refinement slot");
+        suite.row(
+            "unknown refinement parameter",
+            Verdict::NotApplicable,
+            "no refinement slot",
+        );
     }
     match job.knobs.iter().find(|(_, v)| v.parse::<f64>().is_ok()) {
         Some((knob, _)) => {
             let malformed = ParamMap::from([(knob.clone(), "not-a-number".to_owned())]);
-            suite.expect_error(&format!("malformed knob `{knob}`"), searcher.configure(&malformed), Status::InvalidArgument);
+            suite.expect_error(
+                &format!("malformed knob `{knob}`"),
+                searcher.configure(&malformed),
+                Status::InvalidArgument,
+            );
         }
-        None => suite.row("malformed knob", Verdict::NotApplicable, "no numeric knob to sweep"),
+        None => suite.row(
+            "malformed knob",
+            Verdict::NotApplicable,
+            "no numeric knob to sweep",
+        ),
     }
     // The failed configure calls above must leave the searcher usable.
     let restored = searcher.configure(&job.knobs);
@@ -246,25 +331,44 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
         (Ok(first), Ok(())) => {
             let one_thread = run(&searcher, K, candidates);
             let two_threads = std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..2).map(|_| scope.spawn(|| run(&searcher, K, candidates))).collect();
-                handles.into_iter().map(|h| h.join().expect("check thread panicked")).collect::<Vec<_>>()
+                let handles: Vec<_> = (0..2)
+                    .map(|_| scope.spawn(|| run(&searcher, K, candidates)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("check thread panicked"))
+                    .collect::<Vec<_>>()
             });
             let problem = match (&one_thread, &two_threads[..]) {
                 (Ok(a), [Ok(b), Ok(c)]) => differing_query(a, b).or_else(|| differing_query(a, c)),
                 _ => Some("a search returned an error".to_owned()),
             };
-            suite.expect_ok("two threads agree with one", problem, "2 contexts searching concurrently");
+            suite.expect_ok(
+                "two threads agree with one",
+                problem,
+                "2 contexts searching concurrently",
+            );
             let problem = match &one_thread {
                 Ok(again) => differing_query(first, again),
                 Err(e) => Some(e.to_string()),
             };
-            suite.expect_ok("repeatable", problem, "two passes, identical ids and distances");
+            suite.expect_ok(
+                "repeatable",
+                problem,
+                "two passes, identical ids and distances",
+            );
         }
-        (_, Err(e)) => suite.row("repeatable", Verdict::Fail, format!("configure after rejected params: {e}")),
+        (_, Err(e)) => suite.row(
+            "repeatable",
+            Verdict::Fail,
+            format!("configure after rejected params: {e}"),
+        ),
         (Err(_), _) => suite.row("repeatable", Verdict::Fail, "no results"),
     }
 
-    let reported = graph.memory_bytes() + searcher.memory_bytes() + refiner.as_ref().map_or(0, Refiner::memory_bytes);
+    let reported = graph.memory_bytes()
+        + searcher.memory_bytes()
+        + refiner.as_ref().map_or(0, Refiner::memory_bytes);
     let data_bytes = train.as_slice().len() * 4;
     let ceiling = 64 * data_bytes + (64 << 20);
     let detail = format!("{reported} bytes reported for {data_bytes} bytes of vectors");
@@ -280,33 +384,75 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
     for metric in [Metric::Angular, Metric::InnerProduct] {
         let name = format!("{metric} data");
         match metric_round(&slots, job, metric) {
-            Ok(None) => suite.row(&name, Verdict::Pass, "builds, searches, ids valid and sorted"),
+            Ok(None) => suite.row(
+                &name,
+                Verdict::Pass,
+                "builds, searches, ids valid and sorted",
+            ),
             Ok(Some(problem)) => suite.row(&name, Verdict::Fail, problem),
-            Err(e) if e.status == Status::Unsupported.code() => suite.row(&name, Verdict::NotApplicable, e.to_string()),
+            Err(e) if e.status == Status::Unsupported.code() => {
+                suite.row(&name, Verdict::NotApplicable, e.to_string())
+            }
             Err(e) => suite.row(&name, Verdict::Fail, e.to_string()),
         }
     }
-    if suite.failed { Err("some checks failed".into()) } else { Ok(()) }
+    if suite.failed {
+        Err("some checks failed".into())
+    } else {
+        Ok(())
+    }
 }
 
-fn metric_round(slots: &LoadedSlots, job: &CheckJob, metric: Metric) -> Result<Option<String>, SlotError> {
+fn metric_round(
+    slots: &LoadedSlots,
+    job: &CheckJob,
+    metric: Metric,
+) -> Result<Option<String>, SlotError> {
     let (train, test) = suite_data(metric);
     let base = BaseVectors::new(train.as_slice(), train.dim());
-    let graph = Graph::build(slots.construction, &base, metric, &job.build_params, job.threads)?;
-    let mut searcher = Searcher::prepare(slots.search, &base, &graph, metric, &job.pipeline.search_params)?;
+    let graph = Graph::build(
+        slots.construction,
+        &base,
+        metric,
+        &job.build_params,
+        job.threads,
+    )?;
+    let mut searcher = Searcher::prepare(
+        slots.search,
+        &base,
+        &graph,
+        metric,
+        &job.pipeline.search_params,
+    )?;
     searcher.configure(&job.knobs)?;
-    let refiner = slots.refinement.map(|lib| Refiner::prepare(lib, &base, metric, &job.pipeline.refine_params)).transpose()?;
-    let mut runner = QueryRunner::new(&searcher, refiner.as_ref(), job.pipeline.candidates_for(K, refiner.is_some()))?;
+    let refiner = slots
+        .refinement
+        .map(|lib| Refiner::prepare(lib, &base, metric, &job.pipeline.refine_params))
+        .transpose()?;
+    let mut runner = QueryRunner::new(
+        &searcher,
+        refiner.as_ref(),
+        job.pipeline.candidates_for(K, refiner.is_some()),
+    )?;
     let answers = answer_all(&mut runner, &test, K)?;
     Ok(ids_problem(&answers, train.len()).or_else(|| order_problem(&answers)))
 }
 
 fn differing_query(a: &Answers, b: &Answers) -> Option<String> {
-    a.iter().zip(b).position(|(x, y)| x != y).map(|q| format!("query {q} differs: {:?} vs {:?}", a[q].0, b[q].0))
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .map(|q| format!("query {q} differs: {:?} vs {:?}", a[q].0, b[q].0))
 }
 
 fn describe_slots(slots: &LoadedSlots) -> String {
-    let mut s = format!("construction {} {}, search {} {}", slots.construction.name, slots.construction.version, slots.search.name, slots.search.version);
+    let mut s = format!(
+        "construction {} {}, search {} {}",
+        slots.construction.name,
+        slots.construction.version,
+        slots.search.name,
+        slots.search.version
+    );
     match slots.refinement {
         Some(r) => {
             let _ = write!(s, ", refinement {} {}", r.name, r.version);

@@ -52,15 +52,27 @@ pub struct WorkerLimits {
 impl WorkerLimits {
     /// The limits for one worker, optionally pinned to a CPU.
     pub fn limits(&self, cpu: Option<usize>) -> Limits {
-        let memory = self.memory_cap_mb.map(|mb| mb << 20).unwrap_or_else(|| physical_memory() / 4 * 3);
-        Limits { timeout: Duration::from_secs(self.timeout), memory_bytes: Some(memory), cpu }
+        let memory = self
+            .memory_cap_mb
+            .map(|mb| mb << 20)
+            .unwrap_or_else(|| physical_memory() / 4 * 3);
+        Limits {
+            timeout: Duration::from_secs(self.timeout),
+            memory_bytes: Some(memory),
+            cpu,
+        }
     }
 }
 
 /// Physical memory in bytes.
 pub fn physical_memory() -> u64 {
     // SAFETY: sysconf has no preconditions.
-    let (pages, page_size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    let (pages, page_size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
     (pages.max(0) as u64) * (page_size.max(0) as u64)
 }
 
@@ -102,7 +114,9 @@ pub fn build_spinner() -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} building variants: {msg}").expect("valid template"));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} building variants: {msg}").expect("valid template"),
+    );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
@@ -110,7 +124,9 @@ pub fn build_spinner() -> ProgressBar {
 fn check(args: &CheckArgs) -> Result<bool> {
     let dirs = variant_dirs(&args.variants)?;
     let spinner = build_spinner();
-    let (prepared, _) = prepare_variants(&dirs, args.force_build, |crate_name| spinner.set_message(crate_name.to_owned()))?;
+    let (prepared, _) = prepare_variants(&dirs, args.force_build, |crate_name| {
+        spinner.set_message(crate_name.to_owned())
+    })?;
     spinner.finish_and_clear();
     let scratch = tempfile::tempdir()?;
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
@@ -141,18 +157,38 @@ fn check(args: &CheckArgs) -> Result<bool> {
             }
         };
         let mut rows: Vec<CheckRow> = Vec::new();
-        let run = run_worker(&Job::Check(pipeline), &args.limits.limits(None), scratch.path(), |row: &CheckRow| {
-            print_row(row);
-            None
-        })?;
+        let run = run_worker(
+            &Job::Check(pipeline),
+            &args.limits.limits(None),
+            scratch.path(),
+            |row: &CheckRow| {
+                print_row(row);
+                None
+            },
+        )?;
         rows.extend(run.items);
         let mut ok = !rows.iter().any(|r| r.verdict == Verdict::Fail);
         if let Ending::Failed(reason) = &run.ending {
             if ok {
                 // Not a failed check row: the worker itself died or gave up.
-                let after = rows.last().map(|r| format!(" (after check `{}`)", r.name)).unwrap_or_default();
-                print_row(&CheckRow { name: "worker".into(), verdict: Verdict::Fail, detail: format!("{reason}{after}") });
-                for line in run.stderr_tail.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev() {
+                let after = rows
+                    .last()
+                    .map(|r| format!(" (after check `{}`)", r.name))
+                    .unwrap_or_default();
+                print_row(&CheckRow {
+                    name: "worker".into(),
+                    verdict: Verdict::Fail,
+                    detail: format!("{reason}{after}"),
+                });
+                for line in run
+                    .stderr_tail
+                    .lines()
+                    .rev()
+                    .take(8)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                {
                     println!("        {line}");
                 }
             }
@@ -164,7 +200,10 @@ fn check(args: &CheckArgs) -> Result<bool> {
             failed += 1;
         }
     }
-    println!("\n{} variants: {passed} passed, {failed} failed, {skipped} skipped", prepared.len());
+    println!(
+        "\n{} variants: {passed} passed, {failed} failed, {skipped} skipped",
+        prepared.len()
+    );
     Ok(failed == 0)
 }
 

@@ -72,10 +72,21 @@ impl Workspace {
     pub fn discover(package_dir: &Path) -> Result<Workspace> {
         let cargo = cargo_binary();
         let output = Command::new(&cargo)
-            .args(["metadata", "--no-deps", "--format-version", "1", "--manifest-path"])
+            .args([
+                "metadata",
+                "--no-deps",
+                "--format-version",
+                "1",
+                "--manifest-path",
+            ])
             .arg(package_dir.join("Cargo.toml"))
             .output()
-            .with_context(|| format!("running `{} metadata` (is cargo installed?)", cargo.display()))?;
+            .with_context(|| {
+                format!(
+                    "running `{} metadata` (is cargo installed?)",
+                    cargo.display()
+                )
+            })?;
         if !output.status.success() {
             bail!(
                 "`cargo metadata` failed for {}:\n{}",
@@ -83,8 +94,12 @@ impl Workspace {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        let meta: Metadata = serde_json::from_slice(&output.stdout).context("parsing cargo metadata")?;
-        let rustc = Command::new("rustc").arg("-vV").output().context("running rustc -vV")?;
+        let meta: Metadata =
+            serde_json::from_slice(&output.stdout).context("parsing cargo metadata")?;
+        let rustc = Command::new("rustc")
+            .arg("-vV")
+            .output()
+            .context("running rustc -vV")?;
         Ok(Workspace {
             meta,
             rustc_version: String::from_utf8_lossy(&rustc.stdout).into_owned(),
@@ -128,7 +143,9 @@ impl Workspace {
         let mut dirs = BTreeSet::new();
         let mut stack = vec![package];
         while let Some(p) = stack.pop() {
-            let Some(dir) = p.manifest_path.parent() else { continue };
+            let Some(dir) = p.manifest_path.parent() else {
+                continue;
+            };
             if !dirs.insert(dir.to_path_buf()) {
                 continue;
             }
@@ -177,7 +194,9 @@ impl Workspace {
                     results.insert(source.clone(), prebuilt(path));
                 }
                 LibrarySource::Package(dir) => {
-                    let prepared = self.package_at(dir).and_then(|p| Ok((p.name.clone(), self.content_hash(dir)?)));
+                    let prepared = self
+                        .package_at(dir)
+                        .and_then(|p| Ok((p.name.clone(), self.content_hash(dir)?)));
                     match prepared {
                         Ok((name, hash)) => {
                             let cached = self.cached_library(&hash);
@@ -191,7 +210,10 @@ impl Workspace {
                         Err(e) => {
                             results.insert(
                                 source.clone(),
-                                Err(BuildFailure { reason: format!("{e:#}"), log: String::new() }),
+                                Err(BuildFailure {
+                                    reason: format!("{e:#}"),
+                                    log: String::new(),
+                                }),
                             );
                         }
                     }
@@ -203,13 +225,19 @@ impl Workspace {
             let mut outcome = self.run_cargo(&names, &mut progress);
             for (source, name, hash) in to_build {
                 let built = match outcome.artifacts.remove(&name) {
-                    Some(artifact) => self.store_in_cache(&artifact, &hash).map_err(|e| BuildFailure {
-                        reason: format!("caching the built library: {e:#}"),
-                        log: String::new(),
-                    }),
+                    Some(artifact) => {
+                        self.store_in_cache(&artifact, &hash)
+                            .map_err(|e| BuildFailure {
+                                reason: format!("caching the built library: {e:#}"),
+                                log: String::new(),
+                            })
+                    }
                     None => Err(BuildFailure {
                         reason: format!("cargo could not build package `{name}`"),
-                        log: outcome.logs.remove(&name).unwrap_or_else(|| outcome.general_log.clone()),
+                        log: outcome
+                            .logs
+                            .remove(&name)
+                            .unwrap_or_else(|| outcome.general_log.clone()),
                     }),
                 };
                 results.insert(source, built);
@@ -236,13 +264,21 @@ impl Workspace {
         std::fs::copy(artifact, &tmp).with_context(|| format!("copying {}", artifact.display()))?;
         let path = dir.join(file_name);
         std::fs::rename(&tmp, &path)?;
-        Ok(BuiltLibrary { path, hash: hash.to_owned() })
+        Ok(BuiltLibrary {
+            path,
+            hash: hash.to_owned(),
+        })
     }
 
     fn run_cargo(&self, packages: &[&str], progress: &mut impl FnMut(&str)) -> CargoOutcome {
         let mut cmd = Command::new(&self.cargo);
         cmd.current_dir(self.root())
-            .args(["build", "--release", "--keep-going", "--message-format=json-render-diagnostics"])
+            .args([
+                "build",
+                "--release",
+                "--keep-going",
+                "--message-format=json-render-diagnostics",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for p in packages {
@@ -271,15 +307,28 @@ impl Workspace {
             .iter()
             .map(|p| (p.id.as_str(), p.name.as_str()))
             .collect();
-        for line in BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok) {
-            let Ok(message) = serde_json::from_str::<CargoMessage>(&line) else { continue };
-            let Some(name) = message.package_id.as_deref().and_then(|id| ids.get(id)).copied() else {
+        for line in BufReader::new(child.stdout.take().expect("piped"))
+            .lines()
+            .map_while(Result::ok)
+        {
+            let Ok(message) = serde_json::from_str::<CargoMessage>(&line) else {
+                continue;
+            };
+            let Some(name) = message
+                .package_id
+                .as_deref()
+                .and_then(|id| ids.get(id))
+                .copied()
+            else {
                 continue;
             };
             match message.reason.as_str() {
                 "compiler-artifact" => {
                     progress(name);
-                    let is_cdylib = message.target.as_ref().is_some_and(|t| t.kind.iter().any(|k| k == "cdylib"));
+                    let is_cdylib = message
+                        .target
+                        .as_ref()
+                        .is_some_and(|t| t.kind.iter().any(|k| k == "cdylib"));
                     if is_cdylib && packages.contains(&name) {
                         if let Some(so) = message
                             .filenames
@@ -292,7 +341,11 @@ impl Workspace {
                 }
                 "compiler-message" => {
                     if let Some(rendered) = message.message.and_then(|m| m.rendered) {
-                        outcome.logs.entry(name.to_owned()).or_default().push_str(&rendered);
+                        outcome
+                            .logs
+                            .entry(name.to_owned())
+                            .or_default()
+                            .push_str(&rendered);
                     }
                 }
                 _ => {}
@@ -353,7 +406,10 @@ fn hash_tree(hasher: &mut blake3::Hasher, root: &Path, dir: &Path) -> Result<()>
         .collect();
     entries.sort();
     for path in entries {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if name.starts_with('.') || name == "target" {
             continue;
         }
@@ -363,7 +419,9 @@ fn hash_tree(hasher: &mut blake3::Hasher, root: &Path, dir: &Path) -> Result<()>
             let rel = path.strip_prefix(root).unwrap_or(&path);
             hasher.update(rel.to_string_lossy().as_bytes());
             hasher.update(&[0]);
-            hasher.update(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
+            hasher.update(
+                &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+            );
         }
     }
     Ok(())

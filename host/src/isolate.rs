@@ -100,7 +100,11 @@ impl EventWriter {
         let mut line = serde_json::to_string(event).expect("events serialise");
         line.push('\n');
         // A failed write cannot be reported anywhere better than stderr.
-        if let Err(e) = self.file.write_all(line.as_bytes()).and_then(|()| self.file.flush()) {
+        if let Err(e) = self
+            .file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.flush())
+        {
             eprintln!("annvil worker: cannot write event: {e}");
         }
     }
@@ -116,7 +120,10 @@ pub fn run_worker<J: Serialize, T: DeserializeOwned>(
     mut on_item: impl FnMut(&T) -> Option<String>,
 ) -> Result<WorkerRun<T>> {
     std::fs::create_dir_all(scratch).with_context(|| format!("creating {}", scratch.display()))?;
-    let job_file = tempfile::Builder::new().prefix("job-").suffix(".json").tempfile_in(scratch)?;
+    let job_file = tempfile::Builder::new()
+        .prefix("job-")
+        .suffix(".json")
+        .tempfile_in(scratch)?;
     serde_json::to_writer(job_file.as_file(), job)?;
     let events_path = job_file.path().with_extension("events");
     File::create(&events_path)?;
@@ -141,7 +148,10 @@ pub fn run_worker<J: Serialize, T: DeserializeOwned>(
             // Die with the coordinator: a killed host leaves no orphan worker.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             if let Some(bytes) = memory {
-                let limit = libc::rlimit { rlim_cur: bytes, rlim_max: bytes };
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
                 if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -188,10 +198,17 @@ pub fn run_worker<J: Serialize, T: DeserializeOwned>(
         std::thread::sleep(Duration::from_millis(20));
     };
     drain(&mut reader, &mut items, &mut last);
-    let stderr_tail = tail(stderr_file, 40);
+    let stderr = read_all(stderr_file);
     let _ = std::fs::remove_file(&events_path);
-    let ending = classify(last.as_ref(), status, timed_out, limits, &stderr_tail);
-    Ok(WorkerRun { items, ending, stderr_tail, elapsed: start.elapsed() })
+    let ending = classify(last.as_ref(), status, timed_out, limits, &stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let stderr_tail = lines[lines.len().saturating_sub(40)..].join("\n");
+    Ok(WorkerRun {
+        items,
+        ending,
+        stderr_tail,
+        elapsed: start.elapsed(),
+    })
 }
 
 fn classify<T>(
@@ -207,7 +224,10 @@ fn classify<T>(
     if let Some(reason) = last.and_then(Event::failure) {
         return Ending::Failed(reason.to_owned());
     }
-    let cap = limits.memory_bytes.map(|b| format!(" (cap {} MiB)", b >> 20)).unwrap_or_default();
+    let cap = limits
+        .memory_bytes
+        .map(|b| format!(" (cap {} MiB)", b >> 20))
+        .unwrap_or_default();
     let oom = stderr.contains("memory allocation of") || stderr.contains("std::bad_alloc");
     if let Some(signal) = status.signal() {
         return Ending::Failed(match signal {
@@ -244,12 +264,11 @@ pub fn signal_name(signal: i32) -> &'static str {
     }
 }
 
-fn tail(mut file: File, lines: usize) -> String {
-    let mut text = String::new();
+fn read_all(mut file: File) -> String {
+    let mut bytes = Vec::new();
     let _ = file.seek(SeekFrom::Start(0));
-    let _ = file.read_to_string(&mut text);
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
+    let _ = file.read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Reads complete lines appended to a file since the last poll.
@@ -261,11 +280,17 @@ struct EventReader {
 
 impl EventReader {
     fn new(path: &Path) -> EventReader {
-        EventReader { path: path.to_path_buf(), offset: 0, pending: String::new() }
+        EventReader {
+            path: path.to_path_buf(),
+            offset: 0,
+            pending: String::new(),
+        }
     }
 
     fn poll<E: DeserializeOwned>(&mut self) -> Vec<E> {
-        let Ok(mut file) = File::open(&self.path) else { return Vec::new() };
+        let Ok(mut file) = File::open(&self.path) else {
+            return Vec::new();
+        };
         if file.seek(SeekFrom::Start(self.offset)).is_err() {
             return Vec::new();
         }

@@ -102,9 +102,17 @@ pub fn open(path: &Path) -> Result<&'static Library, LoadError> {
             libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL,
         )
     }
-    .map_err(|e| refuse("load (RTLD_NOW)", "a loadable shared library".into(), e.to_string()))?;
+    .map_err(|e| {
+        refuse(
+            "load (RTLD_NOW)",
+            "a loadable shared library".into(),
+            e.to_string(),
+        )
+    })?;
     // SAFETY: the symbol's type is `annvil_entry_v1_fn` by the contract.
-    let entry = unsafe { lib.get::<unsafe extern "C" fn() -> *const ffi::annvil_descriptor>(ENTRY_SYMBOL.as_bytes()) };
+    let entry = unsafe {
+        lib.get::<unsafe extern "C" fn() -> *const ffi::annvil_descriptor>(ENTRY_SYMBOL.as_bytes())
+    };
     let entry = match entry {
         Ok(entry) => entry,
         Err(_) => {
@@ -113,17 +121,28 @@ pub fn open(path: &Path) -> Result<&'static Library, LoadError> {
                 unsafe { lib.get::<*const ()>(format!("annvil_entry_v{major}").as_bytes()) }.is_ok()
             });
             let found = match other {
-                Some(major) => format!("only annvil_entry_v{major}: the library speaks ABI major {major}, this host speaks major {}", ffi::ANNVIL_ABI_MAJOR),
+                Some(major) => format!(
+                    "only annvil_entry_v{major}: the library speaks ABI major {major}, this host speaks major {}",
+                    ffi::ANNVIL_ABI_MAJOR
+                ),
                 None => "no annvil entry symbol (is this an annvil variant library?)".into(),
             };
-            return Err(refuse("entry symbol", format!("exported symbol `{ENTRY_SYMBOL}`"), found));
+            return Err(refuse(
+                "entry symbol",
+                format!("exported symbol `{ENTRY_SYMBOL}`"),
+                found,
+            ));
         }
     };
     // SAFETY: the entry takes no arguments and returns a pointer to a static
     // descriptor (contract).
     let raw = unsafe { entry() };
     if raw.is_null() {
-        return Err(refuse("descriptor", "a descriptor pointer".into(), "NULL".into()));
+        return Err(refuse(
+            "descriptor",
+            "a descriptor pointer".into(),
+            "NULL".into(),
+        ));
     }
     // SAFETY: every major version's descriptor starts with this prefix.
     let prefix = unsafe { raw.cast::<DescriptorPrefix>().read_unaligned() };
@@ -195,7 +214,9 @@ unsafe fn read_covered<T: Default>(raw: *const T, size: usize) -> T {
     let len = size.min(mem::size_of::<T>());
     // SAFETY: caller guarantees `len` readable bytes; the destination is a
     // local of size_of::<T>() >= len bytes.
-    unsafe { std::ptr::copy_nonoverlapping(raw.cast::<u8>(), (&mut value as *mut T).cast::<u8>(), len) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(raw.cast::<u8>(), (&mut value as *mut T).cast::<u8>(), len)
+    };
     value
 }
 
@@ -204,7 +225,11 @@ unsafe fn read_covered<T: Default>(raw: *const T, size: usize) -> T {
 /// # Safety
 /// `table` must be NULL or point at a table starting with `usize struct_size`
 /// and valid for `struct_size` bytes.
-unsafe fn read_table<T: Default>(table: *const T, what: &'static str, path: &Path) -> Result<Option<T>, LoadError> {
+unsafe fn read_table<T: Default>(
+    table: *const T,
+    what: &'static str,
+    path: &Path,
+) -> Result<Option<T>, LoadError> {
     if table.is_null() {
         return Ok(None);
     }

@@ -149,13 +149,20 @@ pub fn write_vectors_file(path: &Path, base: &Matrix, queries: &Matrix) -> std::
 pub fn read_vectors_file(path: &Path) -> Result<(Matrix, Matrix), String> {
     let fail = |what: &str| format!("{}: {what}", path.display());
     let mut bytes = Vec::new();
-    std::fs::File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| fail(&e.to_string()))?;
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| fail(&e.to_string()))?;
     if bytes.len() < 32 || &bytes[..8] != VECTORS_MAGIC {
         return Err(fail("not an annvil vectors file"));
     }
-    let header = |i: usize| u64::from_le_bytes(bytes[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes")) as usize;
+    let header = |i: usize| {
+        u64::from_le_bytes(bytes[8 + 8 * i..16 + 8 * i].try_into().expect("8 bytes")) as usize
+    };
     let (n, q, dim) = (header(0), header(1), header(2));
-    let floats: Vec<f32> = bytes[32..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+    let floats: Vec<f32> = bytes[32..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
     if floats.len() != (n + q) * dim {
         return Err(fail("truncated"));
     }
@@ -166,7 +173,11 @@ pub fn read_vectors_file(path: &Path) -> Result<(Matrix, Matrix), String> {
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     // SAFETY: sysconf has no preconditions.
     pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64
 }
@@ -183,7 +194,9 @@ fn pin_current_thread(cpu: usize) {
 
 /// A deterministic permutation of 0..n (splitmix64-driven Fisher–Yates).
 fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0xD1B5_4A32_D192_ED03);
+    let mut state = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0xD1B5_4A32_D192_ED03);
     let mut next = || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = state;
@@ -224,38 +237,54 @@ impl Index<'_> {
     /// with `threads` threads (1 = the calling thread).
     fn run(&self, queries: &Matrix, order: &[usize], threads: usize) -> Result<Run, SlotError> {
         let dim = queries.dim();
-        let copy: Vec<f32> = order.iter().flat_map(|&q| queries.row(q).iter().copied()).collect();
+        let copy: Vec<f32> = order
+            .iter()
+            .flat_map(|&q| queries.row(q).iter().copied())
+            .collect();
         let k = self.k;
         let mut ids = vec![NO_ID; queries.len() * k];
         let mut latencies_us = vec![0.0; order.len()];
         let next = AtomicUsize::new(0);
         // Each worker thread answers chunks of the shuffled order and returns
         // (position, ids, latency) triples; nothing is shared while timing.
-        let work = |runner: &mut QueryRunner<'_>| -> Result<Vec<(usize, Vec<u32>, f64)>, SlotError> {
-            let (mut out_ids, mut out_d) = (vec![0u32; k], vec![0f32; k]);
-            let mut answers = Vec::new();
-            loop {
-                let start = next.fetch_add(16, Ordering::Relaxed);
-                if start >= order.len() {
-                    return Ok(answers);
+        let work =
+            |runner: &mut QueryRunner<'_>| -> Result<Vec<(usize, Vec<u32>, f64)>, SlotError> {
+                let (mut out_ids, mut out_d) = (vec![0u32; k], vec![0f32; k]);
+                let mut answers = Vec::new();
+                loop {
+                    let start = next.fetch_add(16, Ordering::Relaxed);
+                    if start >= order.len() {
+                        return Ok(answers);
+                    }
+                    for pos in start..(start + 16).min(order.len()) {
+                        let t = Instant::now();
+                        let n = runner.run(
+                            &copy[pos * dim..(pos + 1) * dim],
+                            &mut out_ids,
+                            &mut out_d,
+                        )?;
+                        let micros = t.elapsed().as_secs_f64() * 1e6;
+                        answers.push((pos, out_ids[..n].to_vec(), micros));
+                    }
                 }
-                for pos in start..(start + 16).min(order.len()) {
-                    let t = Instant::now();
-                    let n = runner.run(&copy[pos * dim..(pos + 1) * dim], &mut out_ids, &mut out_d)?;
-                    let micros = t.elapsed().as_secs_f64() * 1e6;
-                    answers.push((pos, out_ids[..n].to_vec(), micros));
-                }
-            }
-        };
-        let mut runners = (0..threads).map(|_| self.runner()).collect::<Result<Vec<_>, _>>()?;
+            };
+        let mut runners = (0..threads)
+            .map(|_| self.runner())
+            .collect::<Result<Vec<_>, _>>()?;
         let counted_before: Option<u64> = runners.iter().map(QueryRunner::distance_count).sum();
         let start = Instant::now();
         let answers: Vec<Result<Vec<_>, SlotError>> = if threads == 1 {
             vec![work(&mut runners[0])]
         } else {
             std::thread::scope(|scope| {
-                let handles: Vec<_> = runners.iter_mut().map(|r| scope.spawn(|| work(r))).collect();
-                handles.into_iter().map(|h| h.join().expect("search thread panicked")).collect()
+                let handles: Vec<_> = runners
+                    .iter_mut()
+                    .map(|r| scope.spawn(|| work(r)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("search thread panicked"))
+                    .collect()
             })
         };
         let seconds = start.elapsed().as_secs_f64();
@@ -284,7 +313,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn measure_point(index: &Index<'_>, queries: &Matrix, job: &EvaluateJob, knobs: &ParamMap) -> Result<PointReport, SlotError> {
+fn measure_point(
+    index: &Index<'_>,
+    queries: &Matrix,
+    job: &EvaluateJob,
+    knobs: &ParamMap,
+) -> Result<PointReport, SlotError> {
     let threads = job.batch_threads.unwrap_or(1).max(1);
     let warmup: Vec<usize> = (0..queries.len().min(WARMUP_QUERIES)).collect();
     index.run(queries, &warmup, threads)?;
@@ -307,7 +341,10 @@ fn measure_point(index: &Index<'_>, queries: &Matrix, job: &EvaluateJob, knobs: 
     for (r, run) in runs.iter().enumerate() {
         match result_sets.iter_mut().find(|s| s.ids == run.ids) {
             Some(set) => set.runs.push(r),
-            None => result_sets.push(ResultSet { runs: vec![r], ids: run.ids.clone() }),
+            None => result_sets.push(ResultSet {
+                runs: vec![r],
+                ids: run.ids.clone(),
+            }),
         }
     }
     let best_run = &runs[best];
@@ -321,7 +358,9 @@ fn measure_point(index: &Index<'_>, queries: &Matrix, job: &EvaluateJob, knobs: 
         p50_us: percentile(&latencies, 50.0),
         p95_us: percentile(&latencies, 95.0),
         p99_us: percentile(&latencies, 99.0),
-        distances_per_query: best_run.distance_computations.map(|c| c as f64 / queries.len() as f64),
+        distances_per_query: best_run
+            .distance_computations
+            .map(|c| c as f64 / queries.len() as f64),
         result_sets,
     })
 }
@@ -334,10 +373,24 @@ pub fn run_in_worker(job: &EvaluateJob, emit: &mut dyn FnMut(EvaluateItem)) -> R
     let base = BaseVectors::new(train.as_slice(), train.dim());
     let rss_before = resident_bytes();
     let start = Instant::now();
-    let graph = Graph::build(slots.construction, &base, metric, &job.build_params, job.build_threads).map_err(|e| e.to_string())?;
+    let graph = Graph::build(
+        slots.construction,
+        &base,
+        metric,
+        &job.build_params,
+        job.build_threads,
+    )
+    .map_err(|e| e.to_string())?;
     let build_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let mut searcher = Searcher::prepare(slots.search, &base, &graph, metric, &job.pipeline.search_params).map_err(|e| e.to_string())?;
+    let mut searcher = Searcher::prepare(
+        slots.search,
+        &base,
+        &graph,
+        metric,
+        &job.pipeline.search_params,
+    )
+    .map_err(|e| e.to_string())?;
     let refiner = slots
         .refinement
         .map(|lib| Refiner::prepare(lib, &base, metric, &job.pipeline.refine_params))
@@ -347,7 +400,9 @@ pub fn run_in_worker(job: &EvaluateJob, emit: &mut dyn FnMut(EvaluateItem)) -> R
     emit(EvaluateItem::Built(BuildReport {
         build_seconds,
         prepare_seconds,
-        reported_bytes: (graph.memory_bytes() + searcher.memory_bytes() + refiner.as_ref().map_or(0, Refiner::memory_bytes)) as u64,
+        reported_bytes: (graph.memory_bytes()
+            + searcher.memory_bytes()
+            + refiner.as_ref().map_or(0, Refiner::memory_bytes)) as u64,
         rss_bytes: resident_bytes().saturating_sub(rss_before),
         levels: graph.view().num_levels,
     }));
@@ -359,17 +414,31 @@ pub fn run_in_worker(job: &EvaluateJob, emit: &mut dyn FnMut(EvaluateItem)) -> R
     let stdin = std::io::stdin();
     loop {
         for knobs in pending.drain(..) {
-            searcher.configure(&knobs).map_err(|e| format!("sweep point {knobs:?}: {e}"))?;
-            let index = Index { searcher: &searcher, refiner: refiner.as_ref(), candidates, k: job.k };
-            let point = measure_point(&index, &queries, job, &knobs).map_err(|e| format!("sweep point {knobs:?}: {e}"))?;
+            searcher
+                .configure(&knobs)
+                .map_err(|e| format!("sweep point {knobs:?}: {e}"))?;
+            let index = Index {
+                searcher: &searcher,
+                refiner: refiner.as_ref(),
+                candidates,
+                k: job.k,
+            };
+            let point = measure_point(&index, &queries, job, &knobs)
+                .map_err(|e| format!("sweep point {knobs:?}: {e}"))?;
             emit(EvaluateItem::Point(point));
         }
         emit(EvaluateItem::AwaitingKnobs);
         let mut line = String::new();
-        if stdin.lock().read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+        if stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| e.to_string())?
+            == 0
+        {
             return Ok(());
         }
-        pending = serde_json::from_str(line.trim()).map_err(|e| format!("bad sweep request from the coordinator: {e}"))?;
+        pending = serde_json::from_str(line.trim())
+            .map_err(|e| format!("bad sweep request from the coordinator: {e}"))?;
         if pending.is_empty() {
             return Ok(());
         }
@@ -410,6 +479,10 @@ mod tests {
         assert_eq!(b.as_slice(), base.as_slice());
         assert_eq!(q.as_slice(), queries.as_slice());
         std::fs::write(&path, b"junk").unwrap();
-        assert!(read_vectors_file(&path).unwrap_err().contains("not an annvil vectors file"));
+        assert!(
+            read_vectors_file(&path)
+                .unwrap_err()
+                .contains("not an annvil vectors file")
+        );
     }
 }

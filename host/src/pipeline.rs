@@ -53,7 +53,10 @@ pub type SlotResult<T> = Result<T, SlotError>;
 const ERROR_CAPACITY: usize = 2048;
 
 /// Runs one slot call with a fresh host-owned error buffer.
-fn call(name: &'static str, body: impl FnOnce(*mut ffi::annvil_error) -> ffi::annvil_status) -> SlotResult<()> {
+fn call(
+    name: &'static str,
+    body: impl FnOnce(*mut ffi::annvil_error) -> ffi::annvil_status,
+) -> SlotResult<()> {
     let mut buffer = [0u8; ERROR_CAPACITY];
     let mut error = ffi::annvil_error {
         message: buffer.as_mut_ptr().cast::<c_char>(),
@@ -63,7 +66,10 @@ fn call(name: &'static str, body: impl FnOnce(*mut ffi::annvil_error) -> ffi::an
     if status == ffi::ANNVIL_OK {
         return Ok(());
     }
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(ERROR_CAPACITY);
+    let end = buffer
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(ERROR_CAPACITY);
     Err(SlotError {
         call: name,
         status,
@@ -86,15 +92,24 @@ impl CParams {
             // replaced so the slot sees (and rejects) a visibly odd value.
             let key = CString::new(k.replace('\0', "?")).expect("NUL replaced");
             let value = CString::new(v.replace('\0', "?")).expect("NUL replaced");
-            items.push(ffi::annvil_param { key: key.as_ptr(), value: value.as_ptr() });
+            items.push(ffi::annvil_param {
+                key: key.as_ptr(),
+                value: value.as_ptr(),
+            });
             strings.push(key);
             strings.push(value);
         }
-        CParams { _strings: strings, items }
+        CParams {
+            _strings: strings,
+            items,
+        }
     }
 
     fn raw(&self) -> ffi::annvil_params {
-        ffi::annvil_params { items: self.items.as_ptr(), count: self.items.len() }
+        ffi::annvil_params {
+            items: self.items.as_ptr(),
+            count: self.items.len(),
+        }
     }
 }
 
@@ -109,7 +124,10 @@ pub struct BaseVectors<'a> {
 impl<'a> BaseVectors<'a> {
     /// Wraps row-major vectors of `dim` floats.
     pub fn new(data: &'a [f32], dim: usize) -> BaseVectors<'a> {
-        assert!(dim > 0 && data.len() % dim == 0, "data is not a whole number of vectors");
+        assert!(
+            dim > 0 && data.len() % dim == 0,
+            "data is not a whole number of vectors"
+        );
         BaseVectors {
             raw: Box::new(ffi::annvil_vectors {
                 struct_size: std::mem::size_of::<ffi::annvil_vectors>(),
@@ -157,7 +175,11 @@ fn table<T>(table: &'static Option<T>, library: &Library, slot: &str) -> SlotRes
     table.as_ref().ok_or_else(|| SlotError {
         call: "load",
         status: Status::Unsupported.code(),
-        message: format!("library {} ({}) provides no {slot} slot", library.name, library.path.display()),
+        message: format!(
+            "library {} ({}) provides no {slot} slot",
+            library.name,
+            library.path.display()
+        ),
     })
 }
 
@@ -177,14 +199,29 @@ impl<'a> Graph<'a> {
             let build = table.build.expect("checked by the loader");
             // SAFETY: all pointers are valid for the call; `base` outlives
             // the graph (lifetime 'a).
-            unsafe { build(&*base.raw, metric.to_raw(), &params.raw(), threads.max(1) as u32, &mut handle, error) }
+            unsafe {
+                build(
+                    &*base.raw,
+                    metric.to_raw(),
+                    &params.raw(),
+                    threads.max(1) as u32,
+                    &mut handle,
+                    error,
+                )
+            }
         })?;
         let handle = NonNull::new(handle).ok_or_else(|| SlotError {
             call: "construction.build",
             status: Status::Internal.code(),
             message: "returned OK but no graph".into(),
         })?;
-        let mut graph = Graph { library, table, handle, view: ffi::annvil_graph_view::default(), _base: PhantomData };
+        let mut graph = Graph {
+            library,
+            table,
+            handle,
+            view: ffi::annvil_graph_view::default(),
+            _base: PhantomData,
+        };
         graph.view.struct_size = std::mem::size_of::<ffi::annvil_graph_view>();
         let mut view = graph.view;
         call("construction.graph_view", |error| {
@@ -198,7 +235,10 @@ impl<'a> Graph<'a> {
 
     /// Memory the graph reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self.table.graph_memory_bytes.expect("checked by the loader");
+        let f = self
+            .table
+            .graph_memory_bytes
+            .expect("checked by the loader");
         // SAFETY: the handle is live.
         unsafe { f(self.handle.as_ptr()) }
     }
@@ -271,14 +311,28 @@ impl<'g> Searcher<'g> {
             let prepare = table.prepare.expect("checked by the loader");
             // SAFETY: base, view and graph outlive the searcher ('g); the
             // view box has a stable address.
-            unsafe { prepare(&*base.raw, &*view, metric.to_raw(), &params.raw(), &mut handle, error) }
+            unsafe {
+                prepare(
+                    &*base.raw,
+                    &*view,
+                    metric.to_raw(),
+                    &params.raw(),
+                    &mut handle,
+                    error,
+                )
+            }
         })?;
         let handle = NonNull::new(handle).ok_or_else(|| SlotError {
             call: "search.prepare",
             status: Status::Internal.code(),
             message: "returned OK but no searcher".into(),
         })?;
-        Ok(Searcher { table, handle, _view: view, _graph: PhantomData })
+        Ok(Searcher {
+            table,
+            handle,
+            _view: view,
+            _graph: PhantomData,
+        })
     }
 
     /// Sets swept knobs; no context may exist (enforced by `&mut self`).
@@ -304,12 +358,19 @@ impl<'g> Searcher<'g> {
             status: Status::Internal.code(),
             message: "returned OK but no context".into(),
         })?;
-        Ok(SearchContext { table: self.table, handle, _searcher: PhantomData })
+        Ok(SearchContext {
+            table: self.table,
+            handle,
+            _searcher: PhantomData,
+        })
     }
 
     /// Memory the searcher reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self.table.searcher_memory_bytes.expect("checked by the loader");
+        let f = self
+            .table
+            .searcher_memory_bytes
+            .expect("checked by the loader");
         // SAFETY: the handle is live.
         unsafe { f(self.handle.as_ptr()) }
     }
@@ -336,7 +397,12 @@ unsafe impl Send for SearchContext<'_> {}
 
 impl SearchContext<'_> {
     /// Searches `ids.len()` candidates; returns how many were written.
-    pub fn search(&mut self, query: &[f32], ids: &mut [u32], distances: &mut [f32]) -> SlotResult<usize> {
+    pub fn search(
+        &mut self,
+        query: &[f32],
+        ids: &mut [u32],
+        distances: &mut [f32],
+    ) -> SlotResult<usize> {
         assert_eq!(ids.len(), distances.len());
         let mut found = 0usize;
         call("search.search", |error| {
@@ -412,14 +478,26 @@ impl<'a> Refiner<'a> {
         call("refinement.prepare", |error| {
             let prepare = table.prepare.expect("checked by the loader");
             // SAFETY: base outlives the refiner ('a).
-            unsafe { prepare(&*base.raw, metric.to_raw(), &params.raw(), &mut handle, error) }
+            unsafe {
+                prepare(
+                    &*base.raw,
+                    metric.to_raw(),
+                    &params.raw(),
+                    &mut handle,
+                    error,
+                )
+            }
         })?;
         let handle = NonNull::new(handle).ok_or_else(|| SlotError {
             call: "refinement.prepare",
             status: Status::Internal.code(),
             message: "returned OK but no refiner".into(),
         })?;
-        Ok(Refiner { table, handle, _base: PhantomData })
+        Ok(Refiner {
+            table,
+            handle,
+            _base: PhantomData,
+        })
     }
 
     /// New per-thread scratch space.
@@ -435,12 +513,19 @@ impl<'a> Refiner<'a> {
             status: Status::Internal.code(),
             message: "returned OK but no context".into(),
         })?;
-        Ok(RefineContext { table: self.table, handle, _refiner: PhantomData })
+        Ok(RefineContext {
+            table: self.table,
+            handle,
+            _refiner: PhantomData,
+        })
     }
 
     /// Memory the refiner reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self.table.refiner_memory_bytes.expect("checked by the loader");
+        let f = self
+            .table
+            .refiner_memory_bytes
+            .expect("checked by the loader");
         // SAFETY: live handle.
         unsafe { f(self.handle.as_ptr()) }
     }
@@ -522,7 +607,11 @@ pub struct QueryRunner<'s> {
 
 impl<'s> QueryRunner<'s> {
     /// A runner asking the search for `candidates` results.
-    pub fn new(searcher: &'s Searcher<'_>, refiner: Option<&'s Refiner<'_>>, candidates: usize) -> SlotResult<QueryRunner<'s>> {
+    pub fn new(
+        searcher: &'s Searcher<'_>,
+        refiner: Option<&'s Refiner<'_>>,
+        candidates: usize,
+    ) -> SlotResult<QueryRunner<'s>> {
         Ok(QueryRunner {
             search: searcher.context()?,
             refine: refiner.map(Refiner::context).transpose()?,
@@ -532,12 +621,27 @@ impl<'s> QueryRunner<'s> {
     }
 
     /// Writes up to `ids.len()` final results for `query`; returns the count.
-    pub fn run(&mut self, query: &[f32], ids: &mut [u32], distances: &mut [f32]) -> SlotResult<usize> {
+    pub fn run(
+        &mut self,
+        query: &[f32],
+        ids: &mut [u32],
+        distances: &mut [f32],
+    ) -> SlotResult<usize> {
         let Some(refine) = &mut self.refine else {
             return self.search.search(query, ids, distances);
         };
-        let n = self.search.search(query, &mut self.candidate_ids, &mut self.candidate_distances)?;
-        refine.refine(query, &self.candidate_ids[..n], &self.candidate_distances[..n], ids, distances)
+        let n = self.search.search(
+            query,
+            &mut self.candidate_ids,
+            &mut self.candidate_distances,
+        )?;
+        refine.refine(
+            query,
+            &self.candidate_ids[..n],
+            &self.candidate_distances[..n],
+            ids,
+            distances,
+        )
     }
 
     /// Distance computations of the search context, when counted.

@@ -49,7 +49,11 @@ pub enum PreparedState {
 
 /// Parses, checks and builds `dirs`. `progress` receives a line per cargo
 /// artifact while compiling.
-pub fn prepare_variants(dirs: &[PathBuf], force_build: bool, progress: impl FnMut(&str)) -> Result<(Vec<Prepared>, Option<Workspace>)> {
+pub fn prepare_variants(
+    dirs: &[PathBuf],
+    force_build: bool,
+    progress: impl FnMut(&str),
+) -> Result<(Vec<Prepared>, Option<Workspace>)> {
     let mut specs: Vec<(PathBuf, Result<VariantSpec, String>)> = Vec::new();
     for dir in dirs {
         let spec = VariantSpec::load(dir).map_err(|e| e.to_string());
@@ -65,17 +69,29 @@ pub fn prepare_variants(dirs: &[PathBuf], force_build: bool, progress: impl FnMu
         LibrarySource::Package(dir) => Some(dir.clone()),
         LibrarySource::File(_) => None,
     });
-    let workspace = first_package.as_deref().map(Workspace::discover).transpose()?;
+    let workspace = first_package
+        .as_deref()
+        .map(Workspace::discover)
+        .transpose()?;
     let built: BTreeMap<LibrarySource, Result<BuiltLibrary, BuildFailure>> = match &workspace {
         Some(ws) => ws.build_all(&sources, force_build, progress),
-        None => sources.iter().map(|s| (s.clone(), crate::compile::prebuilt(s.path()))).collect(),
+        None => sources
+            .iter()
+            .map(|s| (s.clone(), crate::compile::prebuilt(s.path())))
+            .collect(),
     };
     let prepared = specs
         .into_iter()
         .map(|(dir, spec)| {
-            let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| dir.display().to_string());
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| dir.display().to_string());
             let state = match spec {
-                Err(reason) => PreparedState::Broken { reason, log: String::new() },
+                Err(reason) => PreparedState::Broken {
+                    reason,
+                    log: String::new(),
+                },
                 Ok(spec) => ready_state(spec, &built),
             };
             Prepared { name, dir, state }
@@ -84,9 +100,14 @@ pub fn prepare_variants(dirs: &[PathBuf], force_build: bool, progress: impl FnMu
     Ok((prepared, workspace))
 }
 
-fn ready_state(spec: VariantSpec, built: &BTreeMap<LibrarySource, Result<BuiltLibrary, BuildFailure>>) -> PreparedState {
+fn ready_state(
+    spec: VariantSpec,
+    built: &BTreeMap<LibrarySource, Result<BuiltLibrary, BuildFailure>>,
+) -> PreparedState {
     if let Some(req) = spec.missing_requirement() {
-        return PreparedState::Skipped { hint: req.install_hint() };
+        return PreparedState::Skipped {
+            hint: req.install_hint(),
+        };
     }
     let library = |kind: SlotKind| -> Result<&BuiltLibrary, PreparedState> {
         let source = &spec.slot(kind).library;
@@ -96,10 +117,21 @@ fn ready_state(spec: VariantSpec, built: &BTreeMap<LibrarySource, Result<BuiltLi
                 reason: format!("{} slot: {}", kind.name(), failure.reason),
                 log: failure.log.clone(),
             }),
-            None => Err(PreparedState::Broken { reason: format!("{} slot: {} was not built", kind.name(), source.path().display()), log: String::new() }),
+            None => Err(PreparedState::Broken {
+                reason: format!(
+                    "{} slot: {} was not built",
+                    kind.name(),
+                    source.path().display()
+                ),
+                log: String::new(),
+            }),
         }
     };
-    let libs = match (library(SlotKind::Construction), library(SlotKind::Search), library(SlotKind::Refinement)) {
+    let libs = match (
+        library(SlotKind::Construction),
+        library(SlotKind::Search),
+        library(SlotKind::Refinement),
+    ) {
         (Ok(c), Ok(s), Ok(r)) => [c, s, r],
         (Err(state), _, _) | (_, Err(state), _) | (_, _, Err(state)) => return state,
     };
@@ -117,7 +149,11 @@ fn ready_state(spec: VariantSpec, built: &BTreeMap<LibrarySource, Result<BuiltLi
         refine_params: spec.refinement.params.clone(),
         candidates: spec.candidates,
     };
-    PreparedState::Ready { hash: hasher.finalize().to_hex()[..16].to_owned(), pipeline, spec: Box::new(spec) }
+    PreparedState::Ready {
+        hash: hasher.finalize().to_hex()[..16].to_owned(),
+        pipeline,
+        spec: Box::new(spec),
+    }
 }
 
 /// Expands `variants/*`-style arguments that name a directory holding
@@ -140,4 +176,3 @@ pub fn variant_dirs(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
     }
     Ok(dirs)
 }
-

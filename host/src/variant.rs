@@ -19,9 +19,11 @@
 //!   params: {}
 //!   candidates: 40                 # candidates the search returns (>= k; default k)
 //! ```
-//! Every section is optional; a slot's library defaults to `self`. Without a
-//! refinement slot (none declared and none in the library) the host keeps
-//! the first k search results.
+//! Every section is optional. A slot without a `library` takes the library
+//! of the search slot, else of the construction slot, else of the
+//! refinement slot, whichever names one first; when none does, `self`.
+//! Without a refinement slot (none declared and none in the library) the
+//! host keeps the first k search results.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -48,7 +50,9 @@ pub enum SpecError {
         source: std::io::Error,
     },
     /// The YAML does not match the schema.
-    #[error("{path}: {message}\n  (see host/src/variant.rs or README.md for the variant.yaml format)")]
+    #[error(
+        "{path}: {message}\n  (see host/src/variant.rs or README.md for the variant.yaml format)"
+    )]
     Invalid {
         /// The variant.yaml path.
         path: PathBuf,
@@ -107,7 +111,11 @@ impl Requirement {
     /// The install hint shown when the requirement is missing.
     pub fn install_hint(&self) -> String {
         match &self.hint {
-            Some(h) => format!("{} missing ({} not found); install with: {h}", self.package, self.path.display()),
+            Some(h) => format!(
+                "{} missing ({} not found); install with: {h}",
+                self.package,
+                self.path.display()
+            ),
             None => format!(
                 "{} missing ({} not found); install with: scripts/setup (or apt-get install {})",
                 self.package,
@@ -160,7 +168,11 @@ pub enum SlotKind {
 
 impl SlotKind {
     /// All slots, in pipeline order.
-    pub const ALL: [SlotKind; 3] = [SlotKind::Construction, SlotKind::Search, SlotKind::Refinement];
+    pub const ALL: [SlotKind; 3] = [
+        SlotKind::Construction,
+        SlotKind::Search,
+        SlotKind::Refinement,
+    ];
 
     /// Lowercase name as in variant.yaml.
     pub const fn name(self) -> &'static str {
@@ -222,15 +234,19 @@ fn scalar(value: &Value, field: &str) -> Result<String, String> {
 impl VariantSpec {
     /// Reads and validates `dir/variant.yaml`.
     pub fn load(dir: &Path) -> Result<VariantSpec, SpecError> {
-        let dir = dir
-            .canonicalize()
-            .map_err(|source| SpecError::Io { path: dir.to_path_buf(), source })?;
+        let dir = dir.canonicalize().map_err(|source| SpecError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let path = dir.join(VARIANT_FILE);
         let text = std::fs::read_to_string(&path).map_err(|source| SpecError::Io {
             path: path.clone(),
             source,
         })?;
-        let invalid = |message: String| SpecError::Invalid { path: path.clone(), message };
+        let invalid = |message: String| SpecError::Invalid {
+            path: path.clone(),
+            message,
+        };
         let raw: RawSpec = serde_yaml_ng::from_str::<Option<RawSpec>>(&text)
             .map_err(|e| invalid(e.to_string()))?
             .unwrap_or_default();
@@ -238,6 +254,17 @@ impl VariantSpec {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let default_library = [
+            ("search", &raw.search),
+            ("construction", &raw.construction),
+            ("refinement", &raw.refinement),
+        ]
+        .into_iter()
+        .find_map(|(section, slot)| {
+            slot.as_ref()
+                .and_then(|s| s.library.clone())
+                .map(|l| (l, section))
+        });
         let slot = |kind: SlotKind, raw: &Option<RawSlot>| -> Result<SlotSpec, SpecError> {
             let section = kind.name();
             let declared = raw.is_some();
@@ -265,15 +292,26 @@ impl VariantSpec {
                     }
                 )));
             }
-            let library = resolve_library(&dir, raw.library.as_deref().unwrap_or("self"))
-                .map_err(|m| invalid(format!("{section}.library: {m}")))?;
+            // Name the field where the library was written, even when
+            // this slot inherits it.
+            let (library, origin) = match (&raw.library, &default_library) {
+                (Some(l), _) => (l.as_str(), section),
+                (None, Some((l, origin))) => (l.as_str(), *origin),
+                (None, None) => ("self", section),
+            };
+            let library = resolve_library(&dir, library)
+                .map_err(|m| invalid(format!("{origin}.library: {m}")))?;
             let params = raw
                 .params
                 .iter()
                 .map(|(k, v)| Ok((k.clone(), scalar(v, &format!("{section}.params.{k}"))?)))
                 .collect::<Result<ParamMap, String>>()
                 .map_err(invalid)?;
-            Ok(SlotSpec { library, params, declared })
+            Ok(SlotSpec {
+                library,
+                params,
+                declared,
+            })
         };
         let lists = |section: &str, map: &BTreeMap<String, Vec<Value>>| {
             map.iter()
@@ -290,8 +328,11 @@ impl VariantSpec {
                 .collect::<Result<Vec<_>, String>>()
         };
         let empty = RawSlot::default();
-        let grid = lists("construction.grid", &raw.construction.as_ref().unwrap_or(&empty).grid)
-            .map_err(invalid)?;
+        let grid = lists(
+            "construction.grid",
+            &raw.construction.as_ref().unwrap_or(&empty).grid,
+        )
+        .map_err(invalid)?;
         let search_raw = raw.search.as_ref().unwrap_or(&empty);
         let sweep = lists("search.sweep", &search_raw.sweep).map_err(invalid)?;
         let candidates = raw.refinement.as_ref().and_then(|r| r.candidates);
@@ -299,7 +340,10 @@ impl VariantSpec {
             return Err(invalid("refinement.candidates: must be at least 1".into()));
         }
         let construction = slot(SlotKind::Construction, &raw.construction)?;
-        if let Some((key, _)) = grid.iter().find(|(k, _)| construction.params.contains_key(k)) {
+        if let Some((key, _)) = grid
+            .iter()
+            .find(|(k, _)| construction.params.contains_key(k))
+        {
             return Err(invalid(format!(
                 "construction.grid.{key}: also fixed in construction.params; keep one"
             )));
@@ -367,7 +411,12 @@ impl VariantSpec {
     pub fn summary(&self) -> String {
         let mut s = String::new();
         for kind in SlotKind::ALL {
-            let _ = write!(s, "{}={} ", kind.name(), self.slot(kind).library.path().display());
+            let _ = write!(
+                s,
+                "{}={} ",
+                kind.name(),
+                self.slot(kind).library.path().display()
+            );
         }
         s.trim_end().to_owned()
     }
@@ -391,7 +440,11 @@ fn cartesian(fixed: &ParamMap, axes: &[(String, Vec<String>)]) -> Vec<ParamMap> 
 }
 
 fn resolve_library(dir: &Path, library: &str) -> Result<LibrarySource, String> {
-    let path = if library == "self" { dir.to_path_buf() } else { dir.join(library) };
+    let path = if library == "self" {
+        dir.to_path_buf()
+    } else {
+        dir.join(library)
+    };
     let path = path
         .canonicalize()
         .map_err(|e| format!("`{library}` ({}): {e}", path.display()))?;
@@ -447,7 +500,10 @@ mod tests {
 
         let dir = write_variant("construction:\n  sweep: {ef: [1]}\n");
         let err = VariantSpec::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("construction.sweep") && err.contains("search section"), "{err}");
+        assert!(
+            err.contains("construction.sweep") && err.contains("search section"),
+            "{err}"
+        );
 
         let dir = write_variant("search:\n  library: ../does-not-exist\n");
         let err = VariantSpec::load(dir.path()).unwrap_err().to_string();

@@ -58,7 +58,11 @@ impl PipelineSpec {
         let search = open(&self.search)?;
         let refinement = open(&self.refinement)?;
         let missing = |lib: &Library, slot: &str| {
-            format!("slot {slot}: library {} ({}) provides no {slot} table", lib.name, lib.path.display())
+            format!(
+                "slot {slot}: library {} ({}) provides no {slot} table",
+                lib.name,
+                lib.path.display()
+            )
         };
         if construction.construction.is_none() {
             return Err(missing(construction, "construction"));
@@ -71,13 +75,21 @@ impl PipelineSpec {
             (false, false) => None,
             (false, true) => return Err(missing(refinement, "refinement")),
         };
-        Ok(LoadedSlots { construction, search, refinement })
+        Ok(LoadedSlots {
+            construction,
+            search,
+            refinement,
+        })
     }
 
     /// Number of candidates to ask the search for when the final answer has
     /// `k` results.
     pub fn candidates_for(&self, k: usize, has_refinement: bool) -> usize {
-        if has_refinement { self.candidates.unwrap_or(k).max(k) } else { k }
+        if has_refinement {
+            self.candidates.unwrap_or(k).max(k)
+        } else {
+            k
+        }
     }
 }
 
@@ -96,8 +108,12 @@ pub fn main(job_path: &Path, events_path: &Path) -> Result<i32> {
     let job: Job = serde_json::from_slice(&std::fs::read(job_path)?)?;
     let mut events = EventWriter::open(events_path)?;
     let outcome = match job {
-        Job::Check(job) => crate::check::run_in_worker(&job, &mut |row| events.emit(&Event::Item(row))),
-        Job::Evaluate(job) => crate::measure::run_in_worker(&job, &mut |item| events.emit(&Event::Item(item))),
+        Job::Check(job) => {
+            crate::check::run_in_worker(&job, &mut |row| events.emit(&Event::Item(row)))
+        }
+        Job::Evaluate(job) => {
+            crate::measure::run_in_worker(&job, &mut |item| events.emit(&Event::Item(item)))
+        }
     };
     match outcome {
         Ok(()) => {

@@ -15,6 +15,20 @@
 //! All distances follow the ABI's convention, smaller is closer: squared
 //! Euclidean for [`Metric::L2`], `1 - <x, q>` on unit vectors for
 //! [`Metric::Angular`], `-<x, q>` for [`Metric::InnerProduct`].
+//!
+//! ```
+//! use annvil_data::{DatasetSpec, exact_ground_truth, recall, ANN_BENCHMARKS_EPSILON};
+//!
+//! let spec: DatasetSpec = "synthetic:n=300,queries=4,dim=8,metric=angular".parse()?;
+//! let data = spec.load()?;
+//! let truth = exact_ground_truth(&data.train, &data.test, data.metric, 10)?;
+//! // What a worker would return: here the true ids themselves.
+//! let results: Vec<&[u32]> = (0..data.test.len()).map(|q| truth.row(q).ids).collect();
+//! let run = recall(&data.train, &data.test, data.metric, &results, &truth, 10,
+//!                  ANN_BENCHMARKS_EPSILON)?;
+//! assert_eq!((run.mean, run.invalid), (1.0, 0));
+//! # Ok::<(), annvil_data::DataError>(())
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -6,7 +6,7 @@ use annvil_abi::Metric;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::distance::exact_distance;
+use crate::distance::distance_within;
 use crate::error::{DataError, Result};
 use crate::matrix::Matrix;
 use crate::truth::{GroundTruth, TruthRow};
@@ -126,7 +126,7 @@ pub fn score_query(
     let threshold = hit_threshold(metric, truth.distances[k - 1], epsilon);
     let hits = returned
         .iter()
-        .filter(|&&id| exact_distance(metric, train.row(id as usize), query) <= threshold)
+        .filter(|&&id| distance_within(metric, train.row(id as usize), query, threshold).is_some())
         .count();
     QueryScore::Hits(hits)
 }

@@ -62,7 +62,7 @@ fn dataset_name(spec: &TexmexSpec, dim: usize) -> String {
 }
 
 /// Reads `.fvecs` (f32) or `.bvecs` (u8, widened) by the file's extension.
-pub(crate) fn read_vectors(path: &Path) -> Result<Matrix> {
+fn read_vectors(path: &Path) -> Result<Matrix> {
     let bvecs = path
         .extension()
         .is_some_and(|ext| ext.eq_ignore_ascii_case("bvecs"));

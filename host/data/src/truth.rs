@@ -84,41 +84,50 @@ impl GroundTruth {
                 test.len()
             ));
         }
+        for (query, row) in ids.chunks(k).enumerate() {
+            if let Some((rank, id)) = row
+                .iter()
+                .enumerate()
+                .find(|&(_, &id)| id as usize >= train.len())
+            {
+                return Err(format!(
+                    "query {query}, neighbour {rank}: id {id} is out of range \
+                     (there are {} base vectors)",
+                    train.len()
+                ));
+            }
+            let mut sorted = row.to_vec();
+            sorted.sort_unstable();
+            if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+                return Err(format!(
+                    "query {query} lists neighbour id {} twice",
+                    pair[0]
+                ));
+            }
+        }
         let mut distances = vec![0.0; ids.len()];
         ids.par_chunks_mut(k)
             .zip(distances.par_chunks_mut(k))
             .enumerate()
-            .try_for_each(|(query, (row_ids, row_distances))| {
-                let mut pairs = Vec::with_capacity(k);
-                for (rank, &id) in row_ids.iter().enumerate() {
-                    if id as usize >= train.len() {
-                        return Err(format!(
-                            "query {query}, neighbour {rank}: id {id} is out of range \
-                             (there are {} base vectors)",
-                            train.len()
-                        ));
-                    }
-                    pairs.push((
-                        exact_distance(metric, train.row(id as usize), test.row(query)),
-                        id,
-                    ));
-                }
+            .for_each(|(query, (row_ids, row_distances))| {
+                let mut pairs: Vec<(f64, u32)> = row_ids
+                    .iter()
+                    .map(|&id| {
+                        let base = train.row(id as usize);
+                        (exact_distance(metric, base, test.row(query)), id)
+                    })
+                    .collect();
                 pairs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                if let Some(pair) = pairs.windows(2).find(|pair| pair[0].1 == pair[1].1) {
-                    return Err(format!(
-                        "query {query} lists neighbour id {} twice",
-                        pair[0].1
-                    ));
-                }
-                for ((slot_id, slot_distance), (distance, id)) in
-                    row_ids.iter_mut().zip(row_distances.iter_mut()).zip(pairs)
-                {
-                    *slot_id = id;
-                    *slot_distance = distance;
-                }
-                Ok(())
-            })?;
+                write_row(row_ids, row_distances, &pairs);
+            });
         Ok(GroundTruth { k, ids, distances })
+    }
+}
+
+/// Stores sorted (distance, id) pairs into one row of ids and distances.
+fn write_row(ids: &mut [u32], distances: &mut [f64], pairs: &[(f64, u32)]) {
+    for ((id, distance), &pair) in ids.iter_mut().zip(distances.iter_mut()).zip(pairs) {
+        (*distance, *id) = pair;
     }
 }
 

@@ -629,4 +629,9 @@ fn fashion_mnist_from_debian_package() {
     );
     assert!(data.train.row(0).iter().any(|&p| p > 0.0));
     assert!(data.ground_truth.is_none());
+    // The package's content is fixed; this pins the IDX decoding.
+    assert_eq!(
+        data.content_hash(),
+        "cc42bc2a0919f190d359fd2ba9e776d866c2d7b43c5138921b51a2f80582335c"
+    );
 }

@@ -16,13 +16,20 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let (a_chunks, a_tail) = a.split_at(a.len() - a.len() % LANES);
     let (b_chunks, b_tail) = b.split_at(a_chunks.len());
-    for (x, y) in a_chunks.chunks_exact(LANES).zip(b_chunks.chunks_exact(LANES)) {
+    for (x, y) in a_chunks
+        .chunks_exact(LANES)
+        .zip(b_chunks.chunks_exact(LANES))
+    {
         for i in 0..LANES {
             let d = x[i] - y[i];
             acc[i] += d * d;
         }
     }
-    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| (x - y) * (x - y)).sum();
+    let tail: f32 = a_tail
+        .iter()
+        .zip(b_tail)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
     acc.iter().sum::<f32>() + tail
 }
 
@@ -32,7 +39,10 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let (a_chunks, a_tail) = a.split_at(a.len() - a.len() % LANES);
     let (b_chunks, b_tail) = b.split_at(a_chunks.len());
-    for (x, y) in a_chunks.chunks_exact(LANES).zip(b_chunks.chunks_exact(LANES)) {
+    for (x, y) in a_chunks
+        .chunks_exact(LANES)
+        .zip(b_chunks.chunks_exact(LANES))
+    {
         for i in 0..LANES {
             acc[i] += x[i] * y[i];
         }
@@ -62,7 +72,10 @@ mod tests {
             for metric in Metric::ALL {
                 let got = distance(metric, &a, &b);
                 let want = metric.distance(&a, &b);
-                assert!((got - want).abs() <= 1e-4 * want.abs().max(1.0), "{metric} len {len}");
+                assert!(
+                    (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                    "{metric} len {len}"
+                );
             }
         }
     }

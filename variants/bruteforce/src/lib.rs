@@ -8,7 +8,12 @@ use annvil_rerank::{ExactRerank, rank_exact};
 pub struct NoGraph;
 
 impl Construction for NoGraph {
-    fn build(_base: Base, _metric: Metric, _params: &mut Params, _threads: usize) -> Result<NoGraph> {
+    fn build(
+        _base: Base,
+        _metric: Metric,
+        _params: &mut Params,
+        _threads: usize,
+    ) -> Result<NoGraph> {
         Ok(NoGraph)
     }
 
@@ -30,7 +35,12 @@ pub struct ExactScan {
 impl Search for ExactScan {
     type Context = ();
 
-    fn prepare(base: Base, _graph: &Graph, metric: Metric, _params: &mut Params) -> Result<ExactScan> {
+    fn prepare(
+        base: Base,
+        _graph: &Graph,
+        metric: Metric,
+        _params: &mut Params,
+    ) -> Result<ExactScan> {
         Ok(ExactScan { base, metric })
     }
 
@@ -43,7 +53,13 @@ impl Search for ExactScan {
     }
 
     fn search(&self, _context: &mut (), query: &[f32], out: &mut Neighbors<'_>) -> Result<()> {
-        rank_exact(&self.base, self.metric, query, 0..self.base.len() as u32, out);
+        rank_exact(
+            &self.base,
+            self.metric,
+            query,
+            0..self.base.len() as u32,
+            out,
+        );
         Ok(())
     }
 

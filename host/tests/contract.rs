@@ -1,0 +1,172 @@
+//! The contract seen from the host: the loader's refusals, panics turned
+//! into error statuses, and slots from different libraries composed through
+//! the standard graph view.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use annvil_abi::{Metric, Status};
+use annvil_data::Matrix;
+use annvil_host::loader;
+use annvil_host::pipeline::{BaseVectors, Graph, QueryRunner, Refiner, Searcher};
+use annvil_host::worker::PipelineSpec;
+
+/// Compiles `host/tests/fixtures/descriptors/bad_descriptor.c` with one
+/// `-D` flag into a shared library.
+fn bad_library(define: &str, dir: &Path) -> PathBuf {
+    let out = dir.join(format!("lib{}.so", define.to_lowercase()));
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(cc)
+        .args(["-shared", "-fPIC", "-std=c11", "-o"])
+        .arg(&out)
+        .arg(format!("-D{define}"))
+        .arg("-I")
+        .arg(common::root().join("abi/include"))
+        .arg(common::root().join("host/tests/fixtures/descriptors/bad_descriptor.c"))
+        .status()
+        .expect("a C compiler (cc) is needed for this test");
+    assert!(status.success(), "compiling the {define} fixture failed");
+    out
+}
+
+#[test]
+fn loader_refuses_wrong_magic_major_and_size_naming_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "BAD_MAGIC",
+            "magic",
+            "expected 0x414e4e56",
+            "found 0xdeadbeef",
+        ),
+        ("BAD_MAJOR", "ABI major version", "expected 1", "found 2"),
+        (
+            "ONLY_V2",
+            "entry symbol",
+            "annvil_entry_v1",
+            "speaks ABI major 2",
+        ),
+        (
+            "SMALL_SIZE",
+            "descriptor struct_size",
+            "at least",
+            "found 16 bytes",
+        ),
+    ];
+    for (define, check, expected, found) in cases {
+        let path = bad_library(define, dir.path());
+        let err = loader::open(&path).expect_err(define);
+        assert_eq!(err.check, check, "{define}");
+        let message = err.to_string();
+        for part in [path.display().to_string().as_str(), check, expected, found] {
+            assert!(
+                message.contains(part),
+                "{define}: `{part}` missing from: {message}"
+            );
+        }
+    }
+    let err = loader::open(Path::new("/nonexistent/libnothing.so")).unwrap_err();
+    assert_eq!(err.check, "load (RTLD_NOW)");
+}
+
+/// Small clustered data.
+fn data() -> (Matrix, Matrix) {
+    let d = "synthetic:n=800,queries=30,dim=16,clusters=8,seed=3"
+        .parse::<annvil_data::DatasetSpec>()
+        .unwrap()
+        .load()
+        .unwrap();
+    (d.train, d.test)
+}
+
+/// Answers every query with the pipeline; ids and distances per query.
+fn answers(spec: &PipelineSpec, k: usize) -> Vec<(Vec<u32>, Vec<f32>)> {
+    let slots = spec.load().expect("libraries load");
+    let (train, test) = data();
+    let base = BaseVectors::new(train.as_slice(), train.dim());
+    let graph = Graph::build(
+        slots.construction,
+        &base,
+        Metric::L2,
+        &Default::default(),
+        2,
+    )
+    .unwrap();
+    let searcher =
+        Searcher::prepare(slots.search, &base, &graph, Metric::L2, &spec.search_params).unwrap();
+    let refiner = slots
+        .refinement
+        .map(|l| Refiner::prepare(l, &base, Metric::L2, &spec.refine_params).unwrap());
+    let mut runner = QueryRunner::new(
+        &searcher,
+        refiner.as_ref(),
+        spec.candidates_for(k, refiner.is_some()),
+    )
+    .unwrap();
+    (0..test.len())
+        .map(|q| {
+            let (mut ids, mut d) = (vec![0; k], vec![0.0; k]);
+            let n = runner.run(test.row(q), &mut ids, &mut d).unwrap();
+            (ids[..n].to_vec(), d[..n].to_vec())
+        })
+        .collect()
+}
+
+#[test]
+fn mixed_variant_gives_the_same_results_as_the_single_library_one() {
+    let specs = common::pipelines(&[
+        "variants/bruteforce",
+        "host/tests/fixtures/variants/mixed",
+        "variants/bruteforce-c",
+    ]);
+    let mixed = &specs[1];
+    let libraries = [&mixed.construction, &mixed.search, &mixed.refinement];
+    assert!(
+        libraries[0] != libraries[1]
+            && libraries[1] != libraries[2]
+            && libraries[0] != libraries[2],
+        "three distinct libraries"
+    );
+    let reference = answers(&specs[0], 10);
+    assert_eq!(answers(mixed, 10), reference);
+    assert_eq!(answers(&specs[2], 10), reference);
+}
+
+#[test]
+fn a_panic_inside_search_is_an_error_status_and_the_host_goes_on() {
+    let spec = &common::pipelines(&["host/tests/fixtures/variants/panics"])[0];
+    let slots = spec.load().unwrap();
+    let (train, test) = data();
+    let base = BaseVectors::new(train.as_slice(), train.dim());
+    let graph = Graph::build(
+        slots.construction,
+        &base,
+        Metric::L2,
+        &Default::default(),
+        1,
+    )
+    .unwrap();
+    let searcher =
+        Searcher::prepare(slots.search, &base, &graph, Metric::L2, &spec.search_params).unwrap();
+    let mut context = searcher.context().unwrap();
+    for _ in 0..2 {
+        let (mut ids, mut d) = (vec![0; 10], vec![0.0; 10]);
+        let err = context.search(test.row(0), &mut ids, &mut d).unwrap_err();
+        assert_eq!(err.known_status(), Some(Status::Panic));
+        assert!(err.message.contains("deliberate panic in search"), "{err}");
+    }
+    // The same library still serves a well-behaved searcher afterwards.
+    let ok = [("mode".to_owned(), "ok".to_owned())].into();
+    let searcher = Searcher::prepare(slots.search, &base, &graph, Metric::L2, &ok).unwrap();
+    let (mut ids, mut d) = (vec![0; 10], vec![0.0; 10]);
+    assert_eq!(
+        searcher
+            .context()
+            .unwrap()
+            .search(test.row(0), &mut ids, &mut d)
+            .unwrap(),
+        10
+    );
+}
