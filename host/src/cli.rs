@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check::{CheckJob, CheckRow, Verdict};
+use crate::evaluate::EvaluateOptions;
 use crate::isolate::{Ending, Limits, run_worker};
 use crate::prepare::{PreparedState, prepare_variants, variant_dirs};
 use crate::worker::Job;
@@ -26,6 +27,10 @@ struct Cli {
 enum Command {
     /// Run the conformance suite on variant directories.
     Check(CheckArgs),
+    /// Build, measure, score and rank variants on a dataset.
+    Evaluate(EvaluateArgs),
+    /// Regenerate the reports from the results database.
+    Report(ReportArgs),
     /// Internal: run one job in an isolated worker process.
     #[command(hide = true)]
     Worker {
@@ -39,7 +44,7 @@ enum Command {
 }
 
 /// Limits for worker processes.
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Debug)]
 pub struct WorkerLimits {
     /// Wall-clock limit per worker, in seconds.
     #[arg(long, default_value_t = 600)]
@@ -91,11 +96,67 @@ struct CheckArgs {
     limits: WorkerLimits,
 }
 
+#[derive(Args)]
+struct EvaluateArgs {
+    /// Variant directories (each holds a variant.yaml), e.g. `variants/*`.
+    #[arg(required = true)]
+    variants: Vec<PathBuf>,
+    /// Dataset: `synthetic[:n=..,queries=..,dim=..,clusters=..,metric=..,seed=..]`,
+    /// `fashion-mnist`, an ann-benchmarks `.hdf5` file, or
+    /// `BASE.fvecs,QUERY.fvecs[,GT.ivecs][;metric=..]`.
+    #[arg(long, default_value = "synthetic")]
+    dataset: String,
+    /// Neighbours per query (recall@k).
+    #[arg(short, long, default_value_t = 10)]
+    k: usize,
+    /// Timed runs per sweep point; QPS is the best of them.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Seconds of timed runs per sweep point after which no further run starts.
+    #[arg(long, default_value_t = 20.0)]
+    point_budget: f64,
+    /// Threads for building indexes.
+    #[arg(long, default_value_t = 2)]
+    build_threads: usize,
+    /// Batch mode: search with T threads at once (default: single thread, pinned).
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
+    /// Measure only the declared sweep values (no bisection).
+    #[arg(long)]
+    no_adaptive: bool,
+    /// Most distinct knob values per build in the adaptive sweep.
+    #[arg(long, default_value_t = 24)]
+    max_points: usize,
+    /// Re-evaluate what the results database already holds.
+    #[arg(long)]
+    force: bool,
+    /// Rebuild libraries even when the cache has them.
+    #[arg(long)]
+    force_build: bool,
+    /// Directory of the results database and reports.
+    #[arg(long, default_value = "annvil-results")]
+    results: PathBuf,
+    #[command(flatten)]
+    limits: WorkerLimits,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Dataset name or content hash (default: every dataset in the database).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Directory of the results database and reports.
+    #[arg(long, default_value = "annvil-results")]
+    results: PathBuf,
+}
+
 /// Runs the command line; the exit code is non-zero when anything failed.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(args) => check(&args),
+        Command::Evaluate(args) => evaluate(&args),
+        Command::Report(args) => report(&args),
         Command::Worker { job, events } => crate::worker::main(&job, &events).map(|code| code == 0),
     };
     match result {
@@ -205,6 +266,58 @@ fn check(args: &CheckArgs) -> Result<bool> {
         prepared.len()
     );
     Ok(failed == 0)
+}
+
+fn evaluate(args: &EvaluateArgs) -> Result<bool> {
+    if args.k == 0 || args.runs == 0 {
+        anyhow::bail!("--k and --runs must be at least 1");
+    }
+    let dirs = variant_dirs(&args.variants)?;
+    let options = EvaluateOptions {
+        dataset: args.dataset.clone(),
+        k: args.k,
+        runs: args.runs,
+        point_budget_secs: args.point_budget,
+        build_threads: args.build_threads.max(1),
+        batch_threads: args.threads,
+        adaptive: !args.no_adaptive,
+        max_points: args.max_points,
+        force: args.force,
+        force_build: args.force_build,
+        results_dir: args.results.clone(),
+        limits: args.limits.clone(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    crate::evaluate::evaluate(&dirs, &options)
+}
+
+fn report(args: &ReportArgs) -> Result<bool> {
+    let db = args.results.join("results.sqlite");
+    if !db.exists() {
+        anyhow::bail!(
+            "{}: no results database; run `host evaluate` first",
+            db.display()
+        );
+    }
+    let store = annvil_results::Store::open(&db)?;
+    let scopes = match &args.dataset {
+        Some(d) => store.scopes(d)?,
+        None => store.all_scopes()?,
+    };
+    if scopes.is_empty() {
+        anyhow::bail!(
+            "{}: no finished evaluations{}",
+            db.display(),
+            args.dataset
+                .as_ref()
+                .map(|d| format!(" for dataset `{d}`"))
+                .unwrap_or_default()
+        );
+    }
+    for scope in scopes {
+        crate::report::write(&store, &args.results, scope)?;
+    }
+    Ok(true)
 }
 
 fn print_row(row: &CheckRow) {

@@ -3,17 +3,19 @@
 //! leaderboards. See ARCHITECTURE.md for the map of modules and data flow.
 //!
 //! Coordinator side: [`cli`], [`variant`], [`compile`], [`prepare`],
-//! [`isolate`]. Worker side (the only code that loads variant libraries):
+//! [`isolate`], [`evaluate`]. Worker side (the only code that loads variant libraries):
 //! [`worker`], [`loader`], [`pipeline`], [`measure`], and the worker half of
 //! [`check`].
 
 pub mod check;
 pub mod cli;
 pub mod compile;
+pub mod evaluate;
 pub mod isolate;
 pub mod loader;
 pub mod measure;
 pub mod pipeline;
 pub mod prepare;
+pub mod report;
 pub mod variant;
 pub mod worker;

@@ -511,6 +511,18 @@ pub struct EvaluationRecord {
     pub finished_at: Option<String>,
 }
 
+impl EvaluationRecord {
+    /// The leaderboard scope this evaluation belongs to.
+    pub fn scope(self) -> Scope {
+        Scope {
+            dataset_name: self.key.dataset_name,
+            dataset_hash: self.key.dataset_hash,
+            config_key: self.config_key,
+            config: self.key.config,
+        }
+    }
+}
+
 /// An evaluation found by [`Store::completed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Completed {
@@ -1014,6 +1026,22 @@ impl Store {
         Ok(points)
     }
 
+    /// Every scope (dataset version × config) with a finished evaluation,
+    /// most recently evaluated first.
+    pub fn all_scopes(&self) -> Result<Vec<Scope>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT max(id) AS latest FROM evaluations WHERE status != 'running' \
+             GROUP BY dataset_hash, config_key ORDER BY latest DESC",
+        )?;
+        let found = stmt
+            .query_map([], |r| r.get::<_, i64>(0))?
+            .collect::<rusqlite::Result<Vec<i64>>>()?;
+        found
+            .into_iter()
+            .map(|latest| Ok(self.evaluation(EvalId(latest))?.scope()))
+            .collect()
+    }
+
     /// Every leaderboard scope (dataset version × config) whose dataset name
     /// or hash equals `dataset`, most recently evaluated first.
     pub fn scopes(&self, dataset: &str) -> Result<Vec<Scope>> {
@@ -1027,15 +1055,7 @@ impl Store {
             .collect::<rusqlite::Result<Vec<i64>>>()?;
         found
             .into_iter()
-            .map(|latest| {
-                let e = self.evaluation(EvalId(latest))?;
-                Ok(Scope {
-                    dataset_name: e.key.dataset_name,
-                    dataset_hash: e.key.dataset_hash,
-                    config_key: e.config_key,
-                    config: e.key.config,
-                })
-            })
+            .map(|latest| Ok(self.evaluation(EvalId(latest))?.scope()))
             .collect()
     }
 
