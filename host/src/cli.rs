@@ -109,6 +109,10 @@ struct EvaluateArgs {
     /// Neighbours per query (recall@k).
     #[arg(short, long, default_value_t = 10)]
     k: usize,
+    /// Use only the first N queries of the dataset (a quicker, noisier look;
+    /// the dataset name gains `-qN`).
+    #[arg(long, value_name = "N")]
+    queries: Option<usize>,
     /// Timed runs per sweep point; QPS is the best of them.
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -210,7 +214,8 @@ fn check(args: &CheckArgs) -> Result<bool> {
             }
             PreparedState::Broken { reason, log } => {
                 println!("  FAIL  {reason}");
-                for line in log.lines().take(30) {
+                let errors: Vec<&str> = log.lines().filter(|l| !l.trim_start().starts_with("Blocking waiting")).collect();
+                for line in errors.iter().take(40) {
                     println!("        {line}");
                 }
                 failed += 1;
@@ -275,6 +280,7 @@ fn evaluate(args: &EvaluateArgs) -> Result<bool> {
     let dirs = variant_dirs(&args.variants)?;
     let options = EvaluateOptions {
         dataset: args.dataset.clone(),
+        queries: args.queries,
         k: args.k,
         runs: args.runs,
         point_budget_secs: args.point_budget,

@@ -364,6 +364,19 @@ struct CargoOutcome {
     general_log: String,
 }
 
+impl CargoOutcome {
+    /// Why `package` did not build: its own diagnostics, else those of the
+    /// workspace packages it may depend on, then cargo's own output.
+    fn failure_log(&self, package: &str) -> String {
+        if let Some(own) = self.logs.get(package) {
+            return own.clone();
+        }
+        let mut log: String = self.logs.iter().map(|(name, text)| format!("[{name}]\n{text}")).collect();
+        log.push_str(&self.general_log);
+        log
+    }
+}
+
 #[derive(Deserialize)]
 struct CargoMessage {
     reason: String,

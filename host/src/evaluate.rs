@@ -34,6 +34,8 @@ use crate::worker::Job;
 pub struct EvaluateOptions {
     /// Dataset spec (see [`DatasetSpec`]).
     pub dataset: String,
+    /// Keep only the first N queries.
+    pub queries: Option<usize>,
     /// Neighbours per query (recall@k).
     pub k: usize,
     /// Timed runs per sweep point.

@@ -96,6 +96,25 @@ impl Dataset {
         Ok(self)
     }
 
+    /// The same dataset with only its first `n` queries (and their shipped
+    /// neighbours); the name gains `-q{n}`. Nothing changes when `n` is at
+    /// least the number of queries.
+    pub fn first_queries(mut self, n: usize) -> Result<Dataset> {
+        if n >= self.test.len() {
+            return Ok(self);
+        }
+        let dim = self.test.dim();
+        let mut data = std::mem::replace(&mut self.test, Matrix::new(vec![0.0; dim], dim)?).into_vec();
+        data.truncate(n * dim);
+        self.test = Matrix::new(data, dim)?;
+        if let Some(truth) = &mut self.ground_truth {
+            truth.ids.truncate(n * truth.k);
+            truth.distances.truncate(n * truth.k);
+        }
+        self.name = format!("{}-q{n}", self.name);
+        Ok(self)
+    }
+
     /// The shipped ground truth cut to its first `k` columns, when the data
     /// ships at least `k` neighbours per query.
     pub fn shipped_ground_truth(&self, k: usize) -> Option<GroundTruth> {

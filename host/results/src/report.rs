@@ -544,8 +544,12 @@ fn draw_chart<DB: DrawingBackend>(
         min_qps = min_qps.min(q);
         max_qps = max_qps.max(q);
     }
+    // Whole decades, so the log axis always carries labelled ticks.
     let (y_low, y_high) = if max_qps > 0.0 {
-        (min_qps / 1.5, max_qps * 1.5)
+        (
+            10f64.powf((min_qps / 1.2).log10().floor()),
+            10f64.powf((max_qps * 1.2).log10().ceil()),
+        )
     } else {
         (1.0, 1000.0)
     };
@@ -579,7 +583,8 @@ fn draw_chart<DB: DrawingBackend>(
         .y_label_formatter(&|y| fmt_qps(*y))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
-        .light_line_style(RGBColor(240, 240, 240))
+        .x_labels(12)
+        .light_line_style(RGBColor(246, 246, 246))
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()
         .map_err(plot_err)?;
