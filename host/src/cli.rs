@@ -198,15 +198,12 @@ fn check(args: &CheckArgs) -> Result<bool> {
     for variant in &prepared {
         println!("\n{} ({})", variant.name, variant.dir.display());
         let pipeline = match &variant.state {
-            PreparedState::Ready { spec, pipeline, .. } => {
-                let job = CheckJob {
-                    pipeline: pipeline.clone(),
-                    build_params: spec.build_sets().into_iter().next().unwrap_or_default(),
-                    knobs: spec.sweep_points().into_iter().next().unwrap_or_default(),
-                    threads: args.threads,
-                };
-                job
-            }
+            PreparedState::Ready { spec, pipeline, .. } => CheckJob {
+                pipeline: pipeline.clone(),
+                build_params: spec.build_sets().into_iter().next().unwrap_or_default(),
+                knobs: spec.sweep_points().into_iter().next().unwrap_or_default(),
+                threads: args.threads,
+            },
             PreparedState::Skipped { hint } => {
                 println!("  SKIP  {hint}");
                 skipped += 1;
@@ -214,7 +211,10 @@ fn check(args: &CheckArgs) -> Result<bool> {
             }
             PreparedState::Broken { reason, log } => {
                 println!("  FAIL  {reason}");
-                let errors: Vec<&str> = log.lines().filter(|l| !l.trim_start().starts_with("Blocking waiting")).collect();
+                let errors: Vec<&str> = log
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("Blocking waiting"))
+                    .collect();
                 for line in errors.iter().take(40) {
                     println!("        {line}");
                 }

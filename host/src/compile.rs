@@ -222,11 +222,11 @@ impl Workspace {
         }
         if !to_build.is_empty() {
             let names: Vec<&str> = to_build.iter().map(|(_, n, _)| n.as_str()).collect();
-            let mut outcome = self.run_cargo(&names, &mut progress);
+            let outcome = self.run_cargo(&names, &mut progress);
             for (source, name, hash) in to_build {
-                let built = match outcome.artifacts.remove(&name) {
+                let built = match outcome.artifacts.get(&name) {
                     Some(artifact) => {
-                        self.store_in_cache(&artifact, &hash)
+                        self.store_in_cache(artifact, &hash)
                             .map_err(|e| BuildFailure {
                                 reason: format!("caching the built library: {e:#}"),
                                 log: String::new(),
@@ -234,10 +234,7 @@ impl Workspace {
                     }
                     None => Err(BuildFailure {
                         reason: format!("cargo could not build package `{name}`"),
-                        log: outcome
-                            .logs
-                            .remove(&name)
-                            .unwrap_or_else(|| outcome.general_log.clone()),
+                        log: outcome.failure_log(&name),
                     }),
                 };
                 results.insert(source, built);
@@ -371,7 +368,11 @@ impl CargoOutcome {
         if let Some(own) = self.logs.get(package) {
             return own.clone();
         }
-        let mut log: String = self.logs.iter().map(|(name, text)| format!("[{name}]\n{text}")).collect();
+        let mut log: String = self
+            .logs
+            .iter()
+            .map(|(name, text)| format!("[{name}]\n{text}"))
+            .collect();
         log.push_str(&self.general_log);
         log
     }

@@ -109,22 +109,23 @@ fn ready_state(
             hint: req.install_hint(),
         };
     }
-    let library = |kind: SlotKind| -> Result<&BuiltLibrary, PreparedState> {
+    // Err holds (reason, log) of a slot whose library is unusable.
+    let library = |kind: SlotKind| -> Result<&BuiltLibrary, (String, String)> {
         let source = &spec.slot(kind).library;
         match built.get(source) {
             Some(Ok(lib)) => Ok(lib),
-            Some(Err(failure)) => Err(PreparedState::Broken {
-                reason: format!("{} slot: {}", kind.name(), failure.reason),
-                log: failure.log.clone(),
-            }),
-            None => Err(PreparedState::Broken {
-                reason: format!(
+            Some(Err(failure)) => Err((
+                format!("{} slot: {}", kind.name(), failure.reason),
+                failure.log.clone(),
+            )),
+            None => Err((
+                format!(
                     "{} slot: {} was not built",
                     kind.name(),
                     source.path().display()
                 ),
-                log: String::new(),
-            }),
+                String::new(),
+            )),
         }
     };
     let libs = match (
@@ -133,7 +134,9 @@ fn ready_state(
         library(SlotKind::Refinement),
     ) {
         (Ok(c), Ok(s), Ok(r)) => [c, s, r],
-        (Err(state), _, _) | (_, Err(state), _) | (_, _, Err(state)) => return state,
+        (Err((reason, log)), _, _) | (_, Err((reason, log)), _) | (_, _, Err((reason, log))) => {
+            return PreparedState::Broken { reason, log };
+        }
     };
     let mut hasher = blake3::Hasher::new();
     hasher.update(&std::fs::read(spec.dir.join(crate::variant::VARIANT_FILE)).unwrap_or_default());
