@@ -167,6 +167,20 @@ unsafe fn host_slice_mut<'a, T>(data: *mut T, len: usize, what: &str) -> Result<
     Ok(unsafe { slice::from_raw_parts_mut(data, len) })
 }
 
+/// Frees a handle made by [`write_handle`] from a `Box<T>`; NULL is a no-op.
+///
+/// # Safety
+/// `handle` must be NULL or a pointer [`write_handle`] produced from a
+/// `Box<T>`, handed back exactly once (the contract's `destroy` rule).
+unsafe fn destroy_handle<H, T>(handle: *mut H) {
+    if handle.is_null() {
+        return;
+    }
+    // SAFETY: produced by Box::into_raw for a Box<T> and returned once (caller).
+    let boxed = unsafe { Box::from_raw(handle.cast::<T>()) };
+    guard_value((), || drop(boxed));
+}
+
 /// Writes a new handle into a host out-pointer.
 ///
 /// # Safety
@@ -378,13 +392,8 @@ unsafe extern "C" fn graph_memory_bytes<C: Construction>(graph: *const ffi::annv
 }
 
 unsafe extern "C" fn graph_destroy<C: Construction>(graph: *mut ffi::annvil_graph) {
-    if graph.is_null() {
-        return;
-    }
-    // SAFETY: `graph` was made by `build::<C>` via Box::into_raw and the host
-    // hands it back exactly once (contract).
-    let boxed = unsafe { Box::from_raw(graph.cast::<GraphBox<C>>()) };
-    guard_value((), || drop(boxed));
+    // SAFETY: the host hands back a handle this library made, once (contract).
+    unsafe { destroy_handle::<_, GraphBox<C>>(graph) }
 }
 
 /// The construction table for `C`.
@@ -568,23 +577,13 @@ unsafe extern "C" fn search_distance_count<S: Search>(
 }
 
 unsafe extern "C" fn search_context_destroy<S: Search>(context: *mut ffi::annvil_search_context) {
-    if context.is_null() {
-        return;
-    }
-    // SAFETY: made by `search_context_new::<S>` via Box::into_raw and handed
-    // back exactly once (contract).
-    let boxed = unsafe { Box::from_raw(context.cast::<SearchContextBox<S>>()) };
-    guard_value((), || drop(boxed));
+    // SAFETY: the host hands back a handle this library made, once (contract).
+    unsafe { destroy_handle::<_, SearchContextBox<S>>(context) }
 }
 
 unsafe extern "C" fn searcher_destroy<S: Search>(searcher: *mut ffi::annvil_searcher) {
-    if searcher.is_null() {
-        return;
-    }
-    // SAFETY: made by `search_prepare::<S>` via Box::into_raw and handed back
-    // exactly once (contract).
-    let boxed = unsafe { Box::from_raw(searcher.cast::<SearcherBox<S>>()) };
-    guard_value((), || drop(boxed));
+    // SAFETY: the host hands back a handle this library made, once (contract).
+    unsafe { destroy_handle::<_, SearcherBox<S>>(searcher) }
 }
 
 /// The search table for `S`.
@@ -723,23 +722,13 @@ unsafe extern "C" fn refiner_memory_bytes<R: Refine>(refiner: *const ffi::annvil
 }
 
 unsafe extern "C" fn refine_context_destroy<R: Refine>(context: *mut ffi::annvil_refine_context) {
-    if context.is_null() {
-        return;
-    }
-    // SAFETY: made by `refine_context_new::<R>` via Box::into_raw and handed
-    // back exactly once (contract).
-    let boxed = unsafe { Box::from_raw(context.cast::<RefineContextBox<R>>()) };
-    guard_value((), || drop(boxed));
+    // SAFETY: the host hands back a handle this library made, once (contract).
+    unsafe { destroy_handle::<_, RefineContextBox<R>>(context) }
 }
 
 unsafe extern "C" fn refiner_destroy<R: Refine>(refiner: *mut ffi::annvil_refiner) {
-    if refiner.is_null() {
-        return;
-    }
-    // SAFETY: made by `refine_prepare::<R>` via Box::into_raw and handed back
-    // exactly once (contract).
-    let boxed = unsafe { Box::from_raw(refiner.cast::<RefinerBox<R>>()) };
-    guard_value((), || drop(boxed));
+    // SAFETY: the host hands back a handle this library made, once (contract).
+    unsafe { destroy_handle::<_, RefinerBox<R>>(refiner) }
 }
 
 /// The refinement table for `R`.

@@ -190,34 +190,18 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
         Verdict::Pass,
         format!("{} graph levels", graph.view().num_levels),
     );
-    let mut searcher = match Searcher::prepare(
-        slots.search,
-        &base,
-        &graph,
-        Metric::L2,
-        &job.pipeline.search_params,
-    ) {
-        Ok(s) => s,
-        Err(e) => {
-            suite.row("search prepare", Verdict::Fail, e.to_string());
-            return Err("the search slot cannot be prepared".into());
-        }
-    };
+    let (mut searcher, refiner) =
+        match slots.prepare_search(&job.pipeline, &base, &graph, Metric::L2) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                suite.row("prepare", Verdict::Fail, e.to_string());
+                return Err("the search or refinement slot cannot be prepared".into());
+            }
+        };
     if let Err(e) = searcher.configure(&job.knobs) {
         suite.row("search configure", Verdict::Fail, e.to_string());
         return Err("the search slot rejects its own sweep values".into());
     }
-    let refiner = match slots
-        .refinement
-        .map(|lib| Refiner::prepare(lib, &base, Metric::L2, &job.pipeline.refine_params))
-        .transpose()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            suite.row("refinement prepare", Verdict::Fail, e.to_string());
-            return Err("the refinement slot cannot be prepared".into());
-        }
-    };
     let candidates = job.pipeline.candidates_for(K, refiner.is_some());
     let run =
         |searcher: &Searcher<'_>, k: usize, candidates: usize| -> Result<Answers, SlotError> {
@@ -417,18 +401,8 @@ fn metric_round(
         &job.build_params,
         job.threads,
     )?;
-    let mut searcher = Searcher::prepare(
-        slots.search,
-        &base,
-        &graph,
-        metric,
-        &job.pipeline.search_params,
-    )?;
+    let (mut searcher, refiner) = slots.prepare_search(&job.pipeline, &base, &graph, metric)?;
     searcher.configure(&job.knobs)?;
-    let refiner = slots
-        .refinement
-        .map(|lib| Refiner::prepare(lib, &base, metric, &job.pipeline.refine_params))
-        .transpose()?;
     let mut runner = QueryRunner::new(
         &searcher,
         refiner.as_ref(),

@@ -136,14 +136,7 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<bool> {
     let dataset = spec
         .load()
         .with_context(|| format!("loading dataset `{spec}`"))?;
-    progress.line(&format!(
-        "dataset {}: {} base and {} query vectors of dimension {}, {}",
-        dataset.name,
-        dataset.train.len(),
-        dataset.test.len(),
-        dataset.train.dim(),
-        dataset.metric
-    ));
+    progress.line(&format!("dataset {dataset}"));
     let spinner = progress.bar(0, "{spinner} building variants: {msg}");
     let (prepared, workspace) = prepare_variants(dirs, options.force_build, |c| {
         spinner.set_message(c.to_owned())

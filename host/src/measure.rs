@@ -383,18 +383,8 @@ pub fn run_in_worker(job: &EvaluateJob, emit: &mut dyn FnMut(EvaluateItem)) -> R
     .map_err(|e| e.to_string())?;
     let build_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let mut searcher = Searcher::prepare(
-        slots.search,
-        &base,
-        &graph,
-        metric,
-        &job.pipeline.search_params,
-    )
-    .map_err(|e| e.to_string())?;
-    let refiner = slots
-        .refinement
-        .map(|lib| Refiner::prepare(lib, &base, metric, &job.pipeline.refine_params))
-        .transpose()
+    let (mut searcher, refiner) = slots
+        .prepare_search(&job.pipeline, &base, &graph, metric)
         .map_err(|e| e.to_string())?;
     let prepare_seconds = start.elapsed().as_secs_f64();
     emit(EvaluateItem::Built(BuildReport {

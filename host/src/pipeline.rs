@@ -77,6 +77,15 @@ fn call(
     })
 }
 
+/// The handle a successful call wrote, or an error when it wrote NULL.
+fn returned_handle<T>(handle: *mut T, call: &'static str) -> SlotResult<NonNull<T>> {
+    NonNull::new(handle).ok_or_else(|| SlotError {
+        call,
+        status: Status::Internal.code(),
+        message: "returned OK but no handle".into(),
+    })
+}
+
 /// A parameter map as the C structs the ABI takes.
 struct CParams {
     _strings: Vec<CString>,
@@ -210,11 +219,7 @@ impl<'a> Graph<'a> {
                 )
             }
         })?;
-        let handle = NonNull::new(handle).ok_or_else(|| SlotError {
-            call: "construction.build",
-            status: Status::Internal.code(),
-            message: "returned OK but no graph".into(),
-        })?;
+        let handle = returned_handle(handle, "construction.build")?;
         let mut graph = Graph {
             library,
             table,
@@ -322,11 +327,7 @@ impl<'g> Searcher<'g> {
                 )
             }
         })?;
-        let handle = NonNull::new(handle).ok_or_else(|| SlotError {
-            call: "search.prepare",
-            status: Status::Internal.code(),
-            message: "returned OK but no searcher".into(),
-        })?;
+        let handle = returned_handle(handle, "search.prepare")?;
         Ok(Searcher {
             table,
             handle,
@@ -353,11 +354,7 @@ impl<'g> Searcher<'g> {
             // SAFETY: the handle is live; concurrent context_new is allowed.
             unsafe { context_new(self.handle.as_ptr(), &mut handle, error) }
         })?;
-        let handle = NonNull::new(handle).ok_or_else(|| SlotError {
-            call: "search.context_new",
-            status: Status::Internal.code(),
-            message: "returned OK but no context".into(),
-        })?;
+        let handle = returned_handle(handle, "search.context_new")?;
         Ok(SearchContext {
             table: self.table,
             handle,
@@ -488,11 +485,7 @@ impl<'a> Refiner<'a> {
                 )
             }
         })?;
-        let handle = NonNull::new(handle).ok_or_else(|| SlotError {
-            call: "refinement.prepare",
-            status: Status::Internal.code(),
-            message: "returned OK but no refiner".into(),
-        })?;
+        let handle = returned_handle(handle, "refinement.prepare")?;
         Ok(Refiner {
             table,
             handle,
@@ -508,11 +501,7 @@ impl<'a> Refiner<'a> {
             // SAFETY: live handle; concurrent context_new is allowed.
             unsafe { context_new(self.handle.as_ptr(), &mut handle, error) }
         })?;
-        let handle = NonNull::new(handle).ok_or_else(|| SlotError {
-            call: "refinement.context_new",
-            status: Status::Internal.code(),
-            message: "returned OK but no context".into(),
-        })?;
+        let handle = returned_handle(handle, "refinement.context_new")?;
         Ok(RefineContext {
             table: self.table,
             handle,

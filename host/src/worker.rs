@@ -9,7 +9,10 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::isolate::{Event, EventWriter};
+use annvil_abi::Metric;
+
 use crate::loader::{self, Library};
+use crate::pipeline::{BaseVectors, Graph, Refiner, Searcher, SlotResult};
 use crate::variant::ParamMap;
 
 /// Which libraries fill the slots of one variant, and their parameters.
@@ -40,6 +43,25 @@ pub struct LoadedSlots {
     pub search: &'static Library,
     /// Refinement slot's library, when there is a refinement slot.
     pub refinement: Option<&'static Library>,
+}
+
+impl LoadedSlots {
+    /// Prepares the search slot over `graph` (with the fixed search
+    /// parameters) and, when there is one, the refinement slot.
+    pub fn prepare_search<'g>(
+        &self,
+        spec: &PipelineSpec,
+        base: &'g BaseVectors<'g>,
+        graph: &'g Graph<'g>,
+        metric: Metric,
+    ) -> SlotResult<(Searcher<'g>, Option<Refiner<'g>>)> {
+        let searcher = Searcher::prepare(self.search, base, graph, metric, &spec.search_params)?;
+        let refiner = self
+            .refinement
+            .map(|lib| Refiner::prepare(lib, base, metric, &spec.refine_params))
+            .transpose()?;
+        Ok((searcher, refiner))
+    }
 }
 
 impl PipelineSpec {

@@ -136,7 +136,10 @@ fn mixed_variant_gives_the_same_results_as_the_single_library_one() {
             assert_eq!(ids, ref_ids, "query {q}: the same ids in the same order");
             // Rust and C kernels sum in different orders: equal up to rounding.
             for (a, b) in d.iter().zip(ref_d) {
-                assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "query {q}: distance {a} vs {b}");
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                    "query {q}: distance {a} vs {b}"
+                );
             }
         }
     }

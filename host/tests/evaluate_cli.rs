@@ -11,7 +11,15 @@ use annvil_results::{Status, Store};
 const DATASET: &str = "synthetic:n=3000,queries=200,dim=16,clusters=16,seed=11";
 
 fn evaluate(results: &Path, variants: &[&str], extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["evaluate", "--dataset", DATASET, "--runs", "2", "--results", results.to_str().unwrap()];
+    let mut args = vec![
+        "evaluate",
+        "--dataset",
+        DATASET,
+        "--runs",
+        "2",
+        "--results",
+        results.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     args.extend_from_slice(variants);
     common::host(&args)
@@ -21,9 +29,14 @@ fn evaluate(results: &Path, variants: &[&str], extra: &[&str]) -> std::process::
 fn rows(results: &Path) -> Vec<(String, String, Option<String>)> {
     let conn = rusqlite::Connection::open(results.join("results.sqlite")).unwrap();
     let mut stmt = conn
-        .prepare("SELECT variant_name, status, failure_reason FROM evaluations ORDER BY variant_name")
+        .prepare(
+            "SELECT variant_name, status, failure_reason FROM evaluations ORDER BY variant_name",
+        )
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 #[test]
@@ -41,34 +54,79 @@ fn failures_are_recorded_with_their_reason_while_the_others_are_ranked() {
         &["--timeout", "10"],
     );
     let text = common::text(&out);
-    assert_eq!(out.status.code(), Some(1), "some variants failed, so the exit code says so:\n{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "some variants failed, so the exit code says so:\n{text}"
+    );
     let rows = rows(results.path());
-    let reason = |name: &str| rows.iter().find(|r| r.0 == name).and_then(|r| r.2.clone()).unwrap_or_default();
+    let reason = |name: &str| {
+        rows.iter()
+            .find(|r| r.0 == name)
+            .and_then(|r| r.2.clone())
+            .unwrap_or_default()
+    };
     assert!(reason("segfaults").contains("crash: SIGSEGV"), "{rows:?}");
     assert!(reason("hangs").contains("timeout after 10s"), "{rows:?}");
-    assert!(reason("duplicates").contains("invalid results") && reason("duplicates").contains("returned twice"), "{rows:?}");
-    assert!(reason("panics").contains("deliberate panic in search"), "{rows:?}");
+    assert!(
+        reason("duplicates").contains("invalid results")
+            && reason("duplicates").contains("returned twice"),
+        "{rows:?}"
+    );
+    assert!(
+        reason("panics").contains("deliberate panic in search"),
+        "{rows:?}"
+    );
 
-    let dir = results.path().join("synthetic-3000x16-euclidean-q200-c16-s11");
-    for file in ["leaderboard.md", "leaderboard.json", "leaderboard.csv", "qps-recall.svg", "qps-recall.png", "index.html"] {
-        let len = std::fs::metadata(dir.join(file)).map(|m| m.len()).unwrap_or(0);
+    let dir = results
+        .path()
+        .join("synthetic-3000x16-euclidean-q200-c16-s11");
+    for file in [
+        "leaderboard.md",
+        "leaderboard.json",
+        "leaderboard.csv",
+        "qps-recall.svg",
+        "qps-recall.png",
+        "index.html",
+    ] {
+        let len = std::fs::metadata(dir.join(file))
+            .map(|m| m.len())
+            .unwrap_or(0);
         assert!(len > 0, "{file} missing or empty in {}", dir.display());
     }
-    let board: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("leaderboard.json")).unwrap()).unwrap();
+    let board: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("leaderboard.json")).unwrap())
+            .unwrap();
     let ranked = board["variants"].as_array().expect("variants");
     let first = &ranked[0]["row"];
     assert_eq!(first["variant_name"], "bruteforce", "{board:#}");
     assert_eq!(first["status"], "ok");
     assert!(first["reward"].as_f64().unwrap() > 0.0);
-    assert!((first["max_recall"].as_f64().unwrap() - 1.0).abs() < 1e-12, "exact search has recall 1");
+    assert!(
+        (first["max_recall"].as_f64().unwrap() - 1.0).abs() < 1e-12,
+        "exact search has recall 1"
+    );
     assert_eq!(ranked.len(), 5);
 }
 
 #[test]
 fn a_killed_run_keeps_finished_results_and_the_rerun_completes_the_rest() {
     let results = tempfile::tempdir().unwrap();
-    let variants = ["variants/bruteforce", "host/tests/fixtures/variants/hangs", "variants/bruteforce-c"];
-    let mut args = vec!["evaluate", "--dataset", DATASET, "--runs", "2", "--timeout", "60", "--results"];
+    let variants = [
+        "variants/bruteforce",
+        "host/tests/fixtures/variants/hangs",
+        "variants/bruteforce-c",
+    ];
+    let mut args = vec![
+        "evaluate",
+        "--dataset",
+        DATASET,
+        "--runs",
+        "2",
+        "--timeout",
+        "60",
+        "--results",
+    ];
     let path = results.path().to_str().unwrap().to_owned();
     args.push(&path);
     args.extend_from_slice(&variants);
@@ -83,9 +141,18 @@ fn a_killed_run_keeps_finished_results_and_the_rerun_completes_the_rest() {
     let deadline = Instant::now() + Duration::from_secs(300);
     let db = results.path().join("results.sqlite");
     loop {
-        assert!(Instant::now() < deadline, "the first evaluation never finished");
-        let done = db.exists() && rows(results.path()).iter().any(|r| r.0 == "bruteforce" && r.1 == "ok");
-        let hanging = done && rows(results.path()).iter().any(|r| r.0 == "hangs" && r.1 == "running");
+        assert!(
+            Instant::now() < deadline,
+            "the first evaluation never finished"
+        );
+        let done = db.exists()
+            && rows(results.path())
+                .iter()
+                .any(|r| r.0 == "bruteforce" && r.1 == "ok");
+        let hanging = done
+            && rows(results.path())
+                .iter()
+                .any(|r| r.0 == "hangs" && r.1 == "running");
         if hanging {
             break;
         }
@@ -95,16 +162,37 @@ fn a_killed_run_keeps_finished_results_and_the_rerun_completes_the_rest() {
     child.wait().unwrap();
     let before = Store::open(&db).unwrap();
     let first = rows(results.path());
-    assert!(first.iter().any(|r| r.0 == "hangs" && r.1 == "running"), "{first:?}");
+    assert!(
+        first.iter().any(|r| r.0 == "hangs" && r.1 == "running"),
+        "{first:?}"
+    );
     drop(before);
 
     let out = evaluate(results.path(), &variants, &["--timeout", "3"]);
     let text = common::text(&out);
-    assert!(text.contains("bruteforce: already in the database (ok)"), "the finished result is kept, not redone:\n{text}");
+    assert!(
+        text.contains("bruteforce: already in the database (ok)"),
+        "the finished result is kept, not redone:\n{text}"
+    );
     let after = rows(results.path());
     let names: Vec<&str> = after.iter().map(|r| r.0.as_str()).collect();
-    assert_eq!(names, ["bruteforce", "bruteforce-c", "hangs"], "one row per evaluation, none duplicated: {after:?}");
+    assert_eq!(
+        names,
+        ["bruteforce", "bruteforce-c", "hangs"],
+        "one row per evaluation, none duplicated: {after:?}"
+    );
     assert_eq!(after[0].1, Status::Ok.as_str());
-    assert_eq!(after[1].1, Status::Ok.as_str(), "the rest is completed: {after:?}");
-    assert!(after[2].2.as_deref().unwrap_or_default().contains("timeout"), "{after:?}");
+    assert_eq!(
+        after[1].1,
+        Status::Ok.as_str(),
+        "the rest is completed: {after:?}"
+    );
+    assert!(
+        after[2]
+            .2
+            .as_deref()
+            .unwrap_or_default()
+            .contains("timeout"),
+        "{after:?}"
+    );
 }
