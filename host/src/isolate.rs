@@ -128,7 +128,13 @@ pub fn run_worker<J: Serialize, T: DeserializeOwned>(
     let events_path = job_file.path().with_extension("events");
     File::create(&events_path)?;
     let stderr_file = tempfile::tempfile_in(scratch)?;
-    let exe = std::env::current_exe().context("locating the host binary")?;
+    // /proc/self/exe names the running image even when the file on disk was
+    // replaced (e.g. rebuilt) since the coordinator started.
+    let exe = if Path::new("/proc/self/exe").exists() {
+        PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe().context("locating the host binary")?
+    };
     let mut command = Command::new(exe);
     command
         .arg("worker")
