@@ -14,12 +14,13 @@ pub type Result<T, E = DataError> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum DataError {
     /// A file could not be opened or read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The operating-system error.
-        source: io::Error,
+        /// The operating-system error (part of the message, so not also
+        /// reported as a separate cause).
+        error: io::Error,
     },
 
     /// A cache file could not be written.
@@ -219,10 +220,10 @@ pub enum DataError {
 
 impl DataError {
     /// An [`DataError::Io`] for `path`.
-    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> DataError {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: io::Error) -> DataError {
         DataError::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 
