@@ -75,6 +75,25 @@ fn exact_ground_truth_matches_naive_search() {
 }
 
 #[test]
+fn fashion_mnist_ground_truth_matches_naive_search() {
+    let spec: annvil_data::DatasetSpec = "fashion-mnist".parse().unwrap();
+    let Ok(data) = spec.load() else {
+        eprintln!("skipping: Fashion-MNIST is not installed (scripts/setup installs it)");
+        return;
+    };
+    // Raw pixels (0..255, 784 dims) are where f32 shortcuts mis-rank ties.
+    let data = data.first_queries(40).unwrap();
+    let k = 10;
+    let truth = exact_ground_truth(&data.train, &data.test, Metric::L2, k).unwrap();
+    for (q, expected) in naive(&data.train, &data.test, Metric::L2, k).iter().enumerate() {
+        let ids: Vec<u32> = expected.iter().map(|e| e.0).collect();
+        assert_eq!(truth.row(q).ids, ids, "query {q}");
+        let distances: Vec<f64> = expected.iter().map(|e| e.1).collect();
+        assert_eq!(truth.row(q).distances, distances, "query {q}: integer pixels give exact sums");
+    }
+}
+
+#[test]
 fn ties_are_broken_by_id() {
     // Ids 1, 2 and 4 are all at distance 1 from the query; k = 2 keeps 1, 2.
     let train = matrix(&[
