@@ -104,7 +104,8 @@ impl Dataset {
             return Ok(self);
         }
         let dim = self.test.dim();
-        let mut data = std::mem::replace(&mut self.test, Matrix::new(vec![0.0; dim], dim)?).into_vec();
+        let mut data =
+            std::mem::replace(&mut self.test, Matrix::new(vec![0.0; dim], dim)?).into_vec();
         data.truncate(n * dim);
         self.test = Matrix::new(data, dim)?;
         if let Some(truth) = &mut self.ground_truth {

@@ -85,11 +85,18 @@ fn fashion_mnist_ground_truth_matches_naive_search() {
     let data = data.first_queries(40).unwrap();
     let k = 10;
     let truth = exact_ground_truth(&data.train, &data.test, Metric::L2, k).unwrap();
-    for (q, expected) in naive(&data.train, &data.test, Metric::L2, k).iter().enumerate() {
+    for (q, expected) in naive(&data.train, &data.test, Metric::L2, k)
+        .iter()
+        .enumerate()
+    {
         let ids: Vec<u32> = expected.iter().map(|e| e.0).collect();
         assert_eq!(truth.row(q).ids, ids, "query {q}");
         let distances: Vec<f64> = expected.iter().map(|e| e.1).collect();
-        assert_eq!(truth.row(q).distances, distances, "query {q}: integer pixels give exact sums");
+        assert_eq!(
+            truth.row(q).distances,
+            distances,
+            "query {q}: integer pixels give exact sums"
+        );
     }
 }
 
