@@ -94,7 +94,7 @@ impl<'a> Vectors<'a> {
     /// Views `data` as vectors of `dim` floats; `data.len()` must be a
     /// multiple of `dim` and `dim` must be positive.
     pub fn new(data: &'a [f32], dim: usize) -> Result<Vectors<'a>> {
-        if dim == 0 || data.len() % dim != 0 {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(Error::invalid(format!(
                 "{} floats do not form vectors of dimension {dim}",
                 data.len()

@@ -326,14 +326,14 @@ impl Workspace {
                         .target
                         .as_ref()
                         .is_some_and(|t| t.kind.iter().any(|k| k == "cdylib"));
-                    if is_cdylib && packages.contains(&name) {
-                        if let Some(so) = message
+                    if is_cdylib
+                        && packages.contains(&name)
+                        && let Some(so) = message
                             .filenames
                             .iter()
                             .find(|f| f.extension().is_some_and(|e| e == "so" || e == "dylib"))
-                        {
-                            outcome.artifacts.insert(name.to_owned(), so.clone());
-                        }
+                    {
+                        outcome.artifacts.insert(name.to_owned(), so.clone());
                     }
                 }
                 "compiler-message" => {

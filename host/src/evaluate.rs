@@ -279,14 +279,14 @@ impl Evaluation<'_> {
             } else {
                 format!("{} {}", variant.name, params_text(&build_params))
             };
-            if !self.options.force {
-                if let Some(done) = store.completed(&key)? {
-                    self.progress.line(&format!(
-                        "{label}: already in the database ({}); --force re-evaluates",
-                        done.status.as_str()
-                    ));
-                    continue;
-                }
+            if !self.options.force
+                && let Some(done) = store.completed(&key)?
+            {
+                self.progress.line(&format!(
+                    "{label}: already in the database ({}); --force re-evaluates",
+                    done.status.as_str()
+                ));
+                continue;
             }
             let id = store.start_evaluation(&key, run)?;
             let job = EvaluateJob {

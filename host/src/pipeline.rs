@@ -134,7 +134,7 @@ impl<'a> BaseVectors<'a> {
     /// Wraps row-major vectors of `dim` floats.
     pub fn new(data: &'a [f32], dim: usize) -> BaseVectors<'a> {
         assert!(
-            dim > 0 && data.len() % dim == 0,
+            dim > 0 && data.len().is_multiple_of(dim),
             "data is not a whole number of vectors"
         );
         BaseVectors {

@@ -15,7 +15,7 @@ impl Matrix {
     /// Views `data` as rows of `dim` floats. Fails when `dim` is zero or
     /// `data.len()` is not a multiple of `dim`.
     pub fn new(data: Vec<f32>, dim: usize) -> Result<Matrix> {
-        if dim == 0 || data.len() % dim != 0 {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
             return Err(DataError::Invalid(format!(
                 "{} floats do not form vectors of dimension {dim}",
                 data.len()

@@ -237,10 +237,10 @@ fn parse_texmex(files: &[&str], options: Option<&str>) -> std::result::Result<Te
             ));
         }
     }
-    if let Some(path) = ground_truth {
-        if !has_extension(path, &["ivecs"]) {
-            return Err(format!("`{path}` should end in .ivecs; {GRAMMAR}"));
-        }
+    if let Some(path) = ground_truth
+        && !has_extension(path, &["ivecs"])
+    {
+        return Err(format!("`{path}` should end in .ivecs; {GRAMMAR}"));
     }
     let mut metric = Metric::L2;
     if let Some(options) = options {
