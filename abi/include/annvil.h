@@ -326,6 +326,12 @@ typedef struct annvil_search_v1 {
     size_t (*searcher_memory_bytes)(const annvil_searcher *searcher);
 
     /**
+     * Bytes of memory the context owns (its scratch space).
+     * Thread-safety: same as `search` on this context.
+     */
+    size_t (*context_memory_bytes)(const annvil_search_context *context);
+
+    /**
      * Number of distance computations this context has made since it was
      * created. Optional: NULL when the library does not count them.
      * Thread-safety: same as `search` on this context.
@@ -403,6 +409,12 @@ typedef struct annvil_refinement_v1 {
      * Thread-safety: safe to call concurrently.
      */
     size_t (*refiner_memory_bytes)(const annvil_refiner *refiner);
+
+    /**
+     * Bytes of memory the context owns (its scratch space).
+     * Thread-safety: same as `refine` on this context.
+     */
+    size_t (*context_memory_bytes)(const annvil_refine_context *context);
 
     /**
      * Free a context. Ownership: consumes `context`; NULL is a no-op.

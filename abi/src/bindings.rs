@@ -316,6 +316,10 @@ pub struct annvil_search_v1 {
     #[doc = " Bytes of memory the searcher owns (not counting borrowed inputs).\n Thread-safety: safe to call concurrently."]
     pub searcher_memory_bytes:
         ::core::option::Option<unsafe extern "C" fn(searcher: *const annvil_searcher) -> usize>,
+    #[doc = " Bytes of memory the context owns (its scratch space).\n Thread-safety: same as `search` on this context."]
+    pub context_memory_bytes: ::core::option::Option<
+        unsafe extern "C" fn(context: *const annvil_search_context) -> usize,
+    >,
     #[doc = " Number of distance computations this context has made since it was\n created. Optional: NULL when the library does not count them.\n Thread-safety: same as `search` on this context."]
     pub context_distance_count:
         ::core::option::Option<unsafe extern "C" fn(context: *const annvil_search_context) -> u64>,
@@ -328,7 +332,7 @@ pub struct annvil_search_v1 {
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of annvil_search_v1"][::core::mem::size_of::<annvil_search_v1>() - 72usize];
+    ["Size of annvil_search_v1"][::core::mem::size_of::<annvil_search_v1>() - 80usize];
     ["Alignment of annvil_search_v1"][::core::mem::align_of::<annvil_search_v1>() - 8usize];
     ["Offset of field: annvil_search_v1::struct_size"]
         [::core::mem::offset_of!(annvil_search_v1, struct_size) - 0usize];
@@ -342,12 +346,14 @@ const _: () = {
         [::core::mem::offset_of!(annvil_search_v1, search) - 32usize];
     ["Offset of field: annvil_search_v1::searcher_memory_bytes"]
         [::core::mem::offset_of!(annvil_search_v1, searcher_memory_bytes) - 40usize];
+    ["Offset of field: annvil_search_v1::context_memory_bytes"]
+        [::core::mem::offset_of!(annvil_search_v1, context_memory_bytes) - 48usize];
     ["Offset of field: annvil_search_v1::context_distance_count"]
-        [::core::mem::offset_of!(annvil_search_v1, context_distance_count) - 48usize];
+        [::core::mem::offset_of!(annvil_search_v1, context_distance_count) - 56usize];
     ["Offset of field: annvil_search_v1::context_destroy"]
-        [::core::mem::offset_of!(annvil_search_v1, context_destroy) - 56usize];
+        [::core::mem::offset_of!(annvil_search_v1, context_destroy) - 64usize];
     ["Offset of field: annvil_search_v1::searcher_destroy"]
-        [::core::mem::offset_of!(annvil_search_v1, searcher_destroy) - 64usize];
+        [::core::mem::offset_of!(annvil_search_v1, searcher_destroy) - 72usize];
 };
 #[doc = " The refinement slot: turns search candidates into the final k results."]
 #[repr(C)]
@@ -392,6 +398,10 @@ pub struct annvil_refinement_v1 {
     #[doc = " Bytes of memory the refiner owns (not counting borrowed inputs).\n Thread-safety: safe to call concurrently."]
     pub refiner_memory_bytes:
         ::core::option::Option<unsafe extern "C" fn(refiner: *const annvil_refiner) -> usize>,
+    #[doc = " Bytes of memory the context owns (its scratch space).\n Thread-safety: same as `refine` on this context."]
+    pub context_memory_bytes: ::core::option::Option<
+        unsafe extern "C" fn(context: *const annvil_refine_context) -> usize,
+    >,
     #[doc = " Free a context. Ownership: consumes `context`; NULL is a no-op.\n Thread-safety: the context must not be in use."]
     pub context_destroy:
         ::core::option::Option<unsafe extern "C" fn(context: *mut annvil_refine_context)>,
@@ -400,7 +410,7 @@ pub struct annvil_refinement_v1 {
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of annvil_refinement_v1"][::core::mem::size_of::<annvil_refinement_v1>() - 56usize];
+    ["Size of annvil_refinement_v1"][::core::mem::size_of::<annvil_refinement_v1>() - 64usize];
     ["Alignment of annvil_refinement_v1"][::core::mem::align_of::<annvil_refinement_v1>() - 8usize];
     ["Offset of field: annvil_refinement_v1::struct_size"]
         [::core::mem::offset_of!(annvil_refinement_v1, struct_size) - 0usize];
@@ -412,10 +422,12 @@ const _: () = {
         [::core::mem::offset_of!(annvil_refinement_v1, refine) - 24usize];
     ["Offset of field: annvil_refinement_v1::refiner_memory_bytes"]
         [::core::mem::offset_of!(annvil_refinement_v1, refiner_memory_bytes) - 32usize];
+    ["Offset of field: annvil_refinement_v1::context_memory_bytes"]
+        [::core::mem::offset_of!(annvil_refinement_v1, context_memory_bytes) - 40usize];
     ["Offset of field: annvil_refinement_v1::context_destroy"]
-        [::core::mem::offset_of!(annvil_refinement_v1, context_destroy) - 40usize];
+        [::core::mem::offset_of!(annvil_refinement_v1, context_destroy) - 48usize];
     ["Offset of field: annvil_refinement_v1::refiner_destroy"]
-        [::core::mem::offset_of!(annvil_refinement_v1, refiner_destroy) - 48usize];
+        [::core::mem::offset_of!(annvil_refinement_v1, refiner_destroy) - 56usize];
 };
 #[doc = " What a library is and which slots it fills. The first five fields\n (magic through struct_size) are fixed for every major version, so a host\n can always read the magic, the major version and the size before anything\n else."]
 #[repr(C)]

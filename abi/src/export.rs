@@ -568,6 +568,18 @@ unsafe extern "C" fn searcher_memory_bytes<S: Search>(
     guard_value(0, || searcher.map_or(0, |s| s.searcher.memory_bytes()))
 }
 
+unsafe extern "C" fn search_context_memory_bytes<S: Search>(
+    context: *const ffi::annvil_search_context,
+) -> usize {
+    // SAFETY: NULL or made by `search_context_new::<S>` (contract).
+    let context = unsafe { context.cast::<SearchContextBox<S>>().as_ref() };
+    guard_value(0, || {
+        context.map_or(0, |c| {
+            mem::size_of::<SearchContextBox<S>>() + S::context_memory_bytes(&c.scratch)
+        })
+    })
+}
+
 unsafe extern "C" fn search_distance_count<S: Search>(
     context: *const ffi::annvil_search_context,
 ) -> u64 {
@@ -595,6 +607,7 @@ pub const fn search_table<S: Search>() -> ffi::annvil_search_v1 {
         context_new: Some(search_context_new::<S>),
         search: Some(search_search::<S>),
         searcher_memory_bytes: Some(searcher_memory_bytes::<S>),
+        context_memory_bytes: Some(search_context_memory_bytes::<S>),
         context_distance_count: if S::COUNTS_DISTANCES {
             Some(search_distance_count::<S>)
         } else {
@@ -721,6 +734,18 @@ unsafe extern "C" fn refiner_memory_bytes<R: Refine>(refiner: *const ffi::annvil
     guard_value(0, || refiner.map_or(0, |r| r.refiner.memory_bytes()))
 }
 
+unsafe extern "C" fn refine_context_memory_bytes<R: Refine>(
+    context: *const ffi::annvil_refine_context,
+) -> usize {
+    // SAFETY: NULL or made by `refine_context_new::<R>` (contract).
+    let context = unsafe { context.cast::<RefineContextBox<R>>().as_ref() };
+    guard_value(0, || {
+        context.map_or(0, |c| {
+            mem::size_of::<RefineContextBox<R>>() + R::context_memory_bytes(&c.scratch)
+        })
+    })
+}
+
 unsafe extern "C" fn refine_context_destroy<R: Refine>(context: *mut ffi::annvil_refine_context) {
     // SAFETY: the host hands back a handle this library made, once (contract).
     unsafe { destroy_handle::<_, RefineContextBox<R>>(context) }
@@ -739,6 +764,7 @@ pub const fn refinement_table<R: Refine>() -> ffi::annvil_refinement_v1 {
         context_new: Some(refine_context_new::<R>),
         refine: Some(refine_refine::<R>),
         refiner_memory_bytes: Some(refiner_memory_bytes::<R>),
+        context_memory_bytes: Some(refine_context_memory_bytes::<R>),
         context_destroy: Some(refine_context_destroy::<R>),
         refiner_destroy: Some(refiner_destroy::<R>),
     }

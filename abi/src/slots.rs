@@ -56,6 +56,12 @@ pub trait Search: Sized + Send + Sync + 'static {
     /// Bytes of memory owned by `self`, not counting borrowed inputs.
     fn memory_bytes(&self) -> usize;
 
+    /// Bytes of scratch memory a context owns; override when it holds
+    /// buffers.
+    fn context_memory_bytes(_context: &Self::Context) -> usize {
+        0
+    }
+
     /// Whether [`Search::distance_count`] counts; when false the table's
     /// `context_distance_count` is NULL.
     const COUNTS_DISTANCES: bool = false;
@@ -93,4 +99,10 @@ pub trait Refine: Sized + Send + Sync + 'static {
 
     /// Bytes of memory owned by `self`, not counting borrowed inputs.
     fn memory_bytes(&self) -> usize;
+
+    /// Bytes of scratch memory a context owns; override when it holds
+    /// buffers.
+    fn context_memory_bytes(_context: &Self::Context) -> usize {
+        0
+    }
 }

@@ -7,7 +7,8 @@
 //! error status; unknown build/search/refinement parameters and a malformed
 //! knob value get an error status; two contexts searching from two threads
 //! at once agree with one thread; two passes give identical results; the
-//! reported memory is plausible; angular and inner-product data build and
+//! reported memory (graph, searcher, refiner and one thread's contexts) is
+//! plausible; angular and inner-product data build and
 //! search (or are declared unsupported). A crash in the worker fails the
 //! check it happened in.
 
@@ -350,9 +351,12 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
         (Err(_), _) => suite.row("repeatable", Verdict::Fail, "no results"),
     }
 
+    let contexts =
+        QueryRunner::new(&searcher, refiner.as_ref(), candidates).map_or(0, |r| r.memory_bytes());
     let reported = graph.memory_bytes()
         + searcher.memory_bytes()
-        + refiner.as_ref().map_or(0, Refiner::memory_bytes);
+        + refiner.as_ref().map_or(0, Refiner::memory_bytes)
+        + contexts;
     let data_bytes = train.as_slice().len() * 4;
     let ceiling = 64 * data_bytes + (64 << 20);
     let detail = format!("{reported} bytes reported for {data_bytes} bytes of vectors");

@@ -275,6 +275,7 @@ impl Library {
                 ("context_new", t.context_new.is_some()),
                 ("search", t.search.is_some()),
                 ("searcher_memory_bytes", t.searcher_memory_bytes.is_some()),
+                ("context_memory_bytes", t.context_memory_bytes.is_some()),
                 ("context_destroy", t.context_destroy.is_some()),
                 ("searcher_destroy", t.searcher_destroy.is_some()),
             ] {
@@ -289,6 +290,7 @@ impl Library {
                 ("context_new", t.context_new.is_some()),
                 ("refine", t.refine.is_some()),
                 ("refiner_memory_bytes", t.refiner_memory_bytes.is_some()),
+                ("context_memory_bytes", t.context_memory_bytes.is_some()),
                 ("context_destroy", t.context_destroy.is_some()),
                 ("refiner_destroy", t.refiner_destroy.is_some()),
             ] {

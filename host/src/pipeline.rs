@@ -422,6 +422,16 @@ impl SearchContext<'_> {
         check_found("search.search", found, ids.len())
     }
 
+    /// Scratch memory the context reports owning.
+    pub fn memory_bytes(&self) -> usize {
+        let f = self
+            .table
+            .context_memory_bytes
+            .expect("checked by the loader");
+        // SAFETY: live context, not in use concurrently (&self of a !Sync type).
+        unsafe { f(self.handle.as_ptr()) }
+    }
+
     /// Distance computations so far, when the library counts them.
     pub fn distance_count(&self) -> Option<u64> {
         let f = self.table.context_distance_count?;
@@ -576,6 +586,18 @@ impl RefineContext<'_> {
     }
 }
 
+impl RefineContext<'_> {
+    /// Scratch memory the context reports owning.
+    pub fn memory_bytes(&self) -> usize {
+        let f = self
+            .table
+            .context_memory_bytes
+            .expect("checked by the loader");
+        // SAFETY: live context, not in use concurrently (&self of a !Sync type).
+        unsafe { f(self.handle.as_ptr()) }
+    }
+}
+
 impl Drop for RefineContext<'_> {
     fn drop(&mut self) {
         let f = self.table.context_destroy.expect("checked by the loader");
@@ -631,6 +653,11 @@ impl<'s> QueryRunner<'s> {
             ids,
             distances,
         )
+    }
+
+    /// Scratch memory of this runner's contexts.
+    pub fn memory_bytes(&self) -> usize {
+        self.search.memory_bytes() + self.refine.as_ref().map_or(0, RefineContext::memory_bytes)
     }
 
     /// Distance computations of the search context, when counted.

@@ -597,6 +597,13 @@ static annvil_status search_search(annvil_search_context *context, const float *
     return ANNVIL_OK;
 }
 
+static size_t search_context_memory_bytes(const annvil_search_context *context) {
+    if (context == NULL) {
+        return 0;
+    }
+    return sizeof *context + context->heap_capacity * sizeof(scored);
+}
+
 static size_t searcher_memory_bytes(const annvil_searcher *searcher) {
     return searcher != NULL ? sizeof *searcher : 0;
 }
@@ -753,6 +760,14 @@ static annvil_status refine_refine(annvil_refine_context *context, const float *
     return ANNVIL_OK;
 }
 
+static size_t refine_context_memory_bytes(const annvil_refine_context *context) {
+    if (context == NULL) {
+        return 0;
+    }
+    return sizeof *context + context->heap_capacity * sizeof(scored) +
+           context->unique_capacity * sizeof(uint32_t);
+}
+
 static size_t refiner_memory_bytes(const annvil_refiner *refiner) {
     return refiner != NULL ? sizeof *refiner : 0;
 }
@@ -788,6 +803,7 @@ static const annvil_search_v1 search_table = {
     .context_new = search_context_new,
     .search = search_search,
     .searcher_memory_bytes = searcher_memory_bytes,
+    .context_memory_bytes = search_context_memory_bytes,
     .context_distance_count = search_distance_count,
     .context_destroy = search_context_destroy,
     .searcher_destroy = searcher_destroy,
@@ -799,6 +815,7 @@ static const annvil_refinement_v1 refinement_table = {
     .context_new = refine_context_new,
     .refine = refine_refine,
     .refiner_memory_bytes = refiner_memory_bytes,
+    .context_memory_bytes = refine_context_memory_bytes,
     .context_destroy = refine_context_destroy,
     .refiner_destroy = refiner_destroy,
 };
