@@ -133,9 +133,12 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<bool> {
         .dataset
         .parse()
         .with_context(|| format!("--dataset {}", options.dataset))?;
-    let dataset = spec
+    let mut dataset = spec
         .load()
         .with_context(|| format!("loading dataset `{spec}`"))?;
+    if let Some(n) = options.queries {
+        dataset = dataset.first_queries(n)?;
+    }
     progress.line(&format!("dataset {dataset}"));
     let spinner = progress.bar(0, "{spinner} building variants: {msg}");
     let (prepared, workspace) = prepare_variants(dirs, options.force_build, |c| {

@@ -8,13 +8,16 @@ use std::time::{Duration, Instant};
 
 use annvil_results::{Status, Store};
 
-const DATASET: &str = "synthetic:n=3000,queries=200,dim=16,clusters=16,seed=11";
+/// 400 generated queries, of which the tests use the first 200 (`--queries`).
+const DATASET: &str = "synthetic:n=3000,queries=400,dim=16,clusters=16,seed=11";
 
 fn evaluate(results: &Path, variants: &[&str], extra: &[&str]) -> std::process::Output {
     let mut args = vec![
         "evaluate",
         "--dataset",
         DATASET,
+        "--queries",
+        "200",
         "--runs",
         "2",
         "--results",
@@ -78,9 +81,10 @@ fn failures_are_recorded_with_their_reason_while_the_others_are_ranked() {
         "{rows:?}"
     );
 
+    // `--queries 200` keeps the first 200 of the 400 queries and says so.
     let dir = results
         .path()
-        .join("synthetic-3000x16-euclidean-q200-c16-s11");
+        .join("synthetic-3000x16-euclidean-q400-c16-s11-q200");
     for file in [
         "leaderboard.md",
         "leaderboard.json",
@@ -121,6 +125,8 @@ fn a_killed_run_keeps_finished_results_and_the_rerun_completes_the_rest() {
         "evaluate",
         "--dataset",
         DATASET,
+        "--queries",
+        "200",
         "--runs",
         "2",
         "--timeout",

@@ -1,0 +1,424 @@
+//! One level of a graph and the searches on it: greedy descent and the
+//! ef-bounded best-first search, shared by query time (annvil-beam) and
+//! graph construction (annvil-hnsw).
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::mem;
+use std::sync::atomic::{self, AtomicU32};
+
+use annvil_abi::Level;
+
+use crate::space::{Space, prefetch};
+use crate::visited::VisitedSet;
+
+/// A node and its distance to the point being searched for, ordered by
+/// distance, then id, so that every search is deterministic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Candidate {
+    /// Distance to the query.
+    pub distance: f32,
+    /// Node id.
+    pub id: u32,
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    #[inline]
+    fn partial_cmp(&self, other: &Candidate) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    #[inline]
+    fn cmp(&self, other: &Candidate) -> Ordering {
+        self.distance
+            .total_cmp(&other.distance)
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+/// A cell of an adjacency array: a plain `u32`, or an [`AtomicU32`] while a
+/// graph is built concurrently.
+pub trait Slot: Sync {
+    /// The value. Atomic cells load with `Acquire`, pairing with a
+    /// `Release` store of a list's count after its entries are written.
+    fn get(&self) -> u32;
+}
+
+impl Slot for u32 {
+    #[inline]
+    fn get(&self) -> u32 {
+        *self
+    }
+}
+
+impl Slot for AtomicU32 {
+    #[inline]
+    fn get(&self) -> u32 {
+        self.load(atomic::Ordering::Acquire)
+    }
+}
+
+/// The neighbours in a count-prefixed block: `block[0]` is the count (read
+/// once and clamped to the block's room), then come the neighbour ids.
+#[inline]
+pub fn counted<S: Slot>(block: &[S]) -> &[S] {
+    let count = (block[0].get() as usize).min(block.len() - 1);
+    &block[1..1 + count]
+}
+
+/// One level of a graph, as the searches read it.
+pub trait Links {
+    /// The cell type of the neighbour lists.
+    type Slot: Slot;
+
+    /// The neighbours of `node` on this level.
+    fn links(&self, node: u32) -> &[Self::Slot];
+
+    /// Asks the CPU to load the neighbour list of `node`.
+    fn prefetch(&self, node: u32);
+}
+
+impl Links for Level<'_> {
+    type Slot = u32;
+
+    #[inline]
+    fn links(&self, node: u32) -> &[u32] {
+        self.neighbors_of(node)
+    }
+
+    #[inline]
+    fn prefetch(&self, node: u32) {
+        if let Some(offset) = self.offsets.get(node as usize) {
+            prefetch(offset);
+        }
+    }
+}
+
+/// Slots per cache line.
+const LINE_SLOTS: usize = 64 / size_of::<u32>();
+
+/// A graph level with at most `max_degree` neighbours per node, stored flat:
+/// node `v` owns the block `slots[v * stride..(v + 1) * stride]` with
+/// `stride = 1 + max_degree`, holding its neighbour count and then its
+/// neighbour ids. One contiguous array, no offsets to chase: a node's list
+/// is one address computation away and spans `stride * 4` bytes.
+#[derive(Clone, Debug)]
+pub struct FixedDegree<S = u32> {
+    stride: usize,
+    slots: Vec<S>,
+}
+
+impl<S: Slot> FixedDegree<S> {
+    /// Number of nodes.
+    pub fn num_nodes(&self) -> usize {
+        self.slots.len() / self.stride
+    }
+
+    /// Room for neighbours in each node's block.
+    pub fn max_degree(&self) -> usize {
+        self.stride - 1
+    }
+
+    /// The whole block of `node`: count, then `max_degree` cells.
+    #[inline]
+    pub fn block(&self, node: u32) -> &[S] {
+        let start = node as usize * self.stride;
+        &self.slots[start..start + self.stride]
+    }
+
+    /// Bytes of memory the array owns.
+    pub fn memory_bytes(&self) -> usize {
+        self.slots.capacity() * size_of::<S>()
+    }
+}
+
+impl<S: Slot> Links for FixedDegree<S> {
+    type Slot = S;
+
+    #[inline]
+    fn links(&self, node: u32) -> &[S] {
+        counted(self.block(node))
+    }
+
+    #[inline]
+    fn prefetch(&self, node: u32) {
+        let start = node as usize * self.stride;
+        if let Some(block) = self.slots.get(start..start + self.stride) {
+            for line in block.chunks(LINE_SLOTS) {
+                prefetch(&line[0]);
+            }
+        }
+    }
+}
+
+impl FixedDegree<u32> {
+    /// The fixed-stride copy of a CSR level over `num_nodes` nodes. The
+    /// stride fits the longest list, so a graph with a few very long lists
+    /// pays for the longest in every block.
+    pub fn from_level(level: &Level<'_>, num_nodes: usize) -> FixedDegree<u32> {
+        let max_degree = (0..num_nodes as u32)
+            .map(|v| level.neighbors_of(v).len())
+            .max()
+            .unwrap_or(0);
+        let stride = 1 + max_degree;
+        let mut slots = vec![0u32; num_nodes * stride];
+        for (v, block) in slots.chunks_exact_mut(stride).enumerate() {
+            let list = level.neighbors_of(v as u32);
+            block[0] = list.len() as u32;
+            block[1..1 + list.len()].copy_from_slice(list);
+        }
+        FixedDegree { stride, slots }
+    }
+}
+
+impl FixedDegree<AtomicU32> {
+    /// `num_nodes` empty lists with room for `max_degree` neighbours each,
+    /// to be filled concurrently through [`FixedDegree::block`].
+    pub fn empty(num_nodes: usize, max_degree: usize) -> FixedDegree<AtomicU32> {
+        let stride = 1 + max_degree;
+        FixedDegree {
+            stride,
+            slots: (0..num_nodes * stride).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    /// The plain array once construction is over (no copy: the atomics are
+    /// unwrapped in place).
+    pub fn into_plain(self) -> FixedDegree<u32> {
+        FixedDegree {
+            stride: self.stride,
+            slots: self.slots.into_iter().map(AtomicU32::into_inner).collect(),
+        }
+    }
+}
+
+/// Reusable scratch for [`LayerSearch::search`]: the visited set and both
+/// heaps live as long as the searching thread, so a search allocates
+/// nothing once the buffers have grown.
+#[derive(Clone, Debug)]
+pub struct LayerSearch {
+    visited: VisitedSet,
+    /// Nodes still to expand, closest first.
+    frontier: BinaryHeap<Reverse<Candidate>>,
+    /// The best `ef` nodes found so far, furthest on top.
+    best: BinaryHeap<Candidate>,
+    /// The result of the last search, closest first.
+    results: Vec<Candidate>,
+}
+
+impl LayerSearch {
+    /// Scratch for searching graphs of `num_nodes` nodes.
+    pub fn new(num_nodes: usize) -> LayerSearch {
+        LayerSearch {
+            visited: VisitedSet::new(num_nodes),
+            frontier: BinaryHeap::new(),
+            best: BinaryHeap::new(),
+            results: Vec::new(),
+        }
+    }
+
+    /// Best-first search of `layer` for `query`, starting from `seeds`
+    /// (distances already known), keeping the `ef` closest nodes found (as
+    /// hnswlib's `searchBaseLayer`): stops when the closest unexpanded node
+    /// is further than the furthest of the `ef` best. Returns the number of
+    /// distances computed; [`results`](LayerSearch::results) holds the
+    /// nodes found, closest first. `ef` must be at least 1.
+    pub fn search<L: Links + ?Sized>(
+        &mut self,
+        layer: &L,
+        space: &Space<'_>,
+        query: &[f32],
+        seeds: &[Candidate],
+        ef: usize,
+    ) -> u64 {
+        debug_assert!(ef > 0, "ef must be positive");
+        self.visited.clear();
+        self.frontier.clear();
+        self.best.clear();
+        for &seed in seeds {
+            if self.visited.insert(seed.id) {
+                self.frontier.push(Reverse(seed));
+                self.best.push(seed);
+            }
+        }
+        while self.best.len() > ef {
+            self.best.pop();
+        }
+        let mut bound = self.bound(ef);
+        let mut computed = 0;
+        while let Some(Reverse(current)) = self.frontier.pop() {
+            if current.distance > bound {
+                break;
+            }
+            if let Some(Reverse(next)) = self.frontier.peek() {
+                layer.prefetch(next.id);
+            }
+            let links = layer.links(current.id);
+            if let Some(first) = links.first() {
+                space.prefetch(first.get());
+            }
+            for (j, slot) in links.iter().enumerate() {
+                if let Some(ahead) = links.get(j + 1).map(Slot::get) {
+                    if !self.visited.contains(ahead) {
+                        space.prefetch(ahead);
+                    }
+                    if let Some(after) = links.get(j + 2) {
+                        self.visited.prefetch(after.get());
+                    }
+                }
+                let id = slot.get();
+                if !self.visited.insert(id) {
+                    continue;
+                }
+                let distance = space.to(query, id);
+                computed += 1;
+                if distance < bound {
+                    let found = Candidate { distance, id };
+                    self.frontier.push(Reverse(found));
+                    self.best.push(found);
+                    if self.best.len() > ef {
+                        self.best.pop();
+                    }
+                    bound = self.bound(ef);
+                }
+            }
+        }
+        // Sort the heap's buffer in place into the results and hand the old
+        // results' buffer to the heap: no allocation.
+        let sorted = mem::take(&mut self.best).into_sorted_vec();
+        let mut spare = mem::replace(&mut self.results, sorted);
+        spare.clear();
+        self.best = BinaryHeap::from(spare);
+        computed
+    }
+
+    /// The distance a node must beat to enter the `ef` best.
+    #[inline]
+    fn bound(&self, ef: usize) -> f32 {
+        match self.best.peek() {
+            Some(worst) if self.best.len() >= ef => worst.distance,
+            _ => f32::INFINITY,
+        }
+    }
+
+    /// The nodes the last [`search`](LayerSearch::search) found, closest
+    /// first, at most `ef` of them, ids unique.
+    pub fn results(&self) -> &[Candidate] {
+        &self.results
+    }
+
+    /// Bytes of memory the scratch owns.
+    pub fn memory_bytes(&self) -> usize {
+        self.visited.memory_bytes()
+            + (self.frontier.capacity() + self.best.capacity() + self.results.capacity())
+                * size_of::<Candidate>()
+    }
+}
+
+/// Greedy descent on one level (hnswlib's upper-level routing): moves from
+/// `start` to the closest neighbour of the current node while that is
+/// closer, and returns the local minimum. Adds the distances it computes to
+/// `computed`.
+pub fn greedy<L: Links + ?Sized>(
+    layer: &L,
+    space: &Space<'_>,
+    query: &[f32],
+    start: Candidate,
+    computed: &mut u64,
+) -> Candidate {
+    let mut best = start;
+    loop {
+        let from = best.id;
+        let links = layer.links(from);
+        *computed += links.len() as u64;
+        for slot in links {
+            let id = slot.get();
+            let distance = space.to(query, id);
+            if distance < best.distance {
+                best = Candidate { distance, id };
+            }
+        }
+        if best.id == from {
+            return best;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use annvil_abi::{Metric, Vectors};
+
+    use super::*;
+
+    /// Points 0..8 on a line; a path graph 0-1-2-...-7.
+    fn line() -> (Vec<f32>, Vec<u64>, Vec<u32>) {
+        let data: Vec<f32> = (0..8).map(|i| i as f32).collect();
+        let mut offsets = vec![0u64];
+        let mut neighbors = Vec::new();
+        for v in 0..8u32 {
+            if v > 0 {
+                neighbors.push(v - 1);
+            }
+            if v < 7 {
+                neighbors.push(v + 1);
+            }
+            offsets.push(neighbors.len() as u64);
+        }
+        (data, offsets, neighbors)
+    }
+
+    #[test]
+    fn fixed_degree_copies_a_csr_level() {
+        let (_, offsets, neighbors) = line();
+        let level = Level {
+            offsets: &offsets,
+            neighbors: &neighbors,
+        };
+        let flat = FixedDegree::from_level(&level, 8);
+        assert_eq!((flat.num_nodes(), flat.max_degree()), (8, 2));
+        for v in 0..8 {
+            assert_eq!(flat.links(v), level.neighbors_of(v));
+        }
+    }
+
+    #[test]
+    fn atomic_lists_unwrap_to_the_same_layout() {
+        let lists = FixedDegree::empty(3, 2);
+        let block = lists.block(1);
+        block[1].store(2, atomic::Ordering::Relaxed);
+        block[0].store(1, atomic::Ordering::Release);
+        assert_eq!(lists.links(1).len(), 1);
+        let plain = lists.into_plain();
+        assert_eq!(plain.links(1), &[2]);
+        assert!(plain.links(0).is_empty());
+    }
+
+    #[test]
+    fn greedy_and_beam_walk_a_path() {
+        let (data, offsets, neighbors) = line();
+        let level = Level {
+            offsets: &offsets,
+            neighbors: &neighbors,
+        };
+        let space = Space::new(Vectors::new(&data, 1).unwrap(), Metric::L2);
+        let query = [6.2f32];
+        let start = Candidate {
+            distance: space.to(&query, 0),
+            id: 0,
+        };
+        let mut computed = 0;
+        assert_eq!(greedy(&level, &space, &query, start, &mut computed).id, 6);
+        assert!(computed > 0);
+
+        let mut scratch = LayerSearch::new(8);
+        for round in 0..3 {
+            scratch.search(&level, &space, &query, &[start], 3);
+            let ids: Vec<u32> = scratch.results().iter().map(|c| c.id).collect();
+            assert_eq!(ids, [6, 7, 5], "round {round}");
+        }
+    }
+}
