@@ -8,8 +8,9 @@ use std::mem;
 use std::sync::atomic::{self, AtomicU32};
 
 use annvil_abi::Level;
+use annvil_distance::prefetch;
 
-use crate::space::{Space, prefetch};
+use crate::space::Space;
 use crate::visited::VisitedSet;
 
 /// A node and its distance to the point being searched for, ordered by

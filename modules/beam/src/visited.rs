@@ -1,6 +1,6 @@
 //! An epoch-tagged visited set: O(1) clearing between searches.
 
-use crate::space::prefetch;
+use annvil_distance::prefetch;
 
 /// A set of node ids `0..n` that is emptied in O(1).
 ///
