@@ -202,3 +202,30 @@ fn a_killed_run_keeps_finished_results_and_the_rerun_completes_the_rest() {
         "{after:?}"
     );
 }
+
+#[test]
+fn batch_mode_is_a_separate_measurement_with_its_own_leaderboard() {
+    let results = tempfile::tempdir().unwrap();
+    let out = evaluate(
+        results.path(),
+        &["variants/bruteforce"],
+        &["--threads", "2"],
+    );
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("batch, 2 threads"), "{text}");
+    let dir = results
+        .path()
+        .join("synthetic-3000x16-euclidean-q400-c16-s11-q200-batch2");
+    let board: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("leaderboard.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        board["scope"]["config"]["mode"]["kind"], "batch",
+        "{board:#}"
+    );
+    assert_eq!(board["scope"]["config"]["mode"]["threads"], 2);
+    let point = &board["variants"][0]["builds"][0]["points"][0];
+    assert_eq!(point["recall"], 1.0, "{point:#}");
+    assert!(point["qps"].as_f64().unwrap() > 0.0);
+}
