@@ -53,8 +53,9 @@ fn failures_are_recorded_with_their_reason_while_the_others_are_ranked() {
             "host/tests/fixtures/variants/hangs",
             "host/tests/fixtures/variants/duplicates",
             "host/tests/fixtures/variants/panics",
+            "host/tests/fixtures/variants/oom",
         ],
-        &["--timeout", "10"],
+        &["--timeout", "10", "--memory-cap-mb", "2048"],
     );
     let text = common::text(&out);
     assert_eq!(
@@ -78,6 +79,10 @@ fn failures_are_recorded_with_their_reason_while_the_others_are_ranked() {
     );
     assert!(
         reason("panics").contains("deliberate panic in search"),
+        "{rows:?}"
+    );
+    assert!(
+        reason("oom").contains("out of memory (cap 2048 MiB)"),
         "{rows:?}"
     );
 
@@ -110,7 +115,7 @@ fn failures_are_recorded_with_their_reason_while_the_others_are_ranked() {
         (first["max_recall"].as_f64().unwrap() - 1.0).abs() < 1e-12,
         "exact search has recall 1"
     );
-    assert_eq!(ranked.len(), 5);
+    assert_eq!(ranked.len(), 6);
 }
 
 #[test]
