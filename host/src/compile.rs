@@ -2,8 +2,9 @@
 //!
 //! A library's key is a blake3 hash over every source file of its package
 //! and of every workspace package it depends on through path dependencies
-//! (modules/, abi/), plus the workspace manifest, `Cargo.lock` and the rustc
-//! version. A cached copy of the built `.so` lives in
+//! (modules/, abi/), plus the workspace manifest, `Cargo.lock`, the rustc
+//! version and the size and modification time of the system files its
+//! variant.yaml `requires` (a peer's headers). A cached copy of the built `.so` lives in
 //! `target/annvil/libs/<key>/`; when it exists, cargo is not run at all.
 //! C and C++ variants are cargo packages too (a Rust shim whose build.rs runs
 //! `cc`), so one mechanism builds everything.
@@ -16,7 +17,7 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
-use crate::variant::LibrarySource;
+use crate::variant::{LibrarySource, VariantSpec};
 
 /// A library ready to load.
 #[derive(Clone, Debug)]
@@ -158,7 +159,9 @@ impl Workspace {
         dirs
     }
 
-    /// The content hash of a package and everything it is built from.
+    /// The content hash of a package and everything it is built from,
+    /// including the identity (size, modification time) of the system files
+    /// its variant.yaml `requires`, so upgrading a peer's package rebuilds it.
     pub fn content_hash(&self, package_dir: &Path) -> Result<String> {
         let package = self.package_at(package_dir)?;
         let mut hasher = blake3::Hasher::new();
@@ -169,6 +172,20 @@ impl Workspace {
         }
         for dir in self.source_dirs(package) {
             hash_tree(&mut hasher, &dir, &dir)?;
+        }
+        let requires = VariantSpec::load(package_dir)
+            .map(|s| s.requires)
+            .unwrap_or_default();
+        for requirement in requires {
+            hasher.update(requirement.path.to_string_lossy().as_bytes());
+            if let Ok(meta) = std::fs::metadata(&requirement.path) {
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+                hasher.update(&meta.len().to_le_bytes());
+                hasher.update(&modified.map_or(0, |d| d.as_nanos()).to_le_bytes());
+            }
         }
         Ok(hasher.finalize().to_hex()[..16].to_owned())
     }
