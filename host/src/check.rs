@@ -5,7 +5,7 @@
 //! ids are in range and unique; results are sorted by distance; k larger
 //! than the number of points works; a query of the wrong dimension gets an
 //! error status; unknown build/search/refinement parameters and a malformed
-//! knob value get an error status; two contexts searching from two threads
+//! build parameter or knob value get an error status; two contexts searching from two threads
 //! at once agree with one thread; two passes give identical results; the
 //! reported memory (graph, searcher, refiner and one thread's contexts) is
 //! plausible; angular and inner-product data build and
@@ -293,6 +293,26 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
             Verdict::NotApplicable,
             "no refinement slot",
         );
+    }
+    match job
+        .build_params
+        .iter()
+        .find(|(_, v)| v.parse::<f64>().is_ok())
+    {
+        Some((key, _)) => {
+            let mut malformed = job.build_params.clone();
+            malformed.insert(key.clone(), "not-a-number".to_owned());
+            suite.expect_error(
+                &format!("malformed build parameter `{key}`"),
+                Graph::build(slots.construction, &base, Metric::L2, &malformed, 1).map(drop),
+                Status::InvalidArgument,
+            );
+        }
+        None => suite.row(
+            "malformed build parameter",
+            Verdict::NotApplicable,
+            "no numeric build parameter",
+        ),
     }
     match job.knobs.iter().find(|(_, v)| v.parse::<f64>().is_ok()) {
         Some((knob, _)) => {

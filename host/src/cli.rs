@@ -332,5 +332,5 @@ fn print_row(row: &CheckRow) {
         Verdict::Fail => "FAIL",
         Verdict::NotApplicable => "n/a ",
     };
-    println!("  {tag}  {:<32} {}", row.name, row.detail);
+    println!("  {tag}  {:<40} {}", row.name, row.detail);
 }

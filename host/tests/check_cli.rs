@@ -9,12 +9,21 @@ fn shipped_variants_and_a_mixed_variant_pass() {
         "check",
         "variants/bruteforce",
         "variants/bruteforce-c",
+        "variants/hnsw",
         "host/tests/fixtures/variants/mixed",
     ]);
     let text = common::text(&out);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("3 variants: 3 passed, 0 failed"), "{text}");
+    assert!(text.contains("4 variants: 4 passed, 0 failed"), "{text}");
     assert!(!text.contains("FAIL"), "{text}");
+    // hnsw has a numeric build parameter and knob, so both malformed-value
+    // checks run on it.
+    for row in [
+        "PASS  malformed build parameter `M`",
+        "PASS  malformed knob `ef`",
+    ] {
+        assert!(text.contains(row), "`{row}` missing from:\n{text}");
+    }
 }
 
 #[test]
