@@ -55,6 +55,8 @@ struct MetaPackage {
 #[derive(Deserialize)]
 struct MetaDependency {
     path: Option<PathBuf>,
+    /// `None` for a normal dependency, else `"dev"` or `"build"`.
+    kind: Option<String>,
 }
 
 /// The cargo workspace the variants belong to, and the build cache.
@@ -150,7 +152,12 @@ impl Workspace {
             if !dirs.insert(dir.to_path_buf()) {
                 continue;
             }
-            for dep in p.dependencies.iter().filter_map(|d| d.path.as_deref()) {
+            // Dev-dependencies never reach the built library.
+            let built_from = p
+                .dependencies
+                .iter()
+                .filter(|d| d.kind.as_deref() != Some("dev"));
+            for dep in built_from.filter_map(|d| d.path.as_deref()) {
                 if let Ok(dep_pkg) = self.package_at(dep) {
                     stack.push(dep_pkg);
                 }

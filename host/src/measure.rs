@@ -212,6 +212,26 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
+/// One thread's answers during a run, preallocated for every query.
+struct Answers {
+    /// Positions in the shuffled order, in answering order.
+    positions: Vec<usize>,
+    /// k ids per answered position ([`NO_ID`]-padded).
+    ids: Vec<u32>,
+    /// Latency per answered position, in microseconds.
+    micros: Vec<f64>,
+}
+
+impl Answers {
+    fn with_capacity(queries: usize, k: usize) -> Answers {
+        Answers {
+            positions: Vec::with_capacity(queries),
+            ids: vec![NO_ID; queries * k],
+            micros: Vec::with_capacity(queries),
+        }
+    }
+}
+
 /// One timed run's raw figures.
 struct Run {
     seconds: f64,
@@ -242,44 +262,47 @@ impl Index<'_> {
             .flat_map(|&q| queries.row(q).iter().copied())
             .collect();
         let k = self.k;
-        let mut ids = vec![NO_ID; queries.len() * k];
-        let mut latencies_us = vec![0.0; order.len()];
         let next = AtomicUsize::new(0);
-        // Each worker thread answers chunks of the shuffled order and returns
-        // (position, ids, latency) triples; nothing is shared while timing.
-        let work =
-            |runner: &mut QueryRunner<'_>| -> Result<Vec<(usize, Vec<u32>, f64)>, SlotError> {
-                let (mut out_ids, mut out_d) = (vec![0u32; k], vec![0f32; k]);
-                let mut answers = Vec::new();
-                loop {
-                    let start = next.fetch_add(16, Ordering::Relaxed);
-                    if start >= order.len() {
-                        return Ok(answers);
-                    }
-                    for pos in start..(start + 16).min(order.len()) {
-                        let t = Instant::now();
-                        let n = runner.run(
-                            &copy[pos * dim..(pos + 1) * dim],
-                            &mut out_ids,
-                            &mut out_d,
-                        )?;
-                        let micros = t.elapsed().as_secs_f64() * 1e6;
-                        answers.push((pos, out_ids[..n].to_vec(), micros));
-                    }
+        // Each thread answers chunks of the shuffled order into its own
+        // buffers, allocated before the clock starts: nothing is allocated
+        // or shared on the timed path.
+        let work = |runner: &mut QueryRunner<'_>, out: &mut Answers| -> Result<(), SlotError> {
+            let mut distances = vec![0f32; k];
+            loop {
+                let start = next.fetch_add(16, Ordering::Relaxed);
+                if start >= order.len() {
+                    return Ok(());
                 }
-            };
+                for pos in start..(start + 16).min(order.len()) {
+                    let row = out.positions.len() * k;
+                    let t = Instant::now();
+                    let n = runner.run(
+                        &copy[pos * dim..(pos + 1) * dim],
+                        &mut out.ids[row..row + k],
+                        &mut distances,
+                    )?;
+                    out.micros.push(t.elapsed().as_secs_f64() * 1e6);
+                    out.ids[row + n..row + k].fill(NO_ID);
+                    out.positions.push(pos);
+                }
+            }
+        };
         let mut runners = (0..threads)
             .map(|_| self.runner())
             .collect::<Result<Vec<_>, _>>()?;
+        let mut buffers: Vec<Answers> = (0..threads)
+            .map(|_| Answers::with_capacity(order.len(), k))
+            .collect();
         let counted_before: Option<u64> = runners.iter().map(QueryRunner::distance_count).sum();
         let start = Instant::now();
-        let answers: Vec<Result<Vec<_>, SlotError>> = if threads == 1 {
-            vec![work(&mut runners[0])]
+        let outcomes: Vec<Result<(), SlotError>> = if threads == 1 {
+            vec![work(&mut runners[0], &mut buffers[0])]
         } else {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = runners
                     .iter_mut()
-                    .map(|r| scope.spawn(|| work(r)))
+                    .zip(buffers.iter_mut())
+                    .map(|(r, b)| scope.spawn(|| work(r, b)))
                     .collect();
                 handles
                     .into_iter()
@@ -289,11 +312,14 @@ impl Index<'_> {
         };
         let seconds = start.elapsed().as_secs_f64();
         let counted_after: Option<u64> = runners.iter().map(QueryRunner::distance_count).sum();
-        for answer in answers {
-            for (pos, found, micros) in answer? {
+        outcomes.into_iter().collect::<Result<(), _>>()?;
+        let mut ids = vec![NO_ID; queries.len() * k];
+        let mut latencies_us = vec![0.0; order.len()];
+        for buffer in &buffers {
+            for (i, &pos) in buffer.positions.iter().enumerate() {
                 let q = order[pos];
-                ids[q * k..q * k + found.len()].copy_from_slice(&found);
-                latencies_us[pos] = micros;
+                ids[q * k..(q + 1) * k].copy_from_slice(&buffer.ids[i * k..(i + 1) * k]);
+                latencies_us[pos] = buffer.micros[i];
             }
         }
         Ok(Run {

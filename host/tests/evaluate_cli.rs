@@ -11,7 +11,8 @@ use annvil_results::{Status, Store};
 /// 400 generated queries, of which the tests use the first 200 (`--queries`).
 const DATASET: &str = "synthetic:n=3000,queries=400,dim=16,clusters=16,seed=11";
 
-fn evaluate(results: &Path, variants: &[&str], extra: &[&str]) -> std::process::Output {
+/// The `host evaluate` arguments every test uses, then `extra` and `variants`.
+fn evaluate_args<'a>(results: &'a Path, variants: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "evaluate",
         "--dataset",
@@ -25,7 +26,11 @@ fn evaluate(results: &Path, variants: &[&str], extra: &[&str]) -> std::process::
     ];
     args.extend_from_slice(extra);
     args.extend_from_slice(variants);
-    common::host(&args)
+    args
+}
+
+fn evaluate(results: &Path, variants: &[&str], extra: &[&str]) -> std::process::Output {
+    common::host(&evaluate_args(results, variants, extra))
 }
 
 /// (variant name, status, failure reason) of every evaluation row.
@@ -126,21 +131,7 @@ fn a_killed_run_keeps_finished_results_and_the_rerun_completes_the_rest() {
         "host/tests/fixtures/variants/hangs",
         "variants/bruteforce-c",
     ];
-    let mut args = vec![
-        "evaluate",
-        "--dataset",
-        DATASET,
-        "--queries",
-        "200",
-        "--runs",
-        "2",
-        "--timeout",
-        "60",
-        "--results",
-    ];
-    let path = results.path().to_str().unwrap().to_owned();
-    args.push(&path);
-    args.extend_from_slice(&variants);
+    let args = evaluate_args(results.path(), &variants, &["--timeout", "60"]);
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
         .current_dir(common::root())
         .args(&args)

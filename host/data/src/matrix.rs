@@ -15,12 +15,8 @@ impl Matrix {
     /// Views `data` as rows of `dim` floats. Fails when `dim` is zero or
     /// `data.len()` is not a multiple of `dim`.
     pub fn new(data: Vec<f32>, dim: usize) -> Result<Matrix> {
-        if dim == 0 || !data.len().is_multiple_of(dim) {
-            return Err(DataError::Invalid(format!(
-                "{} floats do not form vectors of dimension {dim}",
-                data.len()
-            )));
-        }
+        // One validation for the whole project: the ABI's vector view.
+        Vectors::new(&data, dim).map_err(|e| DataError::Invalid(e.message))?;
         Ok(Matrix { data, dim })
     }
 
