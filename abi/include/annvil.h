@@ -14,15 +14,21 @@
  * Versioning rules
  *   - Every struct that may grow carries `struct_size`, the size its writer
  *     was compiled with: the descriptor (in its fixed prefix), the slot
- *     tables, annvil_vectors and annvil_graph_view. They are append-only: a
- *     minor version may add fields at the end, never remove, reorder or
- *     retype one. A reader uses only the fields `struct_size` covers and
- *     treats the rest as absent (zero / NULL). The small plain structs
- *     without it (annvil_error, annvil_param, annvil_params,
- *     annvil_graph_level) are frozen for the whole major version.
+ *     tables, annvil_vectors, annvil_graph_view and annvil_param_info. They
+ *     are append-only: a minor version may add fields at the end, never
+ *     remove, reorder or retype one. A reader uses only the fields
+ *     `struct_size` covers and treats the rest as absent (zero / NULL). The
+ *     small plain structs without it (annvil_error, annvil_param,
+ *     annvil_params, annvil_graph_level) are frozen for the whole major
+ *     version.
  *   - A minor bump may add: fields at the end of a struct, new status codes,
  *     new flags, new metrics, new optional (nullable) functions at the end of
  *     a table. Anything else is a new major version with a new entry symbol.
+ *
+ * History
+ *   1.0  the descriptor, the three slot tables and the plain data.
+ *   1.1  annvil_param_info, and the optional `params` function at the end of
+ *        each slot table (a slot declares the parameters it accepts).
  *
  * Ownership rules
  *   - The host allocates every output buffer and the error buffer.
@@ -71,7 +77,7 @@ extern "C" {
 /** ABI major version this header describes. */
 #define ANNVIL_ABI_MAJOR 1u
 /** ABI minor version this header describes. */
-#define ANNVIL_ABI_MINOR 0u
+#define ANNVIL_ABI_MINOR 1u
 
 /* ------------------------------------------------------------------------ */
 /* Status codes                                                             */
@@ -212,6 +218,62 @@ typedef struct annvil_refiner annvil_refiner;
 typedef struct annvil_refine_context annvil_refine_context;
 
 /* ------------------------------------------------------------------------ */
+/* Parameter declarations (ABI 1.1)                                         */
+/* ------------------------------------------------------------------------ */
+
+/** What values a declared parameter takes; see annvil_param_info. */
+typedef uint32_t annvil_param_kind;
+/** A whole number in [min, max]. */
+#define ANNVIL_PARAM_INT 1u
+/** A floating-point number in [min, max]. */
+#define ANNVIL_PARAM_FLOAT 2u
+/** One of the strings listed in `choices`. */
+#define ANNVIL_PARAM_CHOICE 3u
+
+/**
+ * The parameter is a swept knob, set through the search slot's `configure`
+ * once per sweep point. Without the flag it is a fixed parameter of `build`
+ * or `prepare`.
+ */
+#define ANNVIL_PARAM_FLAG_KNOB (1u << 0)
+
+/**
+ * The declaration of one parameter a slot accepts: metadata for tools that
+ * show or tune a slot's parameters (e.g. mutate them inside the declared
+ * range). Declarations do not validate anything: the slot still parses and
+ * checks every value it receives, and may accept values outside the declared
+ * range, which is the range worth exploring.
+ *
+ * All strings are NUL-terminated UTF-8, static, and owned by the library.
+ *   name           the key as written in variant.yaml; unique within a slot.
+ *   kind           an ANNVIL_PARAM_* kind. A host ignores a declaration
+ *                  whose kind it does not know (from a newer minor).
+ *   flags          bitwise OR of ANNVIL_PARAM_FLAG_* values; unknown bits are
+ *                  ignored.
+ *   min, max       the inclusive range for ANNVIL_PARAM_INT (whole numbers)
+ *                  and ANNVIL_PARAM_FLOAT: finite, min <= max; 0 for a
+ *                  choice.
+ *   choices        for ANNVIL_PARAM_CHOICE, the allowed values separated by
+ *                  '|' (e.g. "f32|sq8|sq4"); NULL for the other kinds.
+ *   default_value  the value the slot uses when the key is absent, written
+ *                  as it would be in variant.yaml; within the range.
+ *   doc            one line saying what the parameter does; may be empty.
+ *   name, default_value and doc are never NULL.
+ */
+typedef struct annvil_param_info {
+    /** sizeof(annvil_param_info) as compiled by the library. */
+    size_t struct_size;
+    const char *name;
+    annvil_param_kind kind;
+    uint32_t flags;
+    double min;
+    double max;
+    const char *choices;
+    const char *default_value;
+    const char *doc;
+} annvil_param_info;
+
+/* ------------------------------------------------------------------------ */
 /* Slot: construction                                                        */
 /* ------------------------------------------------------------------------ */
 
@@ -255,6 +317,23 @@ typedef struct annvil_construction_v1 {
      * from its view, at the same time or afterwards.
      */
     void (*graph_destroy)(annvil_graph *graph);
+
+    /**
+     * Optional (ABI 1.1; NULL when the slot declares nothing, and absent
+     * when `struct_size` ends before this field). Declares the parameters
+     * this slot accepts: returns an array of `*count` declarations, or NULL
+     * with `*count` set to 0. These are the build parameters
+     * (none is a knob).
+     * Ownership: the array and every string it points at are static, owned
+     * by the library, and stay valid and unchanged while the library is
+     * loaded; every call returns the same array. `count` is a host
+     * out-pointer, never NULL. Every element has the same `struct_size`,
+     * which is the array's stride: a host steps through the array by the
+     * first element's `struct_size`, not by its own sizeof.
+     * Thread-safety: safe to call from any thread, concurrently, any number
+     * of times, before or after any other call.
+     */
+    const annvil_param_info *(*params)(size_t *count);
 } annvil_construction_v1;
 
 /* ------------------------------------------------------------------------ */
@@ -350,6 +429,23 @@ typedef struct annvil_search_v1 {
      * Thread-safety: the searcher must not be in use.
      */
     void (*searcher_destroy)(annvil_searcher *searcher);
+
+    /**
+     * Optional (ABI 1.1; NULL when the slot declares nothing, and absent
+     * when `struct_size` ends before this field). Declares the parameters
+     * this slot accepts: returns an array of `*count` declarations, or NULL
+     * with `*count` set to 0. Fixed parameters go to `prepare`;
+     * those flagged ANNVIL_PARAM_FLAG_KNOB go to `configure`.
+     * Ownership: the array and every string it points at are static, owned
+     * by the library, and stay valid and unchanged while the library is
+     * loaded; every call returns the same array. `count` is a host
+     * out-pointer, never NULL. Every element has the same `struct_size`,
+     * which is the array's stride: a host steps through the array by the
+     * first element's `struct_size`, not by its own sizeof.
+     * Thread-safety: safe to call from any thread, concurrently, any number
+     * of times, before or after any other call.
+     */
+    const annvil_param_info *(*params)(size_t *count);
 } annvil_search_v1;
 
 /* ------------------------------------------------------------------------ */
@@ -428,6 +524,23 @@ typedef struct annvil_refinement_v1 {
      * Thread-safety: the refiner must not be in use.
      */
     void (*refiner_destroy)(annvil_refiner *refiner);
+
+    /**
+     * Optional (ABI 1.1; NULL when the slot declares nothing, and absent
+     * when `struct_size` ends before this field). Declares the parameters
+     * this slot accepts: returns an array of `*count` declarations, or NULL
+     * with `*count` set to 0. These are the `prepare` parameters
+     * (none is a knob).
+     * Ownership: the array and every string it points at are static, owned
+     * by the library, and stay valid and unchanged while the library is
+     * loaded; every call returns the same array. `count` is a host
+     * out-pointer, never NULL. Every element has the same `struct_size`,
+     * which is the array's stride: a host steps through the array by the
+     * first element's `struct_size`, not by its own sizeof.
+     * Thread-safety: safe to call from any thread, concurrently, any number
+     * of times, before or after any other call.
+     */
+    const annvil_param_info *(*params)(size_t *count);
 } annvil_refinement_v1;
 
 /* ------------------------------------------------------------------------ */

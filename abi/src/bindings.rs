@@ -5,7 +5,7 @@
 
 pub const ANNVIL_MAGIC: u32 = 1095650902;
 pub const ANNVIL_ABI_MAJOR: u32 = 1;
-pub const ANNVIL_ABI_MINOR: u32 = 0;
+pub const ANNVIL_ABI_MINOR: u32 = 1;
 pub const ANNVIL_OK: i32 = 0;
 pub const ANNVIL_ERR_INVALID_ARGUMENT: i32 = 1;
 pub const ANNVIL_ERR_UNKNOWN_PARAMETER: i32 = 2;
@@ -18,6 +18,10 @@ pub const ANNVIL_FLAG_SEARCH_NEEDS_NATIVE_GRAPH: u64 = 1;
 pub const ANNVIL_METRIC_L2: u32 = 1;
 pub const ANNVIL_METRIC_ANGULAR: u32 = 2;
 pub const ANNVIL_METRIC_INNER_PRODUCT: u32 = 3;
+pub const ANNVIL_PARAM_INT: u32 = 1;
+pub const ANNVIL_PARAM_FLOAT: u32 = 2;
+pub const ANNVIL_PARAM_CHOICE: u32 = 3;
+pub const ANNVIL_PARAM_FLAG_KNOB: u32 = 1;
 pub const ANNVIL_ENTRY_V1_SYMBOL: &[u8; 16] = b"annvil_entry_v1\0";
 #[doc = " Result of every fallible call: ANNVIL_OK or one of the errors below."]
 pub type annvil_status = i32;
@@ -220,6 +224,55 @@ pub struct annvil_refiner {
 pub struct annvil_refine_context {
     _unused: [u8; 0],
 }
+#[doc = " What values a declared parameter takes; see annvil_param_info."]
+pub type annvil_param_kind = u32;
+#[doc = " The declaration of one parameter a slot accepts: metadata for tools that\n show or tune a slot's parameters (e.g. mutate them inside the declared\n range). Declarations do not validate anything: the slot still parses and\n checks every value it receives, and may accept values outside the declared\n range, which is the range worth exploring.\n\n All strings are NUL-terminated UTF-8, static, and owned by the library.\n   name           the key as written in variant.yaml; unique within a slot.\n   kind           an ANNVIL_PARAM_* kind. A host ignores a declaration\n                  whose kind it does not know (from a newer minor).\n   flags          bitwise OR of ANNVIL_PARAM_FLAG_* values; unknown bits are\n                  ignored.\n   min, max       the inclusive range for ANNVIL_PARAM_INT (whole numbers)\n                  and ANNVIL_PARAM_FLOAT, min <= max; 0 for a choice.\n   choices        for ANNVIL_PARAM_CHOICE, the allowed values separated by\n                  '|' (e.g. \"f32|sq8|sq4\"); NULL for the other kinds.\n   default_value  the value the slot uses when the key is absent, written\n                  as it would be in variant.yaml; within the range.\n   doc            one line saying what the parameter does; may be empty.\n   name, default_value and doc are never NULL."]
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct annvil_param_info {
+    #[doc = " sizeof(annvil_param_info) as compiled by the library."]
+    pub struct_size: usize,
+    pub name: *const ::core::ffi::c_char,
+    pub kind: annvil_param_kind,
+    pub flags: u32,
+    pub min: f64,
+    pub max: f64,
+    pub choices: *const ::core::ffi::c_char,
+    pub default_value: *const ::core::ffi::c_char,
+    pub doc: *const ::core::ffi::c_char,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of annvil_param_info"][::core::mem::size_of::<annvil_param_info>() - 64usize];
+    ["Alignment of annvil_param_info"][::core::mem::align_of::<annvil_param_info>() - 8usize];
+    ["Offset of field: annvil_param_info::struct_size"]
+        [::core::mem::offset_of!(annvil_param_info, struct_size) - 0usize];
+    ["Offset of field: annvil_param_info::name"]
+        [::core::mem::offset_of!(annvil_param_info, name) - 8usize];
+    ["Offset of field: annvil_param_info::kind"]
+        [::core::mem::offset_of!(annvil_param_info, kind) - 16usize];
+    ["Offset of field: annvil_param_info::flags"]
+        [::core::mem::offset_of!(annvil_param_info, flags) - 20usize];
+    ["Offset of field: annvil_param_info::min"]
+        [::core::mem::offset_of!(annvil_param_info, min) - 24usize];
+    ["Offset of field: annvil_param_info::max"]
+        [::core::mem::offset_of!(annvil_param_info, max) - 32usize];
+    ["Offset of field: annvil_param_info::choices"]
+        [::core::mem::offset_of!(annvil_param_info, choices) - 40usize];
+    ["Offset of field: annvil_param_info::default_value"]
+        [::core::mem::offset_of!(annvil_param_info, default_value) - 48usize];
+    ["Offset of field: annvil_param_info::doc"]
+        [::core::mem::offset_of!(annvil_param_info, doc) - 56usize];
+};
+impl Default for annvil_param_info {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
 #[doc = " The construction slot: builds the index structure once per build."]
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
@@ -250,10 +303,13 @@ pub struct annvil_construction_v1 {
         ::core::option::Option<unsafe extern "C" fn(graph: *const annvil_graph) -> usize>,
     #[doc = " Free the graph. Ownership: consumes `graph`; NULL is a no-op.\n Thread-safety: no other call may use the graph, or a searcher prepared\n from its view, at the same time or afterwards."]
     pub graph_destroy: ::core::option::Option<unsafe extern "C" fn(graph: *mut annvil_graph)>,
+    #[doc = " Optional (ABI 1.1; NULL when the slot declares nothing, and absent\n when `struct_size` ends before this field). Declares the parameters\n this slot accepts: returns an array of `*count` declarations, or NULL\n with `*count` set to 0. These are the build parameters\n (none is a knob).\n Ownership: the array and every string it points at are static, owned\n by the library, and stay valid and unchanged while the library is\n loaded; every call returns the same array. `count` is a host\n out-pointer, never NULL. Every element has the same `struct_size`,\n which is the array's stride: a host steps through the array by the\n first element's `struct_size`, not by its own sizeof.\n Thread-safety: safe to call from any thread, concurrently, any number\n of times, before or after any other call."]
+    pub params:
+        ::core::option::Option<unsafe extern "C" fn(count: *mut usize) -> *const annvil_param_info>,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of annvil_construction_v1"][::core::mem::size_of::<annvil_construction_v1>() - 40usize];
+    ["Size of annvil_construction_v1"][::core::mem::size_of::<annvil_construction_v1>() - 48usize];
     ["Alignment of annvil_construction_v1"]
         [::core::mem::align_of::<annvil_construction_v1>() - 8usize];
     ["Offset of field: annvil_construction_v1::struct_size"]
@@ -266,6 +322,8 @@ const _: () = {
         [::core::mem::offset_of!(annvil_construction_v1, graph_memory_bytes) - 24usize];
     ["Offset of field: annvil_construction_v1::graph_destroy"]
         [::core::mem::offset_of!(annvil_construction_v1, graph_destroy) - 32usize];
+    ["Offset of field: annvil_construction_v1::params"]
+        [::core::mem::offset_of!(annvil_construction_v1, params) - 40usize];
 };
 #[doc = " The search slot: finds candidate neighbours of a query in the graph."]
 #[repr(C)]
@@ -329,10 +387,13 @@ pub struct annvil_search_v1 {
     #[doc = " Free a searcher. Ownership: consumes `searcher`; NULL is a no-op. All\n its contexts must have been destroyed first.\n Thread-safety: the searcher must not be in use."]
     pub searcher_destroy:
         ::core::option::Option<unsafe extern "C" fn(searcher: *mut annvil_searcher)>,
+    #[doc = " Optional (ABI 1.1; NULL when the slot declares nothing, and absent\n when `struct_size` ends before this field). Declares the parameters\n this slot accepts: returns an array of `*count` declarations, or NULL\n with `*count` set to 0. Fixed parameters go to `prepare`;\n those flagged ANNVIL_PARAM_FLAG_KNOB go to `configure`.\n Ownership: the array and every string it points at are static, owned\n by the library, and stay valid and unchanged while the library is\n loaded; every call returns the same array. `count` is a host\n out-pointer, never NULL. Every element has the same `struct_size`,\n which is the array's stride: a host steps through the array by the\n first element's `struct_size`, not by its own sizeof.\n Thread-safety: safe to call from any thread, concurrently, any number\n of times, before or after any other call."]
+    pub params:
+        ::core::option::Option<unsafe extern "C" fn(count: *mut usize) -> *const annvil_param_info>,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of annvil_search_v1"][::core::mem::size_of::<annvil_search_v1>() - 80usize];
+    ["Size of annvil_search_v1"][::core::mem::size_of::<annvil_search_v1>() - 88usize];
     ["Alignment of annvil_search_v1"][::core::mem::align_of::<annvil_search_v1>() - 8usize];
     ["Offset of field: annvil_search_v1::struct_size"]
         [::core::mem::offset_of!(annvil_search_v1, struct_size) - 0usize];
@@ -354,6 +415,8 @@ const _: () = {
         [::core::mem::offset_of!(annvil_search_v1, context_destroy) - 64usize];
     ["Offset of field: annvil_search_v1::searcher_destroy"]
         [::core::mem::offset_of!(annvil_search_v1, searcher_destroy) - 72usize];
+    ["Offset of field: annvil_search_v1::params"]
+        [::core::mem::offset_of!(annvil_search_v1, params) - 80usize];
 };
 #[doc = " The refinement slot: turns search candidates into the final k results."]
 #[repr(C)]
@@ -407,10 +470,13 @@ pub struct annvil_refinement_v1 {
         ::core::option::Option<unsafe extern "C" fn(context: *mut annvil_refine_context)>,
     #[doc = " Free a refiner. Ownership: consumes `refiner`; NULL is a no-op. All\n its contexts must have been destroyed first.\n Thread-safety: the refiner must not be in use."]
     pub refiner_destroy: ::core::option::Option<unsafe extern "C" fn(refiner: *mut annvil_refiner)>,
+    #[doc = " Optional (ABI 1.1; NULL when the slot declares nothing, and absent\n when `struct_size` ends before this field). Declares the parameters\n this slot accepts: returns an array of `*count` declarations, or NULL\n with `*count` set to 0. These are the `prepare` parameters\n (none is a knob).\n Ownership: the array and every string it points at are static, owned\n by the library, and stay valid and unchanged while the library is\n loaded; every call returns the same array. `count` is a host\n out-pointer, never NULL. Every element has the same `struct_size`,\n which is the array's stride: a host steps through the array by the\n first element's `struct_size`, not by its own sizeof.\n Thread-safety: safe to call from any thread, concurrently, any number\n of times, before or after any other call."]
+    pub params:
+        ::core::option::Option<unsafe extern "C" fn(count: *mut usize) -> *const annvil_param_info>,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of annvil_refinement_v1"][::core::mem::size_of::<annvil_refinement_v1>() - 64usize];
+    ["Size of annvil_refinement_v1"][::core::mem::size_of::<annvil_refinement_v1>() - 72usize];
     ["Alignment of annvil_refinement_v1"][::core::mem::align_of::<annvil_refinement_v1>() - 8usize];
     ["Offset of field: annvil_refinement_v1::struct_size"]
         [::core::mem::offset_of!(annvil_refinement_v1, struct_size) - 0usize];
@@ -428,6 +494,8 @@ const _: () = {
         [::core::mem::offset_of!(annvil_refinement_v1, context_destroy) - 48usize];
     ["Offset of field: annvil_refinement_v1::refiner_destroy"]
         [::core::mem::offset_of!(annvil_refinement_v1, refiner_destroy) - 56usize];
+    ["Offset of field: annvil_refinement_v1::params"]
+        [::core::mem::offset_of!(annvil_refinement_v1, params) - 64usize];
 };
 #[doc = " What a library is and which slots it fills. The first five fields\n (magic through struct_size) are fixed for every major version, so a host\n can always read the magic, the major version and the size before anything\n else."]
 #[repr(C)]

@@ -9,9 +9,11 @@
 use std::any::Any;
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 use std::{mem, ptr, slice};
 
 use crate::data::{Base, Graph, GraphView, Metric, Neighbors, Vectors};
+use crate::declare::{ParamRange, ParamSpec};
 use crate::error::{Error, Result, Status};
 use crate::ffi;
 use crate::params::Params;
@@ -79,6 +81,119 @@ pub const fn search_flags<S: Search>() -> u64 {
     } else {
         0
     }
+}
+
+/// The `params` function of a slot table (ABI 1.1).
+pub type ParamsFn = unsafe extern "C" fn(count: *mut usize) -> *const ffi::annvil_param_info;
+
+/// A slot's declarations in their C form, built on first use and kept for
+/// the library's lifetime. [`export_variant!`](crate::export_variant) puts
+/// one in a `static` per slot, behind that slot's [`ParamsFn`].
+pub struct ParamTable {
+    specs: &'static [ParamSpec],
+    built: OnceLock<CParams>,
+}
+
+/// The C array and the strings its pointers point into.
+struct CParams {
+    infos: Vec<ffi::annvil_param_info>,
+    _strings: Vec<CString>,
+}
+
+// SAFETY: the raw pointers in `infos` point into the heap buffers of
+// `_strings` (which never move, change or drop while the value lives) or
+// are NULL; the value is immutable after construction.
+unsafe impl Send for CParams {}
+// SAFETY: as above.
+unsafe impl Sync for CParams {}
+
+impl CParams {
+    fn new(specs: &[ParamSpec]) -> CParams {
+        let mut strings = Vec::new();
+        // A CString's buffer is its own heap allocation: moving the CString
+        // into `strings` leaves the pointer valid.
+        let mut keep = |s: String| -> *const c_char {
+            let s = CString::new(s).expect("ParamSpec's constructors exclude NUL bytes");
+            let p = s.as_ptr();
+            strings.push(s);
+            p
+        };
+        let infos = specs
+            .iter()
+            .map(|spec| {
+                let (kind, min, max, choices) = match spec.range() {
+                    ParamRange::Int { min, max } => {
+                        (ffi::ANNVIL_PARAM_INT, min as f64, max as f64, ptr::null())
+                    }
+                    ParamRange::Float { min, max } => {
+                        (ffi::ANNVIL_PARAM_FLOAT, min, max, ptr::null())
+                    }
+                    ParamRange::Choice(choices) => {
+                        (ffi::ANNVIL_PARAM_CHOICE, 0.0, 0.0, keep(choices.join("|")))
+                    }
+                };
+                ffi::annvil_param_info {
+                    struct_size: mem::size_of::<ffi::annvil_param_info>(),
+                    name: keep(spec.name().to_owned()),
+                    kind,
+                    flags: if spec.is_knob() {
+                        ffi::ANNVIL_PARAM_FLAG_KNOB
+                    } else {
+                        0
+                    },
+                    min,
+                    max,
+                    choices,
+                    default_value: keep(spec.default().to_owned()),
+                    doc: keep(spec.doc().to_owned()),
+                }
+            })
+            .collect();
+        CParams {
+            infos,
+            _strings: strings,
+        }
+    }
+}
+
+impl ParamTable {
+    /// A table for `specs`; nothing is built until the host asks.
+    pub const fn new(specs: &'static [ParamSpec]) -> ParamTable {
+        ParamTable {
+            specs,
+            built: OnceLock::new(),
+        }
+    }
+
+    /// The body of a slot's [`ParamsFn`]: the C array (built once, then
+    /// shared), with its length written to `*count`; NULL and 0 when the
+    /// slot declares nothing.
+    ///
+    /// # Safety
+    /// `count` must be NULL or valid for one write (the host's out-pointer).
+    pub unsafe fn export(&'static self, count: *mut usize) -> *const ffi::annvil_param_info {
+        let infos = guard_value(&[][..], || {
+            self.built
+                .get_or_init(|| CParams::new(self.specs))
+                .infos
+                .as_slice()
+        });
+        // SAFETY: NULL or valid for a write (caller).
+        if let Some(count) = unsafe { count.as_mut() } {
+            *count = infos.len();
+        }
+        if infos.is_empty() {
+            ptr::null()
+        } else {
+            infos.as_ptr()
+        }
+    }
+}
+
+/// The table's `params` entry: `f` when the slot declares anything, else
+/// NULL.
+const fn params_entry(specs: &[ParamSpec], f: ParamsFn) -> Option<ParamsFn> {
+    if specs.is_empty() { None } else { Some(f) }
 }
 
 // ---------------------------------------------------------------------------
@@ -396,14 +511,16 @@ unsafe extern "C" fn graph_destroy<C: Construction>(graph: *mut ffi::annvil_grap
     unsafe { destroy_handle::<_, GraphBox<C>>(graph) }
 }
 
-/// The construction table for `C`.
-pub const fn construction_table<C: Construction>() -> ffi::annvil_construction_v1 {
+/// The construction table for `C`; `params` serves `C::PARAMS` (see
+/// [`ParamTable`]).
+pub const fn construction_table<C: Construction>(params: ParamsFn) -> ffi::annvil_construction_v1 {
     ffi::annvil_construction_v1 {
         struct_size: mem::size_of::<ffi::annvil_construction_v1>(),
         build: Some(build::<C>),
         graph_view: Some(graph_view::<C>),
         graph_memory_bytes: Some(graph_memory_bytes::<C>),
         graph_destroy: Some(graph_destroy::<C>),
+        params: params_entry(C::PARAMS, params),
     }
 }
 
@@ -598,8 +715,9 @@ unsafe extern "C" fn searcher_destroy<S: Search>(searcher: *mut ffi::annvil_sear
     unsafe { destroy_handle::<_, SearcherBox<S>>(searcher) }
 }
 
-/// The search table for `S`.
-pub const fn search_table<S: Search>() -> ffi::annvil_search_v1 {
+/// The search table for `S`; `params` serves `S::PARAMS` (see
+/// [`ParamTable`]).
+pub const fn search_table<S: Search>(params: ParamsFn) -> ffi::annvil_search_v1 {
     ffi::annvil_search_v1 {
         struct_size: mem::size_of::<ffi::annvil_search_v1>(),
         prepare: Some(search_prepare::<S>),
@@ -615,6 +733,7 @@ pub const fn search_table<S: Search>() -> ffi::annvil_search_v1 {
         },
         context_destroy: Some(search_context_destroy::<S>),
         searcher_destroy: Some(searcher_destroy::<S>),
+        params: params_entry(S::PARAMS, params),
     }
 }
 
@@ -756,8 +875,9 @@ unsafe extern "C" fn refiner_destroy<R: Refine>(refiner: *mut ffi::annvil_refine
     unsafe { destroy_handle::<_, RefinerBox<R>>(refiner) }
 }
 
-/// The refinement table for `R`.
-pub const fn refinement_table<R: Refine>() -> ffi::annvil_refinement_v1 {
+/// The refinement table for `R`; `params` serves `R::PARAMS` (see
+/// [`ParamTable`]).
+pub const fn refinement_table<R: Refine>(params: ParamsFn) -> ffi::annvil_refinement_v1 {
     ffi::annvil_refinement_v1 {
         struct_size: mem::size_of::<ffi::annvil_refinement_v1>(),
         prepare: Some(refine_prepare::<R>),
@@ -767,5 +887,70 @@ pub const fn refinement_table<R: Refine>() -> ffi::annvil_refinement_v1 {
         context_memory_bytes: Some(refine_context_memory_bytes::<R>),
         context_destroy: Some(refine_context_destroy::<R>),
         refiner_destroy: Some(refiner_destroy::<R>),
+        params: params_entry(R::PARAMS, params),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPECS: &[ParamSpec] = &[
+        ParamSpec::int("M", 4, 64, "16", "neighbours per node"),
+        ParamSpec::float("alpha", 1.0, 1.5, "1.2", ""),
+        ParamSpec::choice("codes", &["f32", "sq8", "sq4"], "f32", "storage").knob(),
+    ];
+
+    fn text(p: *const c_char) -> &'static str {
+        assert!(!p.is_null());
+        // SAFETY: non-NULL pointers in an exported table are NUL-terminated
+        // strings that live as long as the static table.
+        unsafe { CStr::from_ptr(p) }.to_str().unwrap()
+    }
+
+    #[test]
+    fn export_round_trips_every_field_and_returns_one_array() {
+        static TABLE: ParamTable = ParamTable::new(SPECS);
+        let mut count = usize::MAX;
+        // SAFETY: `count` is a valid out-pointer.
+        let first = unsafe { TABLE.export(&mut count) };
+        assert_eq!(count, 3);
+        // SAFETY: the table holds `count` entries for the program's life.
+        let infos = unsafe { slice::from_raw_parts(first, count) };
+        let size = mem::size_of::<ffi::annvil_param_info>();
+        assert!(infos.iter().all(|i| i.struct_size == size));
+        let [m, alpha, codes] = infos else {
+            unreachable!()
+        };
+        assert_eq!((text(m.name), m.kind), ("M", ffi::ANNVIL_PARAM_INT));
+        assert_eq!((m.min, m.max, m.flags), (4.0, 64.0, 0));
+        assert!(m.choices.is_null());
+        assert_eq!(
+            (text(m.default_value), text(m.doc)),
+            ("16", "neighbours per node")
+        );
+        assert_eq!(alpha.kind, ffi::ANNVIL_PARAM_FLOAT);
+        assert_eq!((alpha.min, alpha.max, text(alpha.doc)), (1.0, 1.5, ""));
+        assert_eq!(codes.kind, ffi::ANNVIL_PARAM_CHOICE);
+        assert_eq!(text(codes.choices), "f32|sq8|sq4");
+        assert_eq!(codes.flags, ffi::ANNVIL_PARAM_FLAG_KNOB);
+        // SAFETY: as above; a NULL count is allowed and left alone.
+        let again = unsafe { TABLE.export(ptr::null_mut()) };
+        assert_eq!(again, first, "built once, then shared");
+    }
+
+    #[test]
+    fn nothing_declared_is_null_and_zero() {
+        static EMPTY: ParamTable = ParamTable::new(&[]);
+        let mut count = 7;
+        // SAFETY: `count` is a valid out-pointer.
+        assert!(unsafe { EMPTY.export(&mut count) }.is_null());
+        assert_eq!(count, 0);
+        unsafe extern "C" fn f(count: *mut usize) -> *const ffi::annvil_param_info {
+            // SAFETY: forwarded host out-pointer.
+            unsafe { EMPTY.export(count) }
+        }
+        assert!(params_entry(&[], f).is_none());
+        assert!(params_entry(SPECS, f).is_some());
     }
 }

@@ -8,6 +8,9 @@
 //!   and the `extern "C"` tables. Every generated trampoline catches panics:
 //!   a panic becomes [`Status::Panic`] with its message in the host's error
 //!   buffer.
+//! * A slot declares the parameters it accepts in its trait's `PARAMS`
+//!   constant ([`ParamSpec`]); the generated table publishes them to the
+//!   host (ABI 1.1).
 //!
 //! See `abi/README.md` for the call sequence, ownership and threading rules.
 
@@ -24,6 +27,7 @@ pub mod ffi {
 }
 
 mod data;
+mod declare;
 mod error;
 #[doc(hidden)]
 pub mod export;
@@ -31,6 +35,7 @@ mod params;
 mod slots;
 
 pub use data::{Base, Graph, GraphView, Level, Metric, Neighbors, Vectors};
+pub use declare::{ParamRange, ParamSpec};
 pub use error::{Error, Result, Status};
 pub use params::Params;
 pub use slots::{Construction, Refine, Search};

@@ -1,6 +1,7 @@
 //! The three slot traits a Rust variant implements.
 
 use crate::data::{Base, Graph, GraphView, Metric, Neighbors};
+use crate::declare::ParamSpec;
 use crate::error::Result;
 use crate::params::Params;
 
@@ -10,6 +11,11 @@ use crate::params::Params;
 /// read-only (the SDK hands out its [`GraphView`] and, to this library's own
 /// search slot, the value itself through [`Graph::native`]).
 pub trait Construction: Sized + Send + Sync + 'static {
+    /// The build parameters this slot declares (none is a knob); published
+    /// through the table's `params` function. Metadata only: `build` still
+    /// reads and checks every value.
+    const PARAMS: &'static [ParamSpec] = &[];
+
     /// Builds the structure over `base` using at most `threads` threads.
     /// Read parameters with [`Params::get`]; unread keys are rejected after
     /// the call.
@@ -34,6 +40,11 @@ pub trait Search: Sized + Send + Sync + 'static {
     /// Whether this slot only works with this library's own construction
     /// (through [`Graph::native`]); sets `ANNVIL_FLAG_SEARCH_NEEDS_NATIVE_GRAPH`.
     const NEEDS_NATIVE_GRAPH: bool = false;
+
+    /// The parameters this slot declares: fixed ones for `prepare` and, made
+    /// with [`ParamSpec::knob`], the knobs `configure` takes. Metadata only:
+    /// both methods still read and check every value.
+    const PARAMS: &'static [ParamSpec] = &[];
 
     /// Prepares a searcher over `base` and `graph` with fixed parameters.
     fn prepare(base: Base, graph: &Graph, metric: Metric, params: &mut Params) -> Result<Self>;
@@ -76,6 +87,10 @@ pub trait Search: Sized + Send + Sync + 'static {
 pub trait Refine: Sized + Send + Sync + 'static {
     /// Per-thread scratch space.
     type Context: Send + 'static;
+
+    /// The `prepare` parameters this slot declares (none is a knob).
+    /// Metadata only: `prepare` still reads and checks every value.
+    const PARAMS: &'static [ParamSpec] = &[];
 
     /// Prepares a refiner over `base`.
     fn prepare(base: Base, metric: Metric, params: &mut Params) -> Result<Self>;

@@ -1,7 +1,9 @@
 //! `host check`: the conformance suite every variant must pass, run on small
 //! generated data inside a worker process.
 //!
-//! Checks (euclidean data unless named): the variant builds; the returned
+//! Checks (euclidean data unless named): the slots' parameter declarations
+//! are consistent (see [`SlotParams::problems`]; vacuous when nothing is
+//! declared); the variant builds; the returned
 //! ids are in range and unique; results are sorted by distance; k larger
 //! than the number of points works; a query of the wrong dimension gets an
 //! error status; unknown build/search/refinement parameters and a malformed
@@ -18,8 +20,14 @@ use annvil_abi::{Metric, Status};
 use annvil_data::Matrix;
 use serde::{Deserialize, Serialize};
 
+use std::path::Path;
+
+use crate::describe::SlotParams;
+use crate::isolate::{Ending, Limits, run_worker};
 use crate::pipeline::{BaseVectors, Graph, QueryRunner, Refiner, Searcher, SlotError};
+use crate::prepare::{Prepared, PreparedState};
 use crate::variant::ParamMap;
+use crate::worker::Job;
 use crate::worker::{LoadedSlots, PipelineSpec};
 
 /// What a check worker runs.
@@ -170,6 +178,10 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
         failed: false,
     };
     suite.row("load", Verdict::Pass, describe_slots(&slots));
+    match SlotParams::read_checked(&slots) {
+        Ok(declared) => suite.row("declared parameters", Verdict::Pass, declared.summary()),
+        Err(problems) => suite.row("declared parameters", Verdict::Fail, problems),
+    }
     let (train, test) = suite_data(Metric::L2);
     let base = BaseVectors::new(train.as_slice(), train.dim());
 
@@ -458,4 +470,86 @@ fn describe_slots(slots: &LoadedSlots) -> String {
         None => s.push_str(", no refinement (first k kept)"),
     }
     s
+}
+
+/// How the conformance suite went for one prepared variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// Every row passed (or did not apply).
+    Passed,
+    /// A row failed, the build failed or the worker died.
+    Failed,
+    /// A system requirement is missing.
+    Skipped,
+}
+
+/// Runs the conformance suite on one prepared variant in a worker, writing
+/// the table (one line per row, as `host check` prints it) to `out`.
+pub fn check_prepared(
+    variant: &Prepared,
+    threads: usize,
+    limits: &Limits,
+    scratch: &Path,
+    out: &mut dyn FnMut(&str),
+) -> anyhow::Result<CheckOutcome> {
+    let job = match &variant.state {
+        PreparedState::Ready { spec, pipeline, .. } => CheckJob {
+            pipeline: pipeline.clone(),
+            build_params: spec.build_sets().into_iter().next().unwrap_or_default(),
+            knobs: spec.sweep_points().into_iter().next().unwrap_or_default(),
+            threads,
+        },
+        PreparedState::Skipped { hint } => {
+            out(&format!("  SKIP  {hint}"));
+            return Ok(CheckOutcome::Skipped);
+        }
+        PreparedState::Broken { reason, log } => {
+            out(&format!("  FAIL  {reason}"));
+            log.lines()
+                .filter(|l| !l.trim_start().starts_with("Blocking waiting"))
+                .take(40)
+                .for_each(|line| out(&format!("        {line}")));
+            return Ok(CheckOutcome::Failed);
+        }
+    };
+    let run = run_worker(&Job::Check(job), limits, scratch, |row: &CheckRow| {
+        out(&row_line(row));
+        None
+    })?;
+    let mut ok = !run.items.iter().any(|r| r.verdict == Verdict::Fail);
+    if let Ending::Failed(reason) = &run.ending {
+        if ok {
+            // Not a failed check row: the worker itself died or gave up.
+            let after = run
+                .items
+                .last()
+                .map(|r| format!(" (after check `{}`)", r.name))
+                .unwrap_or_default();
+            out(&row_line(&CheckRow {
+                name: "worker".into(),
+                verdict: Verdict::Fail,
+                detail: format!("{reason}{after}"),
+            }));
+            let tail: Vec<&str> = run.stderr_tail.lines().rev().take(8).collect();
+            for line in tail.into_iter().rev() {
+                out(&format!("        {line}"));
+            }
+        }
+        ok = false;
+    }
+    Ok(if ok {
+        CheckOutcome::Passed
+    } else {
+        CheckOutcome::Failed
+    })
+}
+
+/// One row of the check table as printed.
+fn row_line(row: &CheckRow) -> String {
+    let tag = match row.verdict {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+        Verdict::NotApplicable => "n/a ",
+    };
+    format!("  {tag}  {:<40} {}", row.name, row.detail)
 }

@@ -9,11 +9,15 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::check::{CheckJob, CheckRow, Verdict};
+use crate::check::{CheckOutcome, check_prepared};
 use crate::evaluate::EvaluateOptions;
-use crate::isolate::{Ending, Limits, run_worker};
-use crate::prepare::{PreparedState, prepare_variants, variant_dirs};
-use crate::worker::Job;
+use crate::evolve::generate::{Cmd, Llm};
+use crate::evolve::prompt::Sampling;
+use crate::evolve::{EvolveOptions, Generator};
+use crate::isolate::Limits;
+use crate::prepare::{prepare_variants, variant_dirs};
+use crate::scaffold::Lang;
+use crate::variant::SlotKind;
 
 /// annvil: forge, check and rank approximate-nearest-neighbour index variants.
 #[derive(Parser)]
@@ -31,6 +35,15 @@ enum Command {
     Evaluate(EvaluateArgs),
     /// Regenerate the reports from the results database.
     Report(ReportArgs),
+    /// Generate a new variant directory from the slot templates, or from a
+    /// parent variant with one slot regenerated.
+    New(crate::scaffold::NewVariant),
+    /// Evolve a variant slot by slot from measured rewards (CRINN's loop).
+    Evolve(Box<EvolveArgs>),
+    /// Print the contrastive prompt for one slot.
+    Prompt(PromptCmdArgs),
+    /// Write the program database as JSONL records for RL training.
+    ExportRl(ExportRlArgs),
     /// Internal: run one job in an isolated worker process.
     #[command(hide = true)]
     Worker {
@@ -101,6 +114,13 @@ struct EvaluateArgs {
     /// Variant directories (each holds a variant.yaml), e.g. `variants/*`.
     #[arg(required = true)]
     variants: Vec<PathBuf>,
+    #[command(flatten)]
+    measure: MeasureArgs,
+}
+
+/// How variants are measured: shared by `evaluate` and `evolve`.
+#[derive(Args, Clone)]
+struct MeasureArgs {
     /// Dataset: `synthetic[:n=..,queries=..,dim=..,clusters=..,metric=..,seed=..]`,
     /// `fashion-mnist`, an ann-benchmarks `.hdf5` file, or
     /// `BASE.fvecs,QUERY.fvecs[,GT.ivecs][;metric=..]`.
@@ -144,14 +164,190 @@ struct EvaluateArgs {
     limits: WorkerLimits,
 }
 
+impl MeasureArgs {
+    /// The evaluation options these arguments ask for.
+    fn options(&self) -> Result<EvaluateOptions> {
+        if self.k == 0 || self.runs == 0 {
+            anyhow::bail!("--k and --runs must be at least 1");
+        }
+        Ok(EvaluateOptions {
+            dataset: self.dataset.clone(),
+            queries: self.queries,
+            k: self.k,
+            runs: self.runs,
+            point_budget_secs: self.point_budget,
+            build_threads: self.build_threads.max(1),
+            batch_threads: self.threads,
+            adaptive: !self.no_adaptive,
+            max_points: self.max_points,
+            force: self.force,
+            force_build: self.force_build,
+            results_dir: self.results.clone(),
+            limits: self.limits.clone(),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+        })
+    }
+}
+
+/// Which slots `host evolve` evolves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum EvolveSlot {
+    /// Construction, then search, then refinement.
+    All,
+    /// Graph construction.
+    Construction,
+    /// Search.
+    Search,
+    /// Refinement.
+    Refinement,
+}
+
+/// The generator of `host evolve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum GeneratorKind {
+    /// An OpenAI-compatible chat-completions endpoint (--endpoint, --model).
+    Llm,
+    /// A command: prompt on stdin, answer on stdout (--command).
+    Cmd,
+    /// Offline: mutate the slot's declared parameters.
+    Tune,
+    /// Offline: take the slot from another variant (--donors).
+    Recombine,
+}
+
 #[derive(Args)]
-struct ReportArgs {
-    /// Dataset name or content hash (default: every dataset in the database).
+struct EvolveArgs {
+    /// The variant to start from.
+    #[arg(long, value_name = "VARIANT_DIR")]
+    from: PathBuf,
+    /// The slot to evolve; `all` runs construction, search, refinement in turn.
+    #[arg(long, value_enum)]
+    slot: EvolveSlot,
+    /// Where candidates come from.
+    #[arg(long, value_enum)]
+    generator: GeneratorKind,
+    /// Candidates per stage (the database counts them; a rerun resumes).
+    #[arg(long, default_value_t = 10)]
+    budget: usize,
+    /// Directory for candidate variants.
+    #[arg(long, default_value = "evolved")]
+    out: PathBuf,
+    /// Language of generated code (llm, cmd).
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    lang: Lang,
+    #[command(flatten)]
+    prompt: PromptArgs,
+    /// llm: the endpoint's base URL (…/v1) or its /chat/completions URL.
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// llm: model name.
+    #[arg(long)]
+    model: Option<String>,
+    /// llm: the environment variable holding the API key (none sent if unset).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    api_key_env: String,
+    /// llm: sampling temperature.
+    #[arg(long, default_value_t = 0.7)]
+    llm_temperature: f64,
+    /// llm: seconds per request.
+    #[arg(long, default_value_t = 600)]
+    llm_timeout: u64,
+    /// cmd: the shell command that answers a prompt.
+    #[arg(long)]
+    command: Option<String>,
+    /// recombine: variants whose slots may be taken (default: the
+    /// directories beside --from).
+    #[arg(long, num_args = 1..)]
+    donors: Vec<PathBuf>,
+    /// Threads for the conformance suite's builds.
+    #[arg(long, default_value_t = 2)]
+    check_threads: usize,
+    #[command(flatten)]
+    measure: MeasureArgs,
+}
+
+/// Exemplar sampling of the contrastive prompt.
+#[derive(Args, Clone)]
+struct PromptArgs {
+    /// Previous implementations shown in the prompt.
+    #[arg(long, default_value_t = 4)]
+    exemplars: usize,
+    /// Softmax temperature τ over scores relative to the parent.
+    #[arg(long, default_value_t = 0.25)]
+    tau: f64,
+}
+
+#[derive(Args)]
+struct PromptCmdArgs {
+    /// The slot whose prompt to print.
+    #[arg(long, value_enum)]
+    slot: SlotChoiceOne,
+    /// The parent variant (default: the best variant that changed this
+    /// slot, else --from).
+    #[arg(long, value_name = "VARIANT_DIR")]
+    from: PathBuf,
+    /// Language of the answer.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    lang: Lang,
+    /// Dataset whose leaderboard gives the scores (name or hash; default:
+    /// the most recent).
     #[arg(long)]
     dataset: Option<String>,
+    /// Seed of the exemplar draw.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    prompt: PromptArgs,
+    /// Directory of the results database.
+    #[arg(long, default_value = "annvil-results")]
+    results: PathBuf,
+}
+
+/// One slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SlotChoiceOne {
+    /// Graph construction.
+    Construction,
+    /// Search.
+    Search,
+    /// Refinement.
+    Refinement,
+}
+
+impl SlotChoiceOne {
+    fn kind(self) -> SlotKind {
+        match self {
+            SlotChoiceOne::Construction => SlotKind::Construction,
+            SlotChoiceOne::Search => SlotKind::Search,
+            SlotChoiceOne::Refinement => SlotKind::Refinement,
+        }
+    }
+}
+
+#[derive(Args)]
+struct ExportRlArgs {
+    /// Output file (JSON lines); `-` for stdout.
+    #[arg(long, short, default_value = "-")]
+    output: PathBuf,
+    /// Directory of the results database.
+    #[arg(long, default_value = "annvil-results")]
+    results: PathBuf,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Dataset name or content hash, repeatable (default: every dataset in
+    /// the database).
+    #[arg(long)]
+    dataset: Vec<String>,
     /// Directory of the results database and reports.
     #[arg(long, default_value = "annvil-results")]
     results: PathBuf,
+    /// Also write this benchmark document (e.g. docs/BENCHMARKS.md) from
+    /// the leaderboards, with their plots in a `benchmarks/` directory
+    /// beside it.
+    #[arg(long, value_name = "FILE")]
+    benchmarks: Option<PathBuf>,
 }
 
 /// Runs the command line; the exit code is non-zero when anything failed.
@@ -161,6 +357,10 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(&args),
         Command::Evaluate(args) => evaluate(&args),
         Command::Report(args) => report(&args),
+        Command::New(request) => crate::scaffold::run(&request),
+        Command::Evolve(args) => evolve(&args),
+        Command::Prompt(args) => prompt(&args),
+        Command::ExportRl(args) => export_rl(&args),
         Command::Worker { job, events } => crate::worker::main(&job, &events).map(|code| code == 0),
     };
     match result {
@@ -197,73 +397,17 @@ fn check(args: &CheckArgs) -> Result<bool> {
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
     for variant in &prepared {
         println!("\n{} ({})", variant.name, variant.dir.display());
-        let pipeline = match &variant.state {
-            PreparedState::Ready { spec, pipeline, .. } => CheckJob {
-                pipeline: pipeline.clone(),
-                build_params: spec.build_sets().into_iter().next().unwrap_or_default(),
-                knobs: spec.sweep_points().into_iter().next().unwrap_or_default(),
-                threads: args.threads,
-            },
-            PreparedState::Skipped { hint } => {
-                println!("  SKIP  {hint}");
-                skipped += 1;
-                continue;
-            }
-            PreparedState::Broken { reason, log } => {
-                println!("  FAIL  {reason}");
-                let errors: Vec<&str> = log
-                    .lines()
-                    .filter(|l| !l.trim_start().starts_with("Blocking waiting"))
-                    .collect();
-                for line in errors.iter().take(40) {
-                    println!("        {line}");
-                }
-                failed += 1;
-                continue;
-            }
-        };
-        let mut rows: Vec<CheckRow> = Vec::new();
-        let run = run_worker(
-            &Job::Check(pipeline),
+        let outcome = check_prepared(
+            variant,
+            args.threads,
             &args.limits.limits(None),
             scratch.path(),
-            |row: &CheckRow| {
-                print_row(row);
-                None
-            },
+            &mut |line| println!("{line}"),
         )?;
-        rows.extend(run.items);
-        let mut ok = !rows.iter().any(|r| r.verdict == Verdict::Fail);
-        if let Ending::Failed(reason) = &run.ending {
-            if ok {
-                // Not a failed check row: the worker itself died or gave up.
-                let after = rows
-                    .last()
-                    .map(|r| format!(" (after check `{}`)", r.name))
-                    .unwrap_or_default();
-                print_row(&CheckRow {
-                    name: "worker".into(),
-                    verdict: Verdict::Fail,
-                    detail: format!("{reason}{after}"),
-                });
-                for line in run
-                    .stderr_tail
-                    .lines()
-                    .rev()
-                    .take(8)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                {
-                    println!("        {line}");
-                }
-            }
-            ok = false;
-        }
-        if ok {
-            passed += 1;
-        } else {
-            failed += 1;
+        match outcome {
+            CheckOutcome::Passed => passed += 1,
+            CheckOutcome::Failed => failed += 1,
+            CheckOutcome::Skipped => skipped += 1,
         }
     }
     println!(
@@ -274,27 +418,116 @@ fn check(args: &CheckArgs) -> Result<bool> {
 }
 
 fn evaluate(args: &EvaluateArgs) -> Result<bool> {
-    if args.k == 0 || args.runs == 0 {
-        anyhow::bail!("--k and --runs must be at least 1");
-    }
     let dirs = variant_dirs(&args.variants)?;
-    let options = EvaluateOptions {
-        dataset: args.dataset.clone(),
-        queries: args.queries,
-        k: args.k,
-        runs: args.runs,
-        point_budget_secs: args.point_budget,
-        build_threads: args.build_threads.max(1),
-        batch_threads: args.threads,
-        adaptive: !args.no_adaptive,
-        max_points: args.max_points,
-        force: args.force,
-        force_build: args.force_build,
-        results_dir: args.results.clone(),
-        limits: args.limits.clone(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+    Ok(crate::evaluate::evaluate(&dirs, &args.measure.options()?)?.all_ok)
+}
+
+fn evolve(args: &EvolveArgs) -> Result<bool> {
+    let generator = match args.generator {
+        GeneratorKind::Llm => {
+            let (Some(endpoint), Some(model)) = (&args.endpoint, &args.model) else {
+                anyhow::bail!("--generator llm needs --endpoint URL and --model NAME");
+            };
+            Generator::Llm(Llm {
+                endpoint: endpoint.clone(),
+                model: model.clone(),
+                api_key: std::env::var(&args.api_key_env).ok(),
+                temperature: args.llm_temperature,
+                timeout: Duration::from_secs(args.llm_timeout),
+            })
+        }
+        GeneratorKind::Cmd => Generator::Cmd(Cmd {
+            command: args.command.clone().ok_or_else(|| {
+                anyhow::anyhow!("--generator cmd needs --command 'SHELL COMMAND'")
+            })?,
+        }),
+        GeneratorKind::Tune => Generator::Tune,
+        GeneratorKind::Recombine => Generator::Recombine {
+            donors: if args.donors.is_empty() {
+                sibling_variants(&args.from)?
+            } else {
+                variant_dirs(&args.donors)?
+            },
+        },
     };
-    crate::evaluate::evaluate(&dirs, &options)
+    let slots = match args.slot {
+        EvolveSlot::All => SlotKind::ALL.to_vec(),
+        EvolveSlot::Construction => vec![SlotKind::Construction],
+        EvolveSlot::Search => vec![SlotKind::Search],
+        EvolveSlot::Refinement => vec![SlotKind::Refinement],
+    };
+    crate::evolve::evolve(&EvolveOptions {
+        from: args.from.clone(),
+        slots,
+        generator,
+        budget: args.budget,
+        out: args.out.clone(),
+        lang: args.lang,
+        sampling: Sampling {
+            k: args.prompt.exemplars,
+            temperature: args.prompt.tau,
+            seed: 0,
+        },
+        evaluate: args.measure.options()?,
+        check_threads: args.check_threads,
+    })
+}
+
+/// The variant directories beside `dir` (recombine's default donors).
+fn sibling_variants(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let parent = dir
+        .canonicalize()?
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .ok_or_else(|| anyhow::anyhow!("{}: no parent directory", dir.display()))?;
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&parent)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join(crate::variant::VARIANT_FILE).is_file())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn prompt(args: &PromptCmdArgs) -> Result<bool> {
+    let text = crate::evolve::prompt_for(
+        &args.from,
+        args.slot.kind(),
+        args.lang,
+        &args.results,
+        args.dataset.as_deref(),
+        &Sampling {
+            k: args.prompt.exemplars,
+            temperature: args.prompt.tau,
+            seed: args.seed,
+        },
+    )?;
+    print!("{text}");
+    Ok(true)
+}
+
+fn export_rl(args: &ExportRlArgs) -> Result<bool> {
+    let db = args.results.join("results.sqlite");
+    if !db.exists() {
+        anyhow::bail!(
+            "{}: no results database; run `host evolve` first",
+            db.display()
+        );
+    }
+    let store = annvil_results::Store::open(&db)?;
+    let records = crate::evolve::rl::records(&store.all_candidates()?);
+    if args.output.as_os_str() == "-" {
+        crate::evolve::rl::write_jsonl(&records, std::io::stdout().lock())?;
+    } else {
+        let file = std::fs::File::create(&args.output)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.output.display()))?;
+        crate::evolve::rl::write_jsonl(&records, std::io::BufWriter::new(file))?;
+        eprintln!(
+            "{} records written to {}",
+            records.len(),
+            args.output.display()
+        );
+    }
+    Ok(true)
 }
 
 fn report(args: &ReportArgs) -> Result<bool> {
@@ -306,31 +539,39 @@ fn report(args: &ReportArgs) -> Result<bool> {
         );
     }
     let store = annvil_results::Store::open(&db)?;
-    let scopes = match &args.dataset {
-        Some(d) => store.scopes(d)?,
-        None => store.all_scopes()?,
-    };
-    if scopes.is_empty() {
-        anyhow::bail!(
-            "{}: no finished evaluations{}",
-            db.display(),
-            args.dataset
-                .as_ref()
-                .map(|d| format!(" for dataset `{d}`"))
-                .unwrap_or_default()
-        );
+    let mut scopes = Vec::new();
+    if args.dataset.is_empty() {
+        scopes = store.all_scopes()?;
     }
-    for scope in scopes {
-        crate::report::write(&store, &args.results, scope)?;
+    for dataset in &args.dataset {
+        let found = store.scopes(dataset)?;
+        if found.is_empty() {
+            anyhow::bail!(
+                "{}: no finished evaluations for dataset `{dataset}`",
+                db.display()
+            );
+        }
+        scopes.extend(found);
+    }
+    if scopes.is_empty() {
+        anyhow::bail!("{}: no finished evaluations", db.display());
+    }
+    for scope in &scopes {
+        crate::report::write(&store, &args.results, scope.clone())?;
+    }
+    if let Some(file) = &args.benchmarks {
+        crate::report::write_benchmarks(&store, scopes, file)?;
     }
     Ok(true)
 }
 
-fn print_row(row: &CheckRow) {
-    let tag = match row.verdict {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-        Verdict::NotApplicable => "n/a ",
-    };
-    println!("  {tag}  {:<40} {}", row.name, row.detail);
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        // Catches clashing argument names across flattened groups.
+        super::Cli::command().debug_assert();
+    }
 }

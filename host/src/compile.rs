@@ -64,6 +64,17 @@ pub struct Workspace {
     meta: Metadata,
     rustc_version: String,
     cargo: PathBuf,
+    /// Passed to cargo as `--target-dir` (stand-alone packages only).
+    target_override: Option<PathBuf>,
+}
+
+/// The annvil checkout this host was built from, when it still exists:
+/// generated variants depend on its crates by path.
+pub fn source_root() -> Option<PathBuf> {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .canonicalize()
+        .ok()
+        .filter(|root| root.join("abi/include/annvil.h").is_file())
 }
 
 fn cargo_binary() -> PathBuf {
@@ -97,8 +108,28 @@ impl Workspace {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
-        let meta: Metadata =
+        let mut meta: Metadata =
             serde_json::from_slice(&output.stdout).context("parsing cargo metadata")?;
+        // A stand-alone package (an evolved candidate outside the annvil
+        // workspace) builds with annvil's Cargo.lock and in annvil's target
+        // directory, so the crates it shares with annvil resolve to the same
+        // versions, offline, and compile once for all candidates.
+        let mut target_override = None;
+        if let Some(home) = source_root()
+            && meta.workspace_root != home
+        {
+            let lock = meta.workspace_root.join("Cargo.lock");
+            if !lock.exists() {
+                std::fs::copy(home.join("Cargo.lock"), &lock).with_context(|| {
+                    format!("copying annvil's Cargo.lock to {}", lock.display())
+                })?;
+            }
+            if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+                let shared = home.join("target").join("annvil").join("standalone");
+                meta.target_directory = shared.clone();
+                target_override = Some(shared);
+            }
+        }
         let rustc = Command::new("rustc")
             .arg("-vV")
             .output()
@@ -107,7 +138,13 @@ impl Workspace {
             meta,
             rustc_version: String::from_utf8_lossy(&rustc.stdout).into_owned(),
             cargo,
+            target_override,
         })
+    }
+
+    /// True when `dir` holds one of this workspace's packages.
+    pub fn contains(&self, dir: &Path) -> bool {
+        self.package_at(dir).is_ok()
     }
 
     /// The workspace root directory.
@@ -302,6 +339,9 @@ impl Workspace {
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(dir) = &self.target_override {
+            cmd.arg("--target-dir").arg(dir);
+        }
         for p in packages {
             cmd.args(["-p", p]);
         }

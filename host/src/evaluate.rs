@@ -126,8 +126,19 @@ fn git_commit(root: &Path) -> Option<String> {
     })
 }
 
-/// Runs `host evaluate`; returns true when every variant was evaluated.
-pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<bool> {
+/// What one `host evaluate` did.
+#[derive(Clone, Debug)]
+pub struct Evaluated {
+    /// True when every variant was evaluated (or already was).
+    pub all_ok: bool,
+    /// The leaderboard the run wrote to.
+    pub scope: annvil_results::Scope,
+    /// The results database.
+    pub database: PathBuf,
+}
+
+/// Runs `host evaluate`.
+pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated> {
     let progress = Progress::new();
     let spec: DatasetSpec = options
         .dataset
@@ -187,6 +198,11 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<bool> {
     let mut all_ok = true;
     let scratch = tempfile::tempdir()?;
     for variant in &prepared {
+        if let PreparedState::Ready { spec, .. } = &variant.state
+            && let Some(lineage) = &spec.lineage
+        {
+            store.record_lineage(&variant.name, lineage)?;
+        }
         all_ok &= evaluation.variant(variant, &mut store, run, scratch.path())?;
     }
     store.end_run(run)?;
@@ -197,8 +213,12 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<bool> {
         config_key: evaluation.config().key(),
         config: evaluation.config(),
     };
-    crate::report::write(&store, &options.results_dir, scope)?;
-    Ok(all_ok)
+    crate::report::write(&store, &options.results_dir, scope.clone())?;
+    Ok(Evaluated {
+        all_ok,
+        scope,
+        database: db_path,
+    })
 }
 
 /// The per-dataset context of one `host evaluate`.

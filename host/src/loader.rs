@@ -7,8 +7,14 @@
 //! `struct_size` covers at least the ABI 1.0 descriptor; name and version are
 //! UTF-8; each slot table's `struct_size` covers its 1.0 layout and its
 //! required functions are non-NULL. Only the bytes `struct_size` covers are
-//! read. Libraries are never unloaded (a Rust cdylib with thread-local
-//! destructors cannot be unloaded soundly), so handles stay `'static`.
+//! read: a field a table's size does not cover (e.g. the 1.1 `params` of a
+//! 1.0 library) reads as NULL. Libraries are never unloaded (a Rust cdylib
+//! with thread-local destructors cannot be unloaded soundly), so handles
+//! stay `'static`.
+//!
+//! [`Library::declared_params`] reads a slot's parameter declarations
+//! (ABI 1.1) on demand, so a malformed declaration never stops a library
+//! from loading.
 
 use std::ffi::{CStr, c_char};
 use std::fmt;
@@ -16,6 +22,9 @@ use std::mem;
 use std::path::{Path, PathBuf};
 
 use annvil_abi::ffi;
+
+use crate::describe::{ParamInfo, ParamRange};
+use crate::variant::SlotKind;
 
 /// Why a library was refused: which library, which check, expected vs found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,23 +180,35 @@ pub fn open(path: &Path) -> Result<&'static Library, LoadError> {
     // SAFETY: the descriptor is at least `minimum` bytes (checked above);
     // only the 1.0 fields are read.
     let desc = unsafe { read_covered(raw, prefix.struct_size) };
-    let text = |p: *const c_char, field: &'static str| -> Result<String, LoadError> {
-        if p.is_null() {
-            return Err(refuse(field, "a string".into(), "NULL".into()));
-        }
-        // SAFETY: non-NULL, NUL-terminated static string (contract).
-        unsafe { CStr::from_ptr(p) }
-            .to_str()
-            .map(str::to_owned)
-            .map_err(|_| refuse(field, "UTF-8".into(), "invalid UTF-8".into()))
-    };
-    let name = text(desc.name, "descriptor name")?;
-    let version = text(desc.version, "descriptor version")?;
+    // SAFETY (both): NULL or static NUL-terminated strings (contract).
+    let name = unsafe { c_text(desc.name, "descriptor name", path) }?;
+    let version = unsafe { c_text(desc.version, "descriptor version", path) }?;
     // SAFETY (all three): table pointers are NULL or point at static tables
     // whose first field is their struct_size (contract); read_table checks it.
-    let construction = unsafe { read_table(desc.construction, "construction table", path) }?;
-    let search = unsafe { read_table(desc.search, "search table", path) }?;
-    let refinement = unsafe { read_table(desc.refinement, "refinement table", path) }?;
+    let construction = unsafe {
+        read_table(
+            desc.construction,
+            mem::offset_of!(ffi::annvil_construction_v1, params),
+            "construction table",
+            path,
+        )
+    }?;
+    let search = unsafe {
+        read_table(
+            desc.search,
+            mem::offset_of!(ffi::annvil_search_v1, params),
+            "search table",
+            path,
+        )
+    }?;
+    let refinement = unsafe {
+        read_table(
+            desc.refinement,
+            mem::offset_of!(ffi::annvil_refinement_v1, params),
+            "refinement table",
+            path,
+        )
+    }?;
     let library = Library {
         path: path.to_path_buf(),
         name,
@@ -202,6 +223,27 @@ pub fn open(path: &Path) -> Result<&'static Library, LoadError> {
     // Never unloaded: see the module documentation.
     mem::forget(lib);
     Ok(Box::leak(Box::new(library)))
+}
+
+/// An owned copy of a static C string of the library at `path`.
+///
+/// # Safety
+/// `p` must be NULL or a NUL-terminated string.
+unsafe fn c_text(p: *const c_char, field: &'static str, path: &Path) -> Result<String, LoadError> {
+    let refuse = |expected: &str, found: &str| LoadError {
+        library: path.to_path_buf(),
+        check: field,
+        expected: expected.into(),
+        found: found.into(),
+    };
+    if p.is_null() {
+        return Err(refuse("a string", "NULL"));
+    }
+    // SAFETY: non-NULL and NUL-terminated (caller).
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map(str::to_owned)
+        .map_err(|_| refuse("UTF-8", "invalid UTF-8"))
 }
 
 /// Copies the bytes of `*raw` that `size` covers into a zeroed `T`.
@@ -220,13 +262,16 @@ unsafe fn read_covered<T: Default>(raw: *const T, size: usize) -> T {
     value
 }
 
-/// Reads a slot table behind its `struct_size`.
+/// Reads a slot table behind its `struct_size`, which must cover at least
+/// `minimum` bytes (the table's ABI 1.0 size); fields beyond the size read
+/// as zero (NULL).
 ///
 /// # Safety
 /// `table` must be NULL or point at a table starting with `usize struct_size`
 /// and valid for `struct_size` bytes.
 unsafe fn read_table<T: Default>(
     table: *const T,
+    minimum: usize,
     what: &'static str,
     path: &Path,
 ) -> Result<Option<T>, LoadError> {
@@ -235,7 +280,6 @@ unsafe fn read_table<T: Default>(
     }
     // SAFETY: the first field of every table is its usize struct_size.
     let size = unsafe { table.cast::<usize>().read_unaligned() };
-    let minimum = mem::size_of::<T>();
     if size < minimum {
         return Err(LoadError {
             library: path.to_path_buf(),
@@ -244,11 +288,126 @@ unsafe fn read_table<T: Default>(
             found: format!("{size} bytes"),
         });
     }
-    // SAFETY: valid for `size >= minimum` bytes (caller and check above).
+    // SAFETY: valid for `size` bytes (caller); read_covered reads at most
+    // that many and zeroes the rest.
     Ok(Some(unsafe { read_covered(table, size) }))
 }
 
 impl Library {
+    /// The parameters `slot` of this library declares, in declaration
+    /// order: empty when the library does not fill the slot, its table
+    /// predates ABI 1.1 or its `params` function is NULL. Declarations of a
+    /// kind this host does not know (from a newer minor) are skipped.
+    /// Refused: a NULL or non-UTF-8 string, or an element `struct_size`
+    /// smaller than the ABI 1.1 `annvil_param_info` or differing from the
+    /// first element's (the array's stride).
+    pub fn declared_params(&self, slot: SlotKind) -> Result<Vec<ParamInfo>, LoadError> {
+        let (function, check) = match slot {
+            SlotKind::Construction => (
+                self.construction.as_ref().and_then(|t| t.params),
+                "construction parameter declarations",
+            ),
+            SlotKind::Search => (
+                self.search.as_ref().and_then(|t| t.params),
+                "search parameter declarations",
+            ),
+            SlotKind::Refinement => (
+                self.refinement.as_ref().and_then(|t| t.params),
+                "refinement parameter declarations",
+            ),
+        };
+        let Some(function) = function else {
+            return Ok(Vec::new());
+        };
+        let mut count = 0usize;
+        // SAFETY: `params` takes a valid out-pointer and returns NULL or a
+        // static array of `count` elements (contract).
+        let first = unsafe { function(&mut count) };
+        if first.is_null() || count == 0 {
+            return Ok(Vec::new());
+        }
+        // SAFETY: every element starts with its usize struct_size (contract).
+        let stride = unsafe { first.cast::<usize>().read_unaligned() };
+        let minimum = mem::size_of::<ffi::annvil_param_info>();
+        let refuse = |expected: String, found: String| LoadError {
+            library: self.path.clone(),
+            check,
+            expected,
+            found,
+        };
+        if stride < minimum {
+            return Err(refuse(
+                format!("annvil_param_info.struct_size of at least {minimum} bytes (ABI 1.1)"),
+                format!("{stride} bytes"),
+            ));
+        }
+        let mut declared = Vec::with_capacity(count);
+        for i in 0..count {
+            // SAFETY: the array holds `count` elements of `stride` bytes
+            // (contract: every element's struct_size equals the first's).
+            let raw =
+                unsafe { first.cast::<u8>().add(i * stride) }.cast::<ffi::annvil_param_info>();
+            // SAFETY: as above.
+            let size = unsafe { raw.cast::<usize>().read_unaligned() };
+            if size != stride {
+                return Err(refuse(
+                    format!("every element's struct_size equal to the first's ({stride} bytes)"),
+                    format!("{size} bytes in element {i}"),
+                ));
+            }
+            // SAFETY: valid for `stride >= minimum` bytes (checked above).
+            let info = unsafe { read_covered(raw, stride) };
+            // SAFETY: the strings are NULL or static NUL-terminated (contract).
+            if let Some(param) = unsafe { self.param_info(&info, check) }? {
+                declared.push(param);
+            }
+        }
+        Ok(declared)
+    }
+
+    /// One declaration as owned data; `None` for an unknown kind.
+    ///
+    /// # Safety
+    /// The strings of `info` must be NULL or NUL-terminated.
+    unsafe fn param_info(
+        &self,
+        info: &ffi::annvil_param_info,
+        check: &'static str,
+    ) -> Result<Option<ParamInfo>, LoadError> {
+        let text = |p: *const c_char, field: &str| {
+            // SAFETY: every string of `info` is NULL or NUL-terminated
+            // (caller).
+            unsafe { c_text(p, check, &self.path) }.map_err(|mut e| {
+                e.expected = format!("{} for `{field}`", e.expected);
+                e
+            })
+        };
+        let range = match info.kind {
+            ffi::ANNVIL_PARAM_INT => ParamRange::Int {
+                min: info.min,
+                max: info.max,
+            },
+            ffi::ANNVIL_PARAM_FLOAT => ParamRange::Float {
+                min: info.min,
+                max: info.max,
+            },
+            ffi::ANNVIL_PARAM_CHOICE => ParamRange::Choice {
+                choices: text(info.choices, "choices")?
+                    .split('|')
+                    .map(str::to_owned)
+                    .collect(),
+            },
+            _ => return Ok(None),
+        };
+        Ok(Some(ParamInfo {
+            name: text(info.name, "name")?,
+            range,
+            default: text(info.default_value, "default_value")?,
+            knob: info.flags & ffi::ANNVIL_PARAM_FLAG_KNOB != 0,
+            doc: text(info.doc, "doc")?,
+        }))
+    }
+
     fn check_required_functions(&self) -> Result<(), LoadError> {
         let missing = |table: &'static str, field: &str| LoadError {
             library: self.path.clone(),

@@ -52,7 +52,7 @@ pub enum PreparedState {
 pub fn prepare_variants(
     dirs: &[PathBuf],
     force_build: bool,
-    progress: impl FnMut(&str),
+    mut progress: impl FnMut(&str),
 ) -> Result<(Vec<Prepared>, Option<Workspace>)> {
     let mut specs: Vec<(PathBuf, Result<VariantSpec, String>)> = Vec::new();
     for dir in dirs {
@@ -65,21 +65,31 @@ pub fn prepare_variants(
         .filter(|s| s.missing_requirement().is_none())
         .flat_map(VariantSpec::libraries)
         .collect();
-    let first_package = sources.iter().find_map(|s| match s {
-        LibrarySource::Package(dir) => Some(dir.clone()),
-        LibrarySource::File(_) => None,
-    });
-    let workspace = first_package
-        .as_deref()
-        .map(Workspace::discover)
-        .transpose()?;
-    let built: BTreeMap<LibrarySource, Result<BuiltLibrary, BuildFailure>> = match &workspace {
-        Some(ws) => ws.build_all(&sources, force_build, progress),
-        None => sources
+    // Packages may belong to different workspaces (an evolved candidate is
+    // a stand-alone package); each workspace builds its own.
+    let mut workspaces: Vec<Workspace> = Vec::new();
+    for source in &sources {
+        if let LibrarySource::Package(dir) = source
+            && !workspaces.iter().any(|ws| ws.contains(dir))
+        {
+            workspaces.push(Workspace::discover(dir)?);
+        }
+    }
+    let mut built: BTreeMap<LibrarySource, Result<BuiltLibrary, BuildFailure>> = sources
+        .iter()
+        .filter_map(|s| match s {
+            LibrarySource::File(path) => Some((s.clone(), crate::compile::prebuilt(path))),
+            LibrarySource::Package(_) => None,
+        })
+        .collect();
+    for ws in &workspaces {
+        let own: Vec<LibrarySource> = sources
             .iter()
-            .map(|s| (s.clone(), crate::compile::prebuilt(s.path())))
-            .collect(),
-    };
+            .filter(|s| matches!(s, LibrarySource::Package(dir) if ws.contains(dir)))
+            .cloned()
+            .collect();
+        built.extend(ws.build_all(&own, force_build, &mut progress));
+    }
     let prepared = specs
         .into_iter()
         .map(|(dir, spec)| {
@@ -97,7 +107,17 @@ pub fn prepare_variants(
             Prepared { name, dir, state }
         })
         .collect();
-    Ok((prepared, workspace))
+    // The annvil workspace itself, when present, is the one reported (its
+    // target directory holds the shared caches).
+    let home = crate::compile::source_root();
+    let main = workspaces
+        .iter()
+        .position(|ws| Some(ws.root()) == home.as_deref())
+        .unwrap_or(0);
+    Ok((
+        prepared,
+        (main < workspaces.len()).then(|| workspaces.swap_remove(main)),
+    ))
 }
 
 fn ready_state(

@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use annvil_results::report::{ReportData, terminal_table, write_report_files};
+use annvil_results::report::{
+    ReportData, benchmark_section, svg_plot, terminal_table, write_report_files,
+};
 use annvil_results::{Mode, Scope, Store};
 use anyhow::{Context, Result};
 
@@ -25,5 +27,33 @@ pub fn write(store: &Store, results: &Path, scope: Scope) -> Result<()> {
     write_report_files(&data, &dir)
         .with_context(|| format!("writing reports to {}", dir.display()))?;
     println!("reports: {} (open index.html)", dir.display());
+    Ok(())
+}
+
+/// Writes `file` (e.g. `docs/BENCHMARKS.md`) from the leaderboards of
+/// `scopes`, single-thread ones first, with each plot as an SVG in a
+/// `benchmarks/` directory beside it.
+pub fn write_benchmarks(store: &Store, scopes: Vec<Scope>, file: &Path) -> Result<()> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let plots = dir.join("benchmarks");
+    std::fs::create_dir_all(&plots).with_context(|| format!("creating {}", plots.display()))?;
+    let mut scopes = scopes;
+    scopes.sort_by_key(|s| (s.config.mode.threads(), s.dataset_name.clone()));
+    let mut doc = String::from(
+        "# Benchmarks\n\nWritten by `host report --benchmarks` from the results database; \
+         regenerate it rather than editing it. Every figure below was measured by `host \
+         evaluate` (the command is given under each table) on the machine named there; \
+         compare variants only within one table, measured in one run.\n\n",
+    );
+    for scope in scopes {
+        let slug = report_dir(Path::new(""), &scope).display().to_string();
+        let data = ReportData::from_leaderboard(store, store.leaderboard_for(&scope)?)?;
+        let svg_file = plots.join(format!("{slug}.svg"));
+        std::fs::write(&svg_file, svg_plot(&data)?)
+            .with_context(|| format!("writing {}", svg_file.display()))?;
+        doc.push_str(&benchmark_section(&data, &format!("benchmarks/{slug}.svg")));
+    }
+    std::fs::write(file, doc).with_context(|| format!("writing {}", file.display()))?;
+    println!("benchmarks: {}", file.display());
     Ok(())
 }

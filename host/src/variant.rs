@@ -126,15 +126,8 @@ impl Requirement {
     }
 }
 
-/// Where a generated variant came from.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Lineage {
-    /// The parent variant's name.
-    pub parent: String,
-    /// The slot that changed.
-    pub slot: String,
-}
+/// Where a generated variant came from (`lineage:` in variant.yaml).
+pub use annvil_results::Lineage;
 
 /// Where a slot's code lives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -439,6 +432,97 @@ fn cartesian(fixed: &ParamMap, axes: &[(String, Vec<String>)]) -> Vec<ParamMap> 
     sets
 }
 
+/// variant.yaml as written by [`VariantSpec::to_yaml`]: every slot explicit.
+#[derive(Serialize)]
+struct YamlOut<'a> {
+    description: &'a str,
+    #[serde(skip_serializing_if = "<[Requirement]>::is_empty")]
+    requires: &'a [Requirement],
+    construction: YamlSlot,
+    search: YamlSlot,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refinement: Option<YamlSlot>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lineage: Option<&'a Lineage>,
+}
+
+#[derive(Serialize)]
+struct YamlSlot {
+    library: String,
+    #[serde(skip_serializing_if = "ParamMap::is_empty")]
+    params: ParamMap,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    grid: BTreeMap<String, Vec<String>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    sweep: BTreeMap<String, Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidates: Option<usize>,
+}
+
+/// `to` as a path relative to the directory `from` (both absolute).
+pub fn relative_path(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for part in &to_parts[common..] {
+        out.push(part);
+    }
+    out
+}
+
+impl VariantSpec {
+    /// This spec as the variant.yaml of a variant living in `dir` (an
+    /// absolute path): every slot written out explicitly, libraries as
+    /// paths relative to `dir` (`self` when a library is `dir` itself).
+    /// Loading the result gives the same slots, grid, sweep and
+    /// candidates.
+    pub fn to_yaml(&self, dir: &Path) -> String {
+        let library = |kind: SlotKind| {
+            let path = self.slot(kind).library.path();
+            if path == dir {
+                "self".to_owned()
+            } else {
+                relative_path(dir, path).display().to_string()
+            }
+        };
+        let slot = |kind: SlotKind| YamlSlot {
+            library: library(kind),
+            params: self.slot(kind).params.clone(),
+            grid: match kind {
+                SlotKind::Construction => self.grid.iter().cloned().collect(),
+                _ => BTreeMap::new(),
+            },
+            sweep: match kind {
+                SlotKind::Search => self.sweep.iter().cloned().collect(),
+                _ => BTreeMap::new(),
+            },
+            candidates: match kind {
+                SlotKind::Refinement => self.candidates,
+                _ => None,
+            },
+        };
+        let out = YamlOut {
+            description: &self.description,
+            requires: &self.requires,
+            construction: slot(SlotKind::Construction),
+            search: slot(SlotKind::Search),
+            // An undeclared refinement stays undeclared: the host then keeps
+            // the search's first k results when the library has no refiner.
+            refinement: self.refinement.declared.then(|| slot(SlotKind::Refinement)),
+            lineage: self.lineage.as_ref(),
+        };
+        serde_yaml_ng::to_string(&out).expect("a variant spec serialises")
+    }
+}
+
 fn resolve_library(dir: &Path, library: &str) -> Result<LibrarySource, String> {
     let path = if library == "self" {
         dir.to_path_buf()
@@ -463,6 +547,36 @@ fn resolve_library(dir: &Path, library: &str) -> Result<LibrarySource, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn to_yaml_round_trips_from_another_directory() {
+        let parent = write_variant(
+            "construction:\n  params: {M: 16}\n  grid: {efc: [100, 200]}\n\
+             search:\n  params: {traversal: sq8}\n  sweep: {ef: [10, 20]}\n\
+             refinement:\n  candidates: 40\n",
+        );
+        let spec = VariantSpec::load(parent.path()).unwrap();
+        let child = tempfile::tempdir().unwrap();
+        let mut derived = spec.clone();
+        derived.lineage = Some(Lineage {
+            parent: spec.name.clone(),
+            slot: "search".into(),
+        });
+        let child_dir = child.path().canonicalize().unwrap();
+        std::fs::write(child_dir.join(VARIANT_FILE), derived.to_yaml(&child_dir)).unwrap();
+        let again = VariantSpec::load(&child_dir).unwrap();
+        assert_eq!(again.construction, spec.construction);
+        assert_eq!(again.search, spec.search);
+        assert_eq!(
+            (again.grid, again.sweep, again.candidates),
+            (spec.grid, spec.sweep, spec.candidates)
+        );
+        assert_eq!(again.lineage, derived.lineage);
+        assert_eq!(
+            relative_path(Path::new("/a/b/c"), Path::new("/a/d")),
+            PathBuf::from("../../d")
+        );
+    }
 
     fn write_variant(yaml: &str) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

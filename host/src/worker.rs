@@ -1,7 +1,7 @@
 //! The worker process: `host worker --job FILE --events FILE`. It is the
-//! only place that loads variant code. It runs one job (a conformance check
-//! or an evaluation) and reports through the events file (see
-//! [`crate::isolate`]).
+//! only place that loads variant code. It runs one job (a conformance check,
+//! an evaluation, or reading the slots' parameter declarations) and reports
+//! through the events file (see [`crate::isolate`]).
 
 use std::path::{Path, PathBuf};
 
@@ -123,6 +123,8 @@ pub enum Job {
     Check(crate::check::CheckJob),
     /// A measured evaluation.
     Evaluate(crate::measure::EvaluateJob),
+    /// The slots' parameter declarations: one [`crate::describe::SlotParams`] item.
+    Describe(PipelineSpec),
 }
 
 /// Entry point of `host worker`; returns the process exit code.
@@ -136,6 +138,8 @@ pub fn main(job_path: &Path, events_path: &Path) -> Result<i32> {
         Job::Evaluate(job) => {
             crate::measure::run_in_worker(&job, &mut |item| events.emit(&Event::Item(item)))
         }
+        Job::Describe(pipeline) => crate::describe::run_in_worker(&pipeline)
+            .map(|declared| events.emit(&Event::Item(declared))),
     };
     match outcome {
         Ok(()) => {

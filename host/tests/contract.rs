@@ -1,6 +1,7 @@
 //! The contract seen from the host: the loader's refusals, panics turned
-//! into error statuses, and slots from different libraries composed through
-//! the standard graph view.
+//! into error statuses, slots from different libraries composed through
+//! the standard graph view, and parameter declarations (ABI 1.1) read from
+//! Rust and C libraries, old and new.
 
 mod common;
 
@@ -9,8 +10,10 @@ use std::process::Command;
 
 use annvil_abi::{Metric, Status};
 use annvil_data::Matrix;
+use annvil_host::describe::{self, ParamInfo, ParamRange};
 use annvil_host::loader;
 use annvil_host::pipeline::{BaseVectors, Graph, QueryRunner, Refiner, Searcher};
+use annvil_host::variant::SlotKind;
 use annvil_host::worker::PipelineSpec;
 
 /// Compiles `host/tests/fixtures/descriptors/bad_descriptor.c` with one
@@ -179,5 +182,118 @@ fn a_panic_inside_search_is_an_error_status_and_the_host_goes_on() {
             .search(test.row(0), &mut ids, &mut d)
             .unwrap(),
         10
+    );
+}
+
+fn param(name: &str, range: ParamRange, default: &str, knob: bool, doc: &str) -> ParamInfo {
+    ParamInfo {
+        name: name.into(),
+        range,
+        default: default.into(),
+        knob,
+        doc: doc.into(),
+    }
+}
+
+fn int(min: f64, max: f64) -> ParamRange {
+    ParamRange::Int { min, max }
+}
+
+#[test]
+fn rust_declarations_round_trip_through_the_abi() {
+    let specs = common::pipelines(&["host/tests/fixtures/variants/panics", "variants/hnsw"]);
+    let misbehave = specs[0].load().expect("misbehave loads");
+    let mode = ParamRange::Choice {
+        choices: ["ok", "panic", "segfault", "hang", "duplicates", "oom"]
+            .map(String::from)
+            .into(),
+    };
+    assert_eq!(
+        misbehave.search.declared_params(SlotKind::Search).unwrap(),
+        [
+            param("mode", mode, "ok", false, "how the search misbehaves"),
+            param("ef", int(1.0, 1000.0), "10", true, "read and ignored"),
+        ]
+    );
+    // NoGraph declares nothing: its table's `params` is NULL.
+    assert!(
+        misbehave
+            .construction
+            .construction
+            .unwrap()
+            .params
+            .is_none()
+    );
+    assert!(
+        misbehave
+            .construction
+            .declared_params(SlotKind::Construction)
+            .unwrap()
+            .is_empty()
+    );
+
+    let hnsw = describe::run_in_worker(&specs[1]).expect("hnsw's declarations are consistent");
+    let names: Vec<(&str, &ParamRange, &str, bool)> = hnsw
+        .construction
+        .iter()
+        .map(|p| (p.name.as_str(), &p.range, p.default.as_str(), p.knob))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("M", &int(4.0, 64.0), "16", false),
+            ("ef_construction", &int(16.0, 1000.0), "200", false),
+            ("seed", &int(0.0, f64::from(u32::MAX)), "0", false),
+        ]
+    );
+    assert!(hnsw.construction.iter().all(|p| !p.doc.is_empty()));
+    // The declared defaults are values the slot accepts.
+    let slots = specs[1].load().unwrap();
+    let (train, _) = data();
+    let base = BaseVectors::new(train.as_slice(), train.dim());
+    let defaults = hnsw
+        .construction
+        .iter()
+        .map(|p| (p.name.clone(), p.default.clone()))
+        .collect();
+    Graph::build(slots.construction, &base, Metric::L2, &defaults, 1)
+        .expect("hnsw builds with its declared defaults");
+}
+
+#[test]
+fn c_declarations_are_read_and_an_abi_1_0_table_declares_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = loader::open(&bad_library("DECLARES", dir.path())).expect("a 1.1 library loads");
+    let declared = new.declared_params(SlotKind::Construction).unwrap();
+    let codes = ParamRange::Choice {
+        choices: vec!["f32".into(), "sq8".into()],
+    };
+    assert_eq!(
+        declared,
+        [
+            param("degree", int(8.0, 128.0), "32", false, "out-degree"),
+            param(
+                "alpha",
+                ParamRange::Float { min: 1.0, max: 1.5 },
+                "1.2",
+                false,
+                ""
+            ),
+            // `future` has a kind this host does not know: skipped.
+            param("codes", codes, "f32", false, "storage"),
+        ]
+    );
+    assert!(new.declared_params(SlotKind::Search).unwrap().is_empty());
+
+    // The same table with the 1.0 struct_size: `params` is set in the
+    // library's memory but lies beyond the size, so it is never read.
+    let old = loader::open(&bad_library("OLD_TABLE", dir.path())).expect("a 1.0 library loads");
+    assert_eq!(old.abi_minor, 0);
+    let table = old.construction.expect("the construction table is read");
+    assert!(table.build.is_some() && table.params.is_none());
+    assert!(
+        old.declared_params(SlotKind::Construction)
+            .unwrap()
+            .is_empty()
     );
 }

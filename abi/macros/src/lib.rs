@@ -142,32 +142,54 @@ impl Spec {
             Some(v) => quote!(#v),
             None => quote!(env!("CARGO_PKG_VERSION")),
         };
-        let table = |ty: &Option<Type>, stat: &str, ffi_ty: &str, ctor: &str| {
-            let stat = Ident::new(stat, Span::call_site());
+        // Per filled slot: its table, and the `params` function serving the
+        // slot trait's PARAMS from a lazily built static ParamTable.
+        let table = |ty: &Option<Type>, slot: &str, ffi_ty: &str, ctor: &str, tr: &str| {
+            let Some(ty) = ty else {
+                return (quote!(), quote!(None));
+            };
+            let upper = slot.to_uppercase();
+            let stat = Ident::new(&upper, Span::call_site());
+            let params_stat = Ident::new(&format!("{upper}_PARAMS"), Span::call_site());
+            let params_fn = Ident::new(&format!("{slot}_params"), Span::call_site());
             let ffi_ty = Ident::new(ffi_ty, Span::call_site());
             let ctor = Ident::new(ctor, Span::call_site());
-            match ty {
-                Some(ty) => (
-                    quote! {
-                        static #stat: #abi::ffi::#ffi_ty = #abi::export::#ctor::<#ty>();
-                    },
-                    quote!(Some(&#stat)),
-                ),
-                None => (quote!(), quote!(None)),
-            }
+            let tr = Ident::new(tr, Span::call_site());
+            (
+                quote! {
+                    static #params_stat: #abi::export::ParamTable =
+                        #abi::export::ParamTable::new(<#ty as #abi::#tr>::PARAMS);
+                    unsafe extern "C" fn #params_fn(
+                        count: *mut usize,
+                    ) -> *const #abi::ffi::annvil_param_info {
+                        // SAFETY: `count` is the host's out-pointer (annvil.h).
+                        unsafe { #params_stat.export(count) }
+                    }
+                    static #stat: #abi::ffi::#ffi_ty = #abi::export::#ctor::<#ty>(#params_fn);
+                },
+                quote!(Some(&#stat)),
+            )
         };
         let (c_static, c_ref) = table(
             &self.construction,
-            "CONSTRUCTION",
+            "construction",
             "annvil_construction_v1",
             "construction_table",
+            "Construction",
         );
-        let (s_static, s_ref) = table(&self.search, "SEARCH", "annvil_search_v1", "search_table");
+        let (s_static, s_ref) = table(
+            &self.search,
+            "search",
+            "annvil_search_v1",
+            "search_table",
+            "Search",
+        );
         let (r_static, r_ref) = table(
             &self.refinement,
-            "REFINEMENT",
+            "refinement",
             "annvil_refinement_v1",
             "refinement_table",
+            "Refine",
         );
         let flags = match &self.search {
             Some(ty) => quote!(#abi::export::search_flags::<#ty>()),

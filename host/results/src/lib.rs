@@ -13,10 +13,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod program;
 pub mod report;
 pub mod reward;
 pub mod store;
 
+pub use program::{
+    CandidateId, CandidateRecord, CandidateScore, CandidateStatus, Lineage, NewCandidate,
+};
 pub use report::{ReportData, ReportFiles, terminal_table, write_reports};
 pub use reward::{AdaptivePolicy, KnobPoint, RecallQps, RewardSummary, propose_knobs, summarize};
 pub use store::{

@@ -5,6 +5,7 @@
 //! The PNG is drawn with an embedded DejaVu Sans font (see
 //! `assets/DejaVuSans-LICENSE.txt`), so no system font or fontconfig is needed.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -282,7 +283,7 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
         .map(|r| {
             [
                 r.rank.to_string(),
-                r.variant_name.clone(),
+                variant_label(r),
                 fmt_qps(r.reward),
                 fmt_opt_qps(r.qps_at_090, "-"),
                 fmt_opt_qps(r.qps_at_095, "-"),
@@ -377,7 +378,7 @@ pub fn markdown(data: &ReportData) -> String {
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.rank,
-            md_cell(&r.variant_name),
+            md_cell(&variant_label(r)),
             fmt_qps(r.reward),
             fmt_opt_qps(r.qps_at_090, "—"),
             fmt_opt_qps(r.qps_at_095, "—"),
@@ -391,6 +392,237 @@ pub fn markdown(data: &ReportData) -> String {
     if data.variants.is_empty() {
         out.push_str("\n(no variants)\n");
     }
+    let tree = lineage_tree(data);
+    if !tree.is_empty() {
+        out.push_str("\n## Lineage\n\nEach derived variant under its parent: the slot it changed, and \
+                      the reward before (parent) and after, both from this leaderboard.\n\n");
+        for node in &tree {
+            lineage_markdown(&mut out, node, 0);
+        }
+    }
+    out
+}
+
+/// The leaderboard's name for a row: the variant, and its parent and
+/// changed slot when it was derived from another variant.
+fn variant_label(row: &LeaderboardRow) -> String {
+    match &row.lineage {
+        Some(l) => format!("{} (from {}, {})", row.variant_name, l.parent, l.slot),
+        None => row.variant_name.clone(),
+    }
+}
+
+/// A variant in the lineage tree, with its children.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineageNode {
+    /// Variant name.
+    pub name: String,
+    /// The slot changed relative to the parent (None for a root).
+    pub slot: Option<String>,
+    /// Reward in this leaderboard (None when not in it).
+    pub reward: Option<f64>,
+    /// The parent's reward in this leaderboard.
+    pub parent_reward: Option<f64>,
+    /// Derived variants, best reward first.
+    pub children: Vec<LineageNode>,
+}
+
+/// The trees of derived variants in a report: every row with a lineage
+/// hangs under its parent; roots are the ancestors with no lineage of
+/// their own. Rows unrelated to any derivation are left out.
+pub fn lineage_tree(data: &ReportData) -> Vec<LineageNode> {
+    let reward: BTreeMap<&str, f64> = data
+        .rows()
+        .filter(|r| r.status == Status::Ok)
+        .map(|r| (r.variant_name.as_str(), r.reward))
+        .collect();
+    let mut children: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+    let mut derived: BTreeSet<&str> = BTreeSet::new();
+    for r in data.rows() {
+        if let Some(l) = &r.lineage {
+            children
+                .entry(l.parent.as_str())
+                .or_default()
+                .push((r.variant_name.as_str(), l.slot.as_str()));
+            derived.insert(r.variant_name.as_str());
+        }
+    }
+    fn build(
+        name: &str,
+        slot: Option<&str>,
+        parent: Option<&str>,
+        reward: &BTreeMap<&str, f64>,
+        children: &BTreeMap<&str, Vec<(&str, &str)>>,
+        depth: usize,
+    ) -> LineageNode {
+        let mut kids: Vec<LineageNode> = match children.get(name) {
+            // Depth bound: a lineage cycle in hand-written yaml cannot loop.
+            Some(list) if depth < 64 => list
+                .iter()
+                .map(|(child, slot)| build(child, Some(slot), Some(name), reward, children, depth + 1))
+                .collect(),
+            _ => Vec::new(),
+        };
+        kids.sort_by(|a, b| {
+            b.reward
+                .unwrap_or(-1.0)
+                .total_cmp(&a.reward.unwrap_or(-1.0))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        LineageNode {
+            name: name.to_owned(),
+            slot: slot.map(str::to_owned),
+            reward: reward.get(name).copied(),
+            parent_reward: parent.and_then(|p| reward.get(p).copied()),
+            children: kids,
+        }
+    }
+    children
+        .keys()
+        .filter(|parent| !derived.contains(*parent))
+        .map(|root| build(root, None, None, &reward, &children, 0))
+        .collect()
+}
+
+fn lineage_line(node: &LineageNode) -> String {
+    let reward = node.reward.map_or("not ranked here".to_string(), fmt_qps);
+    match (&node.slot, node.parent_reward, node.reward) {
+        (Some(slot), Some(before), Some(after)) if before > 0.0 => format!(
+            "{}: {slot} changed, reward {} → {} ({:.2}× the parent)",
+            node.name,
+            fmt_qps(before),
+            fmt_qps(after),
+            after / before
+        ),
+        (Some(slot), _, _) => format!("{}: {slot} changed, reward {reward}", node.name),
+        (None, _, _) => format!("{}: reward {reward}", node.name),
+    }
+}
+
+fn lineage_markdown(out: &mut String, node: &LineageNode, depth: usize) {
+    let _ = writeln!(out, "{}- {}", "  ".repeat(depth), md_cell(&lineage_line(node)));
+    for child in &node.children {
+        lineage_markdown(out, child, depth + 1);
+    }
+}
+
+fn lineage_html(h: &mut String, node: &LineageNode) {
+    let _ = write!(h, "<li>{}", esc(&lineage_line(node)));
+    if !node.children.is_empty() {
+        h.push_str("<ul>");
+        for child in &node.children {
+            lineage_html(h, child);
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str("</li>\n");
+}
+
+/// Name prefix of the peer variants (the libraries users already run).
+pub const PEER_PREFIX: &str = "peer-";
+
+/// How the best own variant compares with the best peer in one leaderboard
+/// (issue 4's bar): ratios of reward, QPS@0.95 and QPS@0.99, and of build
+/// time against `peer-hnswlib`.
+fn peer_comparison(data: &ReportData) -> Option<String> {
+    let ok: Vec<&LeaderboardRow> = data.rows().filter(|r| r.status == Status::Ok).collect();
+    let best = |own: bool, key: fn(&LeaderboardRow) -> Option<f64>| {
+        ok.iter()
+            .filter(|r| r.variant_name.starts_with(PEER_PREFIX) != own)
+            .filter_map(|r| Some((key(r)?, r.variant_name.as_str())))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    };
+    let mut lines = Vec::new();
+    let metrics: [(&str, fn(&LeaderboardRow) -> Option<f64>); 3] = [
+        ("reward", |r| Some(r.reward)),
+        ("QPS@0.95", |r| r.qps_at_095),
+        ("QPS@0.99", |r| r.qps_at_099),
+    ];
+    for (label, key) in metrics {
+        if let (Some((own, own_name)), Some((peer, peer_name))) = (best(true, key), best(false, key))
+            && peer > 0.0
+        {
+            lines.push(format!(
+                "- {label}: best own `{own_name}` {} vs best peer `{peer_name}` {} = **{:.2}×**",
+                fmt_qps(own),
+                fmt_qps(peer),
+                own / peer
+            ));
+        }
+    }
+    let hnswlib = ok
+        .iter()
+        .find(|r| r.variant_name == "peer-hnswlib")
+        .and_then(|r| r.build_seconds);
+    if let (Some((_, own_name)), Some(peer_build)) = (best(true, |r| Some(r.reward)), hnswlib)
+        && let Some(own_build) = ok
+            .iter()
+            .find(|r| r.variant_name == own_name)
+            .and_then(|r| r.build_seconds)
+    {
+        lines.push(format!(
+            "- build time: `{own_name}` {} vs `peer-hnswlib` {} = {:.2}×",
+            fmt_seconds(Some(own_build), "—"),
+            fmt_seconds(Some(peer_build), "—"),
+            own_build / peer_build
+        ));
+    }
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
+
+/// One section of `docs/BENCHMARKS.md`: a leaderboard with the figures
+/// behind it, its plot (`plot`: a path relative to the document), the
+/// comparison with the peers, the commands that produced it and the
+/// machines they ran on.
+pub fn benchmark_section(data: &ReportData, plot: &str) -> String {
+    let scope = &data.scope;
+    let mut out = format!(
+        "## {} — {}\n\n",
+        md_cell(&scope.dataset_name),
+        scope.config.describe()
+    );
+    // The leaderboard without its own title.
+    let board = markdown(data);
+    let body = board.split_once("\n\n").map_or(board.as_str(), |(_, rest)| rest);
+    out.push_str(&body.replace("\n## Lineage", "\n### Lineage"));
+    if let Some(comparison) = peer_comparison(data) {
+        let _ = writeln!(out, "\nBest own variant against the best peer:\n\n{comparison}");
+    }
+    let _ = writeln!(out, "\n![QPS vs recall, {}]({plot})\n", md_cell(&scope.dataset_name));
+    let mut commands: Vec<&str> = data.runs.iter().map(|r| r.command.as_str()).collect();
+    commands.dedup();
+    out.push_str("Produced by:\n\n```sh\n");
+    for command in commands {
+        let _ = writeln!(out, "{command}");
+    }
+    out.push_str("```\n\n");
+    let mut machines: Vec<String> = data
+        .runs
+        .iter()
+        .map(|r| {
+            let e = &r.environment;
+            format!(
+                "{} ({} logical cores, {}), {}, {}, host {}{}",
+                e.cpu_model,
+                e.logical_cores,
+                fmt_bytes(Some(e.memory_bytes), "?"),
+                e.os,
+                e.rustc_version,
+                e.host_version,
+                e.git_commit
+                    .as_deref()
+                    .map(|c| format!(", commit {}", short_hash(c)))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    machines.sort();
+    machines.dedup();
+    out.push_str("Machine:\n\n");
+    for m in machines {
+        let _ = writeln!(out, "- {}", md_cell(&m));
+    }
+    out.push('\n');
     out
 }
 
@@ -754,7 +986,7 @@ pub fn html(data: &ReportData, svg: &str) -> String {
              <td>{}</td><td><code>{}</code></td></tr>",
             row_class(r.status),
             r.rank,
-            esc(&r.variant_name),
+            esc(&variant_label(r)),
             fmt_qps(r.reward),
             fmt_opt_qps(r.qps_at_090, "—"),
             fmt_opt_qps(r.qps_at_095, "—"),
@@ -766,6 +998,15 @@ pub fn html(data: &ReportData, svg: &str) -> String {
         );
     }
     h.push_str("</table>\n");
+    let tree = lineage_tree(data);
+    if !tree.is_empty() {
+        h.push_str("<h2>Lineage</h2>\n<p class=\"note\">Each derived variant under its parent: the slot it \
+                    changed and the reward before and after, both from this leaderboard.</p>\n<ul>\n");
+        for node in &tree {
+            lineage_html(&mut h, node);
+        }
+        h.push_str("</ul>\n");
+    }
 
     h.push_str("<h2>QPS vs recall</h2>\n<p class=\"note\">Each line is the Pareto frontier of the build set shown \
                 in the leaderboard; the shaded band is the recall range the reward averages over.</p>\n");

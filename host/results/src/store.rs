@@ -17,12 +17,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use crate::program::Lineage;
 use serde::{Deserialize, Serialize};
 
 use crate::reward::{self, RecallQps, RewardSummary};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// `PRAGMA application_id` of an annvil results database (ASCII "annv").
 pub const APPLICATION_ID: i64 = 0x616E_6E76;
 /// Longest build log excerpt stored, in bytes; longer logs keep their tail.
@@ -581,6 +582,8 @@ pub struct LeaderboardRow {
     pub evaluation_id: EvalId,
     /// All evaluations (build sets) of this variant version in the scope, oldest first.
     pub evaluation_ids: Vec<EvalId>,
+    /// Parent and changed slot, when the variant was derived from another.
+    pub lineage: Option<Lineage>,
 }
 
 /// A ranked leaderboard.
@@ -593,7 +596,7 @@ pub struct Leaderboard {
 }
 
 /// Schema migrations: `MIGRATIONS[i]` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
 
 const KEY_WHERE: &str = "variant_name = ?1 AND variant_hash = ?2 AND dataset_hash = ?3 \
                          AND build_params_json = ?4 AND config_key = ?5";
@@ -631,6 +634,14 @@ impl Store {
         store.conn.pragma_update(None, "foreign_keys", "ON")?;
         store.migrate()?;
         Ok(store)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
     }
 
     /// Path the store was opened from.
@@ -1117,6 +1128,7 @@ impl Store {
         rows.extend(broken);
         for (i, row) in rows.iter_mut().enumerate() {
             row.rank = i + 1;
+            row.lineage = self.lineage(&row.variant_name)?;
         }
         Ok(Leaderboard {
             scope: scope.clone(),
@@ -1192,6 +1204,7 @@ impl Store {
                 rss_bytes: e.rss_bytes,
                 evaluation_id: e.id,
                 evaluation_ids,
+                lineage: None,
             },
             None => LeaderboardRow {
                 rank: 0,
@@ -1217,6 +1230,7 @@ impl Store {
                 rss_bytes: latest.rss_bytes,
                 evaluation_id: latest.id,
                 evaluation_ids,
+                lineage: None,
             },
         };
         Ok(row)
@@ -1652,7 +1666,11 @@ pub(crate) mod tests {
             matches!(err, StoreError::NewerSchema { found, supported, .. } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
             "{err}"
         );
-        assert!(err.to_string().contains("newer than version 1"), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("newer than version {SCHEMA_VERSION}")),
+            "{err}"
+        );
     }
 
     #[test]

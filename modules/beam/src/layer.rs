@@ -236,6 +236,27 @@ impl LayerSearch {
         seeds: &[Candidate],
         ef: usize,
     ) -> u64 {
+        self.start(seeds, ef);
+        let mut computed = 0;
+        while let Some(Reverse(current)) = self.frontier.pop() {
+            if current.distance > self.bound(ef) {
+                break;
+            }
+            computed += self.expand(layer, space, query, current.id, ef);
+        }
+        // Sort the heap's buffer in place into the results and hand the old
+        // results' buffer to the heap: no allocation.
+        let sorted = mem::take(&mut self.best).into_sorted_vec();
+        let mut spare = mem::replace(&mut self.results, sorted);
+        spare.clear();
+        self.best = BinaryHeap::from(spare);
+        computed
+    }
+
+    /// Starts a search keeping the `ef` closest nodes (`ef` at least 1)
+    /// from `seeds`: empties the visited set and both heaps, then enters
+    /// the seeds.
+    pub fn start(&mut self, seeds: &[Candidate], ef: usize) {
         debug_assert!(ef > 0, "ef must be positive");
         self.visited.clear();
         self.frontier.clear();
@@ -249,51 +270,56 @@ impl LayerSearch {
         while self.best.len() > ef {
             self.best.pop();
         }
+    }
+
+    /// One step of the search [`start`](LayerSearch::start)ed with `ef`:
+    /// measures the unvisited neighbours of `node` and pushes those closer
+    /// than the furthest of the `ef` best onto both heaps, prefetching the
+    /// next frontier node's list and the next neighbours' vectors. Returns
+    /// the number of distances computed.
+    #[inline]
+    pub fn expand<L: Links + ?Sized>(
+        &mut self,
+        layer: &L,
+        space: &Space<'_>,
+        query: &[f32],
+        node: u32,
+        ef: usize,
+    ) -> u64 {
         let mut bound = self.bound(ef);
         let mut computed = 0;
-        while let Some(Reverse(current)) = self.frontier.pop() {
-            if current.distance > bound {
-                break;
-            }
-            if let Some(Reverse(next)) = self.frontier.peek() {
-                layer.prefetch(next.id);
-            }
-            let links = layer.links(current.id);
-            if let Some(first) = links.first() {
-                space.prefetch(first.get());
-            }
-            for (j, slot) in links.iter().enumerate() {
-                if let Some(ahead) = links.get(j + 1).map(Slot::get) {
-                    if !self.visited.contains(ahead) {
-                        space.prefetch(ahead);
-                    }
-                    if let Some(after) = links.get(j + 2) {
-                        self.visited.prefetch(after.get());
-                    }
+        if let Some(Reverse(next)) = self.frontier.peek() {
+            layer.prefetch(next.id);
+        }
+        let links = layer.links(node);
+        if let Some(first) = links.first() {
+            space.prefetch(first.get());
+        }
+        for (j, slot) in links.iter().enumerate() {
+            if let Some(ahead) = links.get(j + 1).map(Slot::get) {
+                if !self.visited.contains(ahead) {
+                    space.prefetch(ahead);
                 }
-                let id = slot.get();
-                if !self.visited.insert(id) {
-                    continue;
+                if let Some(after) = links.get(j + 2) {
+                    self.visited.prefetch(after.get());
                 }
-                let distance = space.to(query, id);
-                computed += 1;
-                if distance < bound {
-                    let found = Candidate { distance, id };
-                    self.frontier.push(Reverse(found));
-                    self.best.push(found);
-                    if self.best.len() > ef {
-                        self.best.pop();
-                    }
-                    bound = self.bound(ef);
+            }
+            let id = slot.get();
+            if !self.visited.insert(id) {
+                continue;
+            }
+            let distance = space.to(query, id);
+            computed += 1;
+            if distance < bound {
+                let found = Candidate { distance, id };
+                self.frontier.push(Reverse(found));
+                self.best.push(found);
+                if self.best.len() > ef {
+                    self.best.pop();
                 }
+                bound = self.bound(ef);
             }
         }
-        // Sort the heap's buffer in place into the results and hand the old
-        // results' buffer to the heap: no allocation.
-        let sorted = mem::take(&mut self.best).into_sorted_vec();
-        let mut spare = mem::replace(&mut self.results, sorted);
-        spare.clear();
-        self.best = BinaryHeap::from(spare);
         computed
     }
 
@@ -331,6 +357,17 @@ pub fn greedy<L: Links + ?Sized>(
     start: Candidate,
     computed: &mut u64,
 ) -> Candidate {
+    greedy_by(layer, start, computed, |id| space.to(query, id))
+}
+
+/// [`greedy`] descent measuring with `distance` (the distance of the query
+/// to a node), e.g. on quantized codes.
+pub fn greedy_by<L: Links + ?Sized>(
+    layer: &L,
+    start: Candidate,
+    computed: &mut u64,
+    mut distance: impl FnMut(u32) -> f32,
+) -> Candidate {
     let mut best = start;
     loop {
         let from = best.id;
@@ -338,7 +375,7 @@ pub fn greedy<L: Links + ?Sized>(
         *computed += links.len() as u64;
         for slot in links {
             let id = slot.get();
-            let distance = space.to(query, id);
+            let distance = distance(id);
             if distance < best.distance {
                 best = Candidate { distance, id };
             }

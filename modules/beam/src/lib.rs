@@ -7,6 +7,14 @@
 //! [`FixedDegree`] array, or borrows that array from the construction when
 //! the construction is this library's own type `N` (see [`NativeGraph`]).
 //!
+//! With the prepare parameter `traversal` set to `sq8` or `sq4` the level-0
+//! search runs on scalar-quantized codes instead (the GLASS approach): level
+//! 0 is repacked into a [`PackedLevel`], one cache-line aligned record per
+//! node holding its neighbour list and then its code, and searched by a
+//! [`PackedSearch`] with integer code distances and a sorted [`Pool`]. The
+//! prepare parameter `rerank` then recomputes exact f32 distances for the
+//! best of the final pool, so the results come out exactly ordered.
+//!
 //! The building blocks are public because graph construction needs the same
 //! searches: [`LayerSearch`] (epoch-tagged [`VisitedSet`] plus reusable
 //! heaps), [`greedy`], the [`Links`] abstraction over a graph level, and
@@ -16,15 +24,23 @@
 #![warn(missing_docs)]
 
 mod layer;
+mod packed;
+mod pool;
+mod region;
 mod space;
 mod visited;
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
 
-use annvil_abi::{Base, Error, Graph, GraphView, Level, Metric, Neighbors, Params, Result, Search};
+use annvil_abi::{
+    Base, Error, Graph, GraphView, Level, Metric, Neighbors, ParamSpec, Params, Result, Search,
+};
+use annvil_rerank::rank_exact;
 
-pub use layer::{Candidate, FixedDegree, LayerSearch, Links, Slot, counted, greedy};
+pub use layer::{Candidate, FixedDegree, LayerSearch, Links, Slot, counted, greedy, greedy_by};
+pub use packed::{PackedLevel, PackedSearch, Traversal};
+pub use pool::{MAX_POOL_ID, Pool};
 pub use space::Space;
 pub use visited::VisitedSet;
 
@@ -48,33 +64,78 @@ impl NativeGraph for StandardGraph {
 /// Default of the `ef` knob.
 pub const DEFAULT_EF: usize = 10;
 
+/// The largest `ef` and `rerank` accepted.
+pub const MAX_BEAM: usize = 1 << 20;
+
+/// Prepare parameters of a [`BeamSearch`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BeamOptions {
+    /// `traversal`: how level 0 measures distances (default f32).
+    pub traversal: Traversal,
+    /// `rerank`: when positive, the best `max(rerank, n)` of the final pool
+    /// get exact f32 distances and the best `n` of them are returned
+    /// (default 0: the pool's own order and distances).
+    pub rerank: usize,
+}
+
+impl BeamOptions {
+    /// Reads `traversal` (`f32`, `sq8` or `sq4`) and `rerank` (0..=2^20),
+    /// each defaulting to [`BeamOptions::default`]; errors name the
+    /// parameter and the accepted values.
+    pub fn from_params(params: &mut Params) -> Result<BeamOptions> {
+        let traversal = match params.get::<String>("traversal")? {
+            Some(name) => name.parse()?,
+            None => Traversal::default(),
+        };
+        let rerank = params.get_or("rerank", 0usize)?;
+        if rerank > MAX_BEAM {
+            return Err(Error::invalid(format!(
+                "parameter `rerank` must be in 0..={MAX_BEAM}, not {rerank}"
+            )));
+        }
+        Ok(BeamOptions { traversal, rerank })
+    }
+}
+
+/// Level 0 as the search reads it.
+enum Level0 {
+    /// Lists only, distances on the f32 base vectors.
+    Flat(Cow<'static, FixedDegree>),
+    /// Lists and codes in one record per node.
+    Packed(PackedLevel),
+}
+
 /// Beam search over a graph view; `N` is the construction whose native
 /// graph it borrows when the host passes one (see [`NativeGraph`]).
 ///
 /// Knob (swept): `ef`, the beam width on level 0 (default
-/// [`DEFAULT_EF`]); a search for `n` results uses `max(ef, n)`. No prepare
-/// parameters.
+/// [`DEFAULT_EF`]); a search for `n` results uses `max(ef, n)`. Prepare
+/// parameters: `traversal` and `rerank` (see [`BeamOptions`]).
 pub struct BeamSearch<N: NativeGraph = StandardGraph> {
     space: Space<'static>,
-    level0: Cow<'static, FixedDegree>,
+    metric: Metric,
+    level0: Level0,
     /// Levels 1.., borrowed from the view.
     upper: Vec<Level<'static>>,
     entry_points: Vec<u32>,
     ef: usize,
+    options: BeamOptions,
     native: PhantomData<fn() -> N>,
 }
 
 /// Per-thread scratch of a [`BeamSearch`].
 pub struct BeamContext {
     layer: LayerSearch,
+    /// Scratch of the quantized traversal, when level 0 is packed.
+    packed: Option<PackedSearch>,
     seeds: Vec<Candidate>,
     distances: u64,
 }
 
 impl<N: NativeGraph> BeamSearch<N> {
-    /// A searcher over `base` and `view`. Level 0 is borrowed from
-    /// `native` when given (it must cover every base vector), else copied
-    /// from the view into a fixed-stride array.
+    /// A searcher over `base` and `view` with f32 traversal and no rerank.
+    /// Level 0 is borrowed from `native` when given (it must cover every
+    /// base vector), else copied from the view into a fixed-stride array.
     ///
     /// Fails with [`annvil_abi::Status::Unsupported`] when the view has no
     /// levels, and with an invalid-argument error when it is not a valid
@@ -85,15 +146,36 @@ impl<N: NativeGraph> BeamSearch<N> {
         metric: Metric,
         native: Option<&'static FixedDegree>,
     ) -> Result<BeamSearch<N>> {
+        BeamSearch::with_options(base, view, metric, native, BeamOptions::default())
+    }
+
+    /// A searcher like [`from_view`](Self::from_view) with `options`: for a
+    /// quantized traversal level 0 (native or copied) is repacked with the
+    /// codes of `base` into a [`PackedLevel`].
+    pub fn with_options(
+        base: Base,
+        view: &GraphView<'static>,
+        metric: Metric,
+        native: Option<&'static FixedDegree>,
+        options: BeamOptions,
+    ) -> Result<BeamSearch<N>> {
         let Some((level0, upper)) = view.levels.split_first() else {
             return Err(Error::unsupported(
                 "beam search needs a graph, and the construction slot built none",
             ));
         };
         view.validate(base.len())?;
-        let level0 = match native {
-            Some(native) if native.num_nodes() == base.len() => Cow::Borrowed(native),
-            _ => Cow::Owned(FixedDegree::from_level(level0, base.len())),
+        let level0 = match (options.traversal.scheme(), native) {
+            (Some(scheme), _) if !base.is_empty() => Level0::Packed(match native {
+                Some(native) if native.num_nodes() == base.len() => {
+                    PackedLevel::new(native, base, metric, scheme)?
+                }
+                _ => PackedLevel::new(level0, base, metric, scheme)?,
+            }),
+            (_, Some(native)) if native.num_nodes() == base.len() => {
+                Level0::Flat(Cow::Borrowed(native))
+            }
+            _ => Level0::Flat(Cow::Owned(FixedDegree::from_level(level0, base.len()))),
         };
         let entry_points = if view.entry_points.is_empty() && !base.is_empty() {
             vec![0]
@@ -102,10 +184,12 @@ impl<N: NativeGraph> BeamSearch<N> {
         };
         Ok(BeamSearch {
             space: Space::new(base, metric),
+            metric,
             level0,
             upper: upper.to_vec(),
             entry_points,
             ef: DEFAULT_EF,
+            options,
             native: PhantomData,
         })
     }
@@ -115,9 +199,65 @@ impl<N: NativeGraph> BeamSearch<N> {
         self.ef
     }
 
-    /// True when level 0 is borrowed from the construction's native graph.
+    /// The prepare parameters.
+    pub fn options(&self) -> BeamOptions {
+        self.options
+    }
+
+    /// True when level 0 is borrowed from the construction's native graph
+    /// (never for a quantized traversal, which repacks it).
     pub fn uses_native_graph(&self) -> bool {
-        matches!(self.level0, Cow::Borrowed(_))
+        matches!(self.level0, Level0::Flat(Cow::Borrowed(_)))
+    }
+
+    /// Fills `seeds` with where the level-0 search starts, measured with
+    /// `distance`: the entry points, or, with upper levels, the node greedy
+    /// descent reaches from the closest of them. Adds the distances
+    /// computed to `computed`.
+    fn seed(
+        &self,
+        seeds: &mut Vec<Candidate>,
+        computed: &mut u64,
+        mut distance: impl FnMut(u32) -> f32,
+    ) {
+        seeds.clear();
+        seeds.extend(self.entry_points.iter().map(|&id| Candidate {
+            distance: distance(id),
+            id,
+        }));
+        *computed += seeds.len() as u64;
+        if let Some(&start) = seeds.iter().min()
+            && !self.upper.is_empty()
+        {
+            let descended = self.upper.iter().rev().fold(start, |at, level| {
+                greedy_by(level, at, computed, &mut distance)
+            });
+            seeds.clear();
+            seeds.push(descended);
+        }
+    }
+
+    /// Writes the best of `found` (closest first) to `out`: as they are, or
+    /// with `rerank`, the exact ranking of the first `max(rerank, n)`.
+    /// Returns the number of exact distances computed.
+    fn emit(
+        &self,
+        found: impl ExactSizeIterator<Item = Candidate>,
+        query: &[f32],
+        out: &mut Neighbors<'_>,
+    ) -> u64 {
+        if self.options.rerank == 0 {
+            for candidate in found {
+                if !out.push(candidate.id, candidate.distance) {
+                    break;
+                }
+            }
+            return 0;
+        }
+        let ranked = found.len().min(self.options.rerank.max(out.capacity()));
+        let ids = found.take(ranked).map(|candidate| candidate.id);
+        rank_exact(&self.space.vectors(), self.metric, query, ids, out);
+        ranked as u64
     }
 }
 
@@ -126,27 +266,53 @@ impl<N: NativeGraph> Search for BeamSearch<N> {
 
     const COUNTS_DISTANCES: bool = true;
 
-    fn prepare(base: Base, graph: &Graph, metric: Metric, _params: &mut Params) -> Result<Self> {
-        BeamSearch::from_view(
+    const PARAMS: &'static [ParamSpec] = &[
+        ParamSpec::int("ef", 1, MAX_BEAM as i64, "10", "beam width on level 0").knob(),
+        ParamSpec::choice(
+            "traversal",
+            &["f32", "sq8", "sq4"],
+            "f32",
+            "level-0 distances: f32 vectors, or SQ8/SQ4 codes packed with the lists",
+        ),
+        ParamSpec::int(
+            "rerank",
+            0,
+            MAX_BEAM as i64,
+            "0",
+            "exact f32 rerank of the best max(rerank, n) of the pool (0: none)",
+        ),
+    ];
+
+    fn prepare(base: Base, graph: &Graph, metric: Metric, params: &mut Params) -> Result<Self> {
+        let options = BeamOptions::from_params(params)?;
+        BeamSearch::with_options(
             base,
             &graph.view,
             metric,
             graph.native::<N>().map(N::level0),
+            options,
         )
     }
 
     fn configure(&mut self, params: &mut Params) -> Result<()> {
         let ef = params.get_or("ef", self.ef)?;
-        if ef == 0 {
-            return Err(Error::invalid("parameter `ef` must be at least 1"));
+        if !(1..=MAX_BEAM).contains(&ef) {
+            return Err(Error::invalid(format!(
+                "parameter `ef` must be in 1..={MAX_BEAM}, not {ef}"
+            )));
         }
         self.ef = ef;
         Ok(())
     }
 
     fn new_context(&self) -> Result<BeamContext> {
+        let (layer, packed) = match &self.level0 {
+            Level0::Flat(_) => (LayerSearch::new(self.space.len()), None),
+            Level0::Packed(level) => (LayerSearch::new(0), Some(PackedSearch::new(level))),
+        };
         Ok(BeamContext {
-            layer: LayerSearch::new(self.space.len()),
+            layer,
+            packed,
             seeds: Vec::with_capacity(self.entry_points.len()),
             distances: 0,
         })
@@ -162,42 +328,49 @@ impl<N: NativeGraph> Search for BeamSearch<N> {
             return Ok(());
         }
         let ef = self.ef.max(out.capacity());
-        let mut computed = self.entry_points.len() as u64;
-        context.seeds.clear();
-        context
-            .seeds
-            .extend(self.entry_points.iter().map(|&id| Candidate {
-                distance: self.space.to(query, id),
-                id,
-            }));
-        if !self.upper.is_empty() {
-            let start = *context.seeds.iter().min().expect("entry points are set");
-            let descended = self.upper.iter().rev().fold(start, |at, level| {
-                greedy(level, &self.space, query, at, &mut computed)
-            });
-            context.seeds.clear();
-            context.seeds.push(descended);
-        }
-        computed += context
-            .layer
-            .search(&*self.level0, &self.space, query, &context.seeds, ef);
-        context.distances += computed;
-        for found in context.layer.results() {
-            if !out.push(found.id, found.distance) {
-                break;
+        let BeamContext {
+            layer,
+            packed,
+            seeds,
+            distances,
+        } = context;
+        let mut computed = 0;
+        match &self.level0 {
+            Level0::Flat(level0) => {
+                self.seed(seeds, &mut computed, |id| self.space.to(query, id));
+                computed += layer.search(&**level0, &self.space, query, seeds, ef);
+                computed += self.emit(layer.results().iter().copied(), query, out);
+            }
+            Level0::Packed(level) => {
+                let packed = packed
+                    .as_mut()
+                    .expect("contexts of a packed level 0 hold its scratch");
+                packed.set_query(query);
+                self.seed(seeds, &mut computed, |id| packed.distance(level, id));
+                computed += packed.start(level, seeds.iter().map(|seed| seed.id), ef);
+                computed += packed.run(level);
+                computed += self.emit(packed.results(), query, out);
             }
         }
+        *distances += computed;
         Ok(())
     }
 
     fn memory_bytes(&self) -> usize {
         let level0 = match &self.level0 {
-            Cow::Owned(copy) => copy.memory_bytes(),
-            Cow::Borrowed(_) => 0,
+            Level0::Flat(Cow::Owned(copy)) => copy.memory_bytes(),
+            Level0::Flat(Cow::Borrowed(_)) => 0,
+            Level0::Packed(level) => level.memory_bytes(),
         };
         level0
             + self.upper.capacity() * size_of::<Level<'static>>()
             + self.entry_points.capacity() * size_of::<u32>()
+    }
+
+    fn context_memory_bytes(context: &BeamContext) -> usize {
+        context.layer.memory_bytes()
+            + context.packed.as_ref().map_or(0, PackedSearch::memory_bytes)
+            + context.seeds.capacity() * size_of::<Candidate>()
     }
 
     fn distance_count(context: &BeamContext) -> u64 {

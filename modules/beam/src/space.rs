@@ -28,6 +28,11 @@ impl<'a> Space<'a> {
         }
     }
 
+    /// The vectors.
+    pub fn vectors(&self) -> Vectors<'a> {
+        self.vectors
+    }
+
     /// Number of vectors.
     pub fn len(&self) -> usize {
         self.vectors.len()

@@ -31,7 +31,7 @@
 
 mod build;
 
-use annvil_abi::{Base, Construction, Error, GraphView, Level, Metric, Params, Result};
+use annvil_abi::{Base, Construction, Error, GraphView, Level, Metric, ParamSpec, Params, Result};
 use annvil_beam::{FixedDegree, NativeGraph, Slot, Space};
 
 /// HNSW build parameters.
@@ -149,6 +149,31 @@ impl Hnsw {
 }
 
 impl Construction for Hnsw {
+    /// The tuning ranges; [`HnswParams::from_params`] accepts wider ones.
+    const PARAMS: &'static [ParamSpec] = &[
+        ParamSpec::int(
+            "M",
+            4,
+            64,
+            "16",
+            "neighbours per node on the upper levels (2*M on level 0)",
+        ),
+        ParamSpec::int(
+            "ef_construction",
+            16,
+            1000,
+            "200",
+            "beam width of the searches during insertion",
+        ),
+        ParamSpec::int(
+            "seed",
+            0,
+            u32::MAX as i64,
+            "0",
+            "seed of the level draws (any u64 is accepted)",
+        ),
+    ];
+
     fn build(base: Base, metric: Metric, params: &mut Params, threads: usize) -> Result<Hnsw> {
         let params = HnswParams::from_params(params)?;
         if u32::try_from(base.len()).is_err() {

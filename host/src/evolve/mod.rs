@@ -1,0 +1,875 @@
+//! `host evolve`: CRINN's slot-by-slot evolution loop.
+//!
+//! A stage evolves one slot from a start variant: each step picks the best
+//! variant of the stage so far as the parent, asks the generator for a
+//! candidate that changes only that slot, materialises it as a variant
+//! directory under `--out` (default `evolved/`), builds it, runs the
+//! conformance suite, evaluates it and records everything in the program
+//! database (`candidates` in the results database). `--slot all` runs the
+//! construction, search and refinement stages in turn, each starting from
+//! the best variant of the one before.
+//!
+//! The loop is resumable: a stage is a *session* keyed by its start variant,
+//! slot, generator, language and dataset; the budget counts the session's
+//! candidates in the database, and a candidate left `generated` by an
+//! interruption is evaluated before anything new is generated. Content is
+//! hashed, and a session never evaluates the same content twice.
+//!
+//! At the end the start variant and the chain of parents leading to the best
+//! candidate are evaluated again in one run (`--force`), so the reported
+//! gain compares numbers measured side by side.
+
+pub mod generate;
+pub mod prompt;
+pub mod rl;
+
+use std::path::{Path, PathBuf};
+
+use annvil_results::{
+    CandidateId, CandidateRecord, CandidateScore, CandidateStatus, LeaderboardRow, Lineage,
+    NewCandidate, Scope, Status, Store,
+};
+use anyhow::{Context, Result, bail};
+
+use self::generate::{Cmd, Llm};
+use self::prompt::{ParentInfo, PromptInput, Rng, Sampling};
+use crate::check::{CheckOutcome, check_prepared};
+use crate::describe::{SlotParams, describe};
+use crate::evaluate::{EvaluateOptions, evaluate};
+use crate::prepare::{PreparedState, prepare_variants};
+use crate::scaffold::{Lang, NewVariant, SlotChoice};
+use crate::variant::{SlotKind, VARIANT_FILE, VariantSpec};
+
+/// Where candidates come from.
+#[derive(Clone, Debug)]
+pub enum Generator {
+    /// An OpenAI-compatible endpoint.
+    Llm(Llm),
+    /// A command: prompt on stdin, answer on stdout.
+    Cmd(Cmd),
+    /// Offline: mutate declared parameters.
+    Tune,
+    /// Offline: take the slot from another variant.
+    Recombine {
+        /// Variants whose slots may be taken.
+        donors: Vec<PathBuf>,
+    },
+}
+
+impl Generator {
+    /// The name recorded in the database.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Generator::Llm(_) => "llm",
+            Generator::Cmd(_) => "cmd",
+            Generator::Tune => "tune",
+            Generator::Recombine { .. } => "recombine",
+        }
+    }
+
+    fn writes_code(&self) -> bool {
+        matches!(self, Generator::Llm(_) | Generator::Cmd(_))
+    }
+}
+
+/// Everything `host evolve` needs.
+#[derive(Clone, Debug)]
+pub struct EvolveOptions {
+    /// The variant to start from.
+    pub from: PathBuf,
+    /// The slots to evolve, in order.
+    pub slots: Vec<SlotKind>,
+    /// The generator.
+    pub generator: Generator,
+    /// Candidates per stage.
+    pub budget: usize,
+    /// Where candidate directories go.
+    pub out: PathBuf,
+    /// Language of generated code.
+    pub lang: Lang,
+    /// Exemplar sampling of the prompt.
+    pub sampling: Sampling,
+    /// How candidates are evaluated (dataset, runs, results directory…).
+    pub evaluate: EvaluateOptions,
+    /// Threads of the conformance suite's builds.
+    pub check_threads: usize,
+}
+
+/// What happened to one candidate.
+struct Verdict {
+    status: CandidateStatus,
+    build_log: Option<String>,
+    failure: Option<String>,
+    score: Option<CandidateScore>,
+}
+
+impl Verdict {
+    fn failed(status: CandidateStatus, failure: String) -> Verdict {
+        Verdict {
+            status,
+            build_log: None,
+            failure: Some(failure),
+            score: None,
+        }
+    }
+}
+
+/// A stage in progress.
+struct Stage<'a> {
+    options: &'a EvolveOptions,
+    slot: SlotKind,
+    session: String,
+    start: VariantSpec,
+    start_reward: f64,
+    scope: Scope,
+    database: PathBuf,
+    scratch: tempfile::TempDir,
+}
+
+/// Runs `host evolve`; returns true when the best variant beats the start
+/// variant in the final side-by-side run.
+pub fn evolve(options: &EvolveOptions) -> Result<bool> {
+    if options.budget == 0 {
+        bail!("--budget must be at least 1");
+    }
+    std::fs::create_dir_all(&options.out)
+        .with_context(|| format!("creating {}", options.out.display()))?;
+    let start = VariantSpec::load(&options.from)?;
+    let mut current = start.dir.clone();
+    for &slot in &options.slots {
+        let stage = Stage::begin(options, slot, &current)?;
+        current = stage.run()?;
+    }
+    confirm(options, &start, &current)
+}
+
+/// Evaluates the start variant and every ancestor of `best` back to it in
+/// one forced run and prints the gain.
+fn confirm(options: &EvolveOptions, start: &VariantSpec, best: &Path) -> Result<bool> {
+    let best = VariantSpec::load(best)?;
+    if best.dir == start.dir {
+        println!(
+            "\nevolve: no candidate beat {}; it stays the best variant",
+            start.name
+        );
+        return Ok(false);
+    }
+    let store = Store::open(options.evaluate.results_dir.join("results.sqlite"))?;
+    let mut chain = vec![best.dir.clone()];
+    let mut name = best.name.clone();
+    while let Some(lineage) = store.lineage(&name)? {
+        if lineage.parent == start.name || chain.len() > 64 {
+            break;
+        }
+        match store.candidate_named(&lineage.parent)? {
+            Some(parent) => chain.push(PathBuf::from(&parent.candidate.dir)),
+            None => break,
+        }
+        name = lineage.parent;
+    }
+    chain.push(start.dir.clone());
+    chain.reverse();
+    drop(store);
+    println!(
+        "\nevolve: re-measuring {} side by side with its ancestors",
+        best.name
+    );
+    let mut options = options.evaluate.clone();
+    options.force = true;
+    let evaluated = evaluate(&chain, &options)?;
+    let store = Store::open(&evaluated.database)?;
+    let board = store.leaderboard_for(&evaluated.scope)?;
+    let reward = |name: &str| {
+        board
+            .rows
+            .iter()
+            .find(|r| r.variant_name == name && r.status == Status::Ok)
+            .map(|r| r.reward)
+    };
+    match (reward(&start.name), reward(&best.name)) {
+        (Some(before), Some(after)) => {
+            println!(
+                "evolve: {} reward {after:.0} vs {} {before:.0} in the same run: {:.2}×",
+                best.name,
+                start.name,
+                after / before.max(f64::MIN_POSITIVE)
+            );
+            Ok(after > before)
+        }
+        _ => {
+            println!("evolve: the final run did not rank both variants");
+            Ok(false)
+        }
+    }
+}
+
+impl<'a> Stage<'a> {
+    fn begin(options: &'a EvolveOptions, slot: SlotKind, start_dir: &Path) -> Result<Stage<'a>> {
+        let start = VariantSpec::load(start_dir)?;
+        println!(
+            "\nevolve: {} stage from {} with the {} generator, budget {}",
+            slot.name(),
+            start.name,
+            options.generator.name(),
+            options.budget
+        );
+        let evaluated = evaluate(std::slice::from_ref(&start.dir), &options.evaluate)?;
+        let store = Store::open(&evaluated.database)?;
+        let start_reward = row_of(&store, &evaluated.scope, &start.name)?
+            .filter(|r| r.status == Status::Ok)
+            .map(|r| r.reward)
+            .with_context(|| format!("{}: the start variant could not be evaluated", start.name))?;
+        let session = format!(
+            "{}|{}|{}|{}|{}|{}",
+            start.name,
+            slot.name(),
+            options.generator.name(),
+            options.lang.name(),
+            evaluated.scope.dataset_hash,
+            evaluated.scope.config_key
+        );
+        Ok(Stage {
+            options,
+            slot,
+            session,
+            start,
+            start_reward,
+            scope: evaluated.scope,
+            database: evaluated.database,
+            scratch: tempfile::tempdir()?,
+        })
+    }
+
+    fn store(&self) -> Result<Store> {
+        Ok(Store::open(&self.database)?)
+    }
+
+    /// Runs the stage to its budget; returns the directory of its best variant.
+    fn run(self) -> Result<PathBuf> {
+        // Finish what an interruption left behind.
+        for open in self.store()?.session_candidates(&self.session)? {
+            if open.status == CandidateStatus::Generated {
+                println!("evolve: resuming {}", open.candidate.name);
+                self.judge(
+                    open.id,
+                    Path::new(&open.candidate.dir),
+                    &open.candidate.name,
+                )?;
+            }
+        }
+        let mut rng = Rng::new(blake3_u64(&self.session));
+        let mut fruitless = 0;
+        loop {
+            let done = self.store()?.session_candidates(&self.session)?.len();
+            if done >= self.options.budget {
+                break;
+            }
+            // Skip the draws already made before an interruption.
+            for _ in 0..done {
+                rng.next_u64();
+            }
+            match self.step(&mut rng, done + 1)? {
+                true => fruitless = 0,
+                false => {
+                    fruitless += 1;
+                    if fruitless >= 20 {
+                        println!(
+                            "evolve: 20 draws in a row gave content already evaluated; \
+                             stopping the {} stage early",
+                            self.slot.name()
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        let (best_dir, best_name, best_reward) = self.best()?;
+        println!(
+            "evolve: {} stage done: best {best_name} (reward {best_reward:.0}, start {} {:.0})",
+            self.slot.name(),
+            self.start.name,
+            self.start_reward
+        );
+        Ok(best_dir)
+    }
+
+    /// The best variant of the session so far (the start variant unless a
+    /// candidate beat it).
+    fn best(&self) -> Result<(PathBuf, String, f64)> {
+        let mut best = (
+            self.start.dir.clone(),
+            self.start.name.clone(),
+            self.start_reward,
+        );
+        for c in self.store()?.session_candidates(&self.session)? {
+            if let Some(score) = &c.score
+                && score.reward > best.2
+            {
+                best = (
+                    PathBuf::from(&c.candidate.dir),
+                    c.candidate.name,
+                    score.reward,
+                );
+            }
+        }
+        Ok(best)
+    }
+
+    /// Generates, records and judges one candidate; false when the draw
+    /// gave content the session already holds.
+    fn step(&self, rng: &mut Rng, ordinal: usize) -> Result<bool> {
+        let (parent_dir, parent_name, parent_reward) = self.best()?;
+        let parent = VariantSpec::load(&parent_dir)?;
+        let name = self.candidate_name(ordinal)?;
+        let dir = self.options.out.canonicalize()?.join(&name);
+        let generated = match &self.options.generator {
+            Generator::Tune => self.tune(&parent, &dir, rng)?,
+            Generator::Recombine { donors } => self.recombine(&parent, donors, &dir, rng)?,
+            Generator::Llm(_) | Generator::Cmd(_) => {
+                self.write_code(&parent, parent_reward, &name, &dir, rng)?
+            }
+        };
+        let Some(generated) = generated else {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Ok(false);
+        };
+        let mut store = self.store()?;
+        let id = store.insert_candidate(&NewCandidate {
+            session: self.session.clone(),
+            name: name.clone(),
+            dir: dir.display().to_string(),
+            content_hash: generated.content_hash,
+            lineage: Lineage {
+                parent: parent_name,
+                slot: self.slot.name().to_owned(),
+            },
+            generator: self.options.generator.name().to_owned(),
+            prompt: generated.prompt,
+            response: Some(generated.response),
+            slot_code: generated.code,
+            language: self
+                .options
+                .generator
+                .writes_code()
+                .then(|| self.options.lang.name().to_owned()),
+        })?;
+        drop(store);
+        match generated.invalid {
+            Some(why) => {
+                println!("evolve: {name}: invalid response: {why}");
+                self.store()?.close_candidate(
+                    id,
+                    CandidateStatus::InvalidResponse,
+                    None,
+                    Some(&why),
+                    None,
+                )?;
+            }
+            None => self.judge(id, &dir, &name)?,
+        }
+        Ok(true)
+    }
+
+    /// A name for the `ordinal`-th candidate that no variant has yet.
+    fn candidate_name(&self, ordinal: usize) -> Result<String> {
+        let store = self.store()?;
+        let prefix = format!(
+            "{}-{}-{}",
+            self.start.name,
+            self.slot.name(),
+            self.options.generator.name()
+        );
+        (ordinal..)
+            .map(|n| format!("{prefix}-{n:03}"))
+            .find(|n| {
+                !self.options.out.join(n).exists()
+                    && store.candidate_named(n).ok().flatten().is_none()
+            })
+            .context("no free candidate name")
+    }
+
+    /// Builds, checks and evaluates a materialised candidate, and closes
+    /// its record.
+    fn judge(&self, id: CandidateId, dir: &Path, name: &str) -> Result<()> {
+        let verdict = self.verdict(dir, name)?;
+        let summary = match (&verdict.score, &verdict.failure) {
+            (Some(s), _) => format!(
+                "reward {:.0} ({:.2}× its parent)",
+                s.reward,
+                s.reward / s.parent_reward.unwrap_or(s.reward).max(f64::MIN_POSITIVE)
+            ),
+            (None, Some(f)) => format!(
+                "{}: {}",
+                verdict.status,
+                f.lines().next().unwrap_or_default()
+            ),
+            (None, None) => verdict.status.to_string(),
+        };
+        println!("evolve: {name}: {summary}");
+        self.store()?.close_candidate(
+            id,
+            verdict.status,
+            verdict.build_log.as_deref(),
+            verdict.failure.as_deref(),
+            verdict.score.as_ref(),
+        )?;
+        Ok(())
+    }
+
+    fn verdict(&self, dir: &Path, name: &str) -> Result<Verdict> {
+        let (prepared, _) = prepare_variants(&[dir.to_path_buf()], false, |_| {})?;
+        let variant = prepared.first().context("one variant prepared")?;
+        if let PreparedState::Broken { reason, log } = &variant.state {
+            return Ok(Verdict {
+                status: CandidateStatus::BuildFailed,
+                build_log: Some(log.clone()),
+                failure: Some(format!("{reason}\n{}", compiler_errors(log))),
+                score: None,
+            });
+        }
+        let mut table = String::new();
+        let outcome = check_prepared(
+            variant,
+            self.options.check_threads,
+            &self.options.evaluate.limits.limits(None),
+            self.scratch.path(),
+            &mut |line| {
+                table.push_str(line);
+                table.push('\n');
+            },
+        )?;
+        if outcome != CheckOutcome::Passed {
+            return Ok(Verdict::failed(
+                CandidateStatus::CheckFailed,
+                format!("host check failed:\n{table}"),
+            ));
+        }
+        let evaluated = evaluate(&[dir.to_path_buf()], &self.options.evaluate)?;
+        let store = Store::open(&evaluated.database)?;
+        let Some(row) = row_of(&store, &evaluated.scope, name)? else {
+            bail!("{name}: evaluated but not on the leaderboard");
+        };
+        if row.status != Status::Ok {
+            return Ok(Verdict::failed(
+                CandidateStatus::EvaluationFailed,
+                row.status_text.clone(),
+            ));
+        }
+        let parent_reward = store
+            .lineage(name)?
+            .and_then(|l| row_of(&store, &evaluated.scope, &l.parent).ok().flatten())
+            .filter(|r| r.status == Status::Ok)
+            .map(|r| r.reward);
+        let metrics = serde_json::json!({
+            "qps_at_090": row.qps_at_090,
+            "qps_at_095": row.qps_at_095,
+            "qps_at_099": row.qps_at_099,
+            "max_recall": row.max_recall,
+            "build_seconds": row.build_seconds,
+            "index_memory_bytes": row.index_memory_bytes,
+            "build_params": row.build_params,
+        });
+        Ok(Verdict {
+            status: CandidateStatus::Ok,
+            build_log: None,
+            failure: None,
+            score: Some(CandidateScore {
+                reward: row.reward,
+                parent_reward,
+                metrics_json: metrics.to_string(),
+                dataset_hash: self.scope.dataset_hash.clone(),
+                config_key: self.scope.config_key.clone(),
+            }),
+        })
+    }
+
+    /// `tune`: the parent with the slot's parameters mutated.
+    fn tune(&self, parent: &VariantSpec, dir: &Path, rng: &mut Rng) -> Result<Option<Generated>> {
+        let declared = self.declared(parent)?;
+        let mut current = parent.slot(self.slot).params.clone();
+        if self.slot == SlotKind::Construction {
+            // A grid axis becomes a fixed value: tune picks one point.
+            for (key, values) in &parent.grid {
+                current
+                    .entry(key.clone())
+                    .or_insert_with(|| values[0].clone());
+            }
+        }
+        for _ in 0..20 {
+            let mutation = generate::tune(self.slot, declared.slot(self.slot), &current, rng)?;
+            let mut child = parent.clone();
+            match self.slot {
+                SlotKind::Construction => {
+                    child.construction.params = mutation.params;
+                    child.grid.clear();
+                }
+                SlotKind::Search => child.search.params = mutation.params,
+                SlotKind::Refinement => child.refinement.params = mutation.params,
+            }
+            let hash = config_hash(&child);
+            if self
+                .store()?
+                .candidate_by_hash(&self.session, &hash)?
+                .is_some()
+            {
+                continue;
+            }
+            self.write_config(&mut child, parent, dir, &mutation.description)?;
+            return Ok(Some(Generated {
+                content_hash: hash,
+                prompt: None,
+                response: mutation.description,
+                code: None,
+                invalid: None,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// The declared parameters of a variant's slots, read in a worker.
+    fn declared(&self, variant: &VariantSpec) -> Result<SlotParams> {
+        let (prepared, _) = prepare_variants(std::slice::from_ref(&variant.dir), false, |_| {})?;
+        match &prepared[0].state {
+            PreparedState::Ready { pipeline, .. } => describe(
+                pipeline,
+                &self.options.evaluate.limits.limits(None),
+                self.scratch.path(),
+            ),
+            PreparedState::Skipped { hint } => bail!("{}: skipped: {hint}", variant.name),
+            PreparedState::Broken { reason, .. } => bail!("{}: {reason}", variant.name),
+        }
+    }
+
+    /// `recombine`: the parent with the slot of a donor drawn by a softmax
+    /// over the donors' rewards.
+    fn recombine(
+        &self,
+        parent: &VariantSpec,
+        donors: &[PathBuf],
+        dir: &Path,
+        rng: &mut Rng,
+    ) -> Result<Option<Generated>> {
+        let evaluated = evaluate(donors, &self.options.evaluate)?;
+        let store = Store::open(&evaluated.database)?;
+        let mut pool: Vec<(VariantSpec, f64)> = Vec::new();
+        for dir in donors {
+            let donor = VariantSpec::load(dir)?;
+            let differs = donor.slot(self.slot) != parent.slot(self.slot)
+                || (self.slot == SlotKind::Search && donor.sweep != parent.sweep);
+            let reward = row_of(&store, &evaluated.scope, &donor.name)?
+                .filter(|r| r.status == Status::Ok)
+                .map(|r| r.reward);
+            if let (true, Some(reward)) = (differs, reward) {
+                pool.push((donor, reward));
+            }
+        }
+        drop(store);
+        while !pool.is_empty() {
+            let scores: Vec<f64> = pool
+                .iter()
+                .map(|(_, r)| r / self.start_reward.max(f64::MIN_POSITIVE))
+                .collect();
+            let weights = prompt::softmax_weights(&scores, self.options.sampling.temperature);
+            let mut draw = rng.unit();
+            let pick = weights
+                .iter()
+                .position(|w| {
+                    let hit = draw < *w;
+                    draw -= w;
+                    hit
+                })
+                .unwrap_or(pool.len() - 1);
+            let (donor, _) = pool.swap_remove(pick);
+            let mut child = generate::recombine(parent, &donor, self.slot);
+            let hash = config_hash(&child);
+            if self
+                .store()?
+                .candidate_by_hash(&self.session, &hash)?
+                .is_some()
+            {
+                continue;
+            }
+            let description = format!("{} slot from {}", self.slot.name(), donor.name);
+            self.write_config(&mut child, parent, dir, &description)?;
+            return Ok(Some(Generated {
+                content_hash: hash,
+                prompt: None,
+                response: description,
+                code: None,
+                invalid: None,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Writes a configuration-only candidate: variant.yaml whose libraries
+    /// point at the existing ones.
+    fn write_config(
+        &self,
+        child: &mut VariantSpec,
+        parent: &VariantSpec,
+        dir: &Path,
+        description: &str,
+    ) -> Result<()> {
+        child.description = format!("{} ({description})", parent.name);
+        child.lineage = Some(Lineage {
+            parent: parent.name.clone(),
+            slot: self.slot.name().to_owned(),
+        });
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join(VARIANT_FILE), child.to_yaml(dir))
+            .with_context(|| format!("writing {}", dir.join(VARIANT_FILE).display()))?;
+        Ok(())
+    }
+
+    /// `llm` / `cmd`: asks for the slot's code with the contrastive prompt
+    /// and materialises the answer on top of a generated variant.
+    fn write_code(
+        &self,
+        parent: &VariantSpec,
+        parent_reward: f64,
+        name: &str,
+        dir: &Path,
+        rng: &mut Rng,
+    ) -> Result<Option<Generated>> {
+        let lang = self.options.lang;
+        let store = self.store()?;
+        let last_failure = store
+            .session_candidates(&self.session)?
+            .into_iter()
+            .rev()
+            .find(|c| c.candidate.lineage.parent == parent.name)
+            .filter(|c| c.status != CandidateStatus::Ok)
+            .and_then(|c| c.failure);
+        let sampling = Sampling {
+            seed: rng.next_u64(),
+            ..self.options.sampling
+        };
+        let text = compose_prompt(
+            &store,
+            &self.scope,
+            parent,
+            parent_reward,
+            self.slot,
+            lang,
+            &sampling,
+            last_failure.as_deref(),
+        )?;
+        drop(store);
+        let answer = match &self.options.generator {
+            Generator::Llm(llm) => llm.complete(&text),
+            Generator::Cmd(cmd) => cmd.complete(&text),
+            _ => unreachable!("only code generators write code"),
+        };
+        let (response, code) = match answer {
+            Ok(response) => {
+                let code = prompt::extract_code(&response);
+                (response, code)
+            }
+            Err(e) => (String::new(), Err(format!("the generator failed: {e:#}"))),
+        };
+        let content = format!(
+            "{}|{}|{}|{}",
+            parent.name,
+            self.slot.name(),
+            lang.name(),
+            code.as_deref().unwrap_or(&response)
+        );
+        let hash = blake3::hash(content.as_bytes()).to_hex()[..16].to_owned();
+        if self
+            .store()?
+            .candidate_by_hash(&self.session, &hash)?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let code = match code {
+            Ok(code) => code,
+            Err(why) => {
+                return Ok(Some(Generated {
+                    content_hash: hash,
+                    prompt: Some(text),
+                    response,
+                    code: None,
+                    invalid: Some(why),
+                }));
+            }
+        };
+        crate::scaffold::create(&NewVariant {
+            name: name.to_owned(),
+            from: Some(parent.dir.clone()),
+            lang,
+            slot: match self.slot {
+                SlotKind::Construction => SlotChoice::Construction,
+                SlotKind::Search => SlotChoice::Search,
+                SlotKind::Refinement => SlotChoice::Refinement,
+            },
+            out: Some(self.options.out.clone()),
+        })?;
+        let file = dir.join(lang.slot_file(self.slot));
+        std::fs::write(&file, &code).with_context(|| format!("writing {}", file.display()))?;
+        Ok(Some(Generated {
+            content_hash: hash,
+            prompt: Some(text),
+            response,
+            code: Some(code),
+            invalid: None,
+        }))
+    }
+}
+
+/// The contrastive prompt for `slot` of `parent`: exemplars are the
+/// evaluated candidates of that slot in `lang`, scored in `scope`.
+#[allow(clippy::too_many_arguments)]
+fn compose_prompt(
+    store: &Store,
+    scope: &Scope,
+    parent: &VariantSpec,
+    parent_reward: f64,
+    slot: SlotKind,
+    lang: Lang,
+    sampling: &Sampling,
+    last_failure: Option<&str>,
+) -> Result<String> {
+    let pool: Vec<CandidateRecord> = store
+        .slot_candidates(slot.name())?
+        .into_iter()
+        .filter(|c| c.candidate.language.as_deref() == Some(lang.name()))
+        .filter(|c| {
+            c.score.as_ref().is_some_and(|s| {
+                s.config_key == scope.config_key && s.dataset_hash == scope.dataset_hash
+            })
+        })
+        .collect();
+    let exemplars = prompt::sample_exemplars(&pool, parent_reward, sampling);
+    let own_file = parent.dir.join(lang.slot_file(slot));
+    let own = (parent.slot(slot).library.path() == parent.dir && own_file.is_file())
+        .then(|| std::fs::read_to_string(&own_file).ok())
+        .flatten();
+    let parent_info = ParentInfo {
+        name: parent.name.clone(),
+        reward: parent_reward,
+        max_recall: row_of(store, scope, &parent.name)?.and_then(|r| r.max_recall),
+        code_is_template: own.is_none(),
+        code: own.unwrap_or_else(|| lang.template(slot).to_owned()),
+    };
+    Ok(prompt::build_prompt(&PromptInput {
+        slot,
+        lang,
+        parent: &parent_info,
+        exemplars: &exemplars,
+        last_failure,
+        dataset: &scope.dataset_name,
+    }))
+}
+
+/// `host prompt`: the prompt the next `llm`/`cmd` step would send for
+/// `slot` of the variant `from`, scored on the leaderboard of `dataset`
+/// (default: the most recent one holding `from`).
+pub fn prompt_for(
+    from: &Path,
+    slot: SlotKind,
+    lang: Lang,
+    results: &Path,
+    dataset: Option<&str>,
+    sampling: &Sampling,
+) -> Result<String> {
+    let parent = VariantSpec::load(from)?;
+    let db = results.join("results.sqlite");
+    if !db.exists() {
+        bail!(
+            "{}: no results database; evaluate {} first (`host evaluate {}`)",
+            db.display(),
+            parent.name,
+            from.display()
+        );
+    }
+    let store = Store::open(&db)?;
+    let scopes = match dataset {
+        Some(d) => store.scopes(d)?,
+        None => store.all_scopes()?,
+    };
+    let mut found = None;
+    for scope in scopes.into_iter().rev() {
+        if let Some(row) = row_of(&store, &scope, &parent.name)?.filter(|r| r.status == Status::Ok)
+        {
+            found = Some((scope, row.reward));
+            break;
+        }
+    }
+    let Some((scope, reward)) = found else {
+        bail!(
+            "{} has no successful evaluation in {}{}; run `host evaluate {}` first",
+            parent.name,
+            db.display(),
+            dataset.map(|d| format!(" on {d}")).unwrap_or_default(),
+            from.display()
+        );
+    };
+    compose_prompt(&store, &scope, &parent, reward, slot, lang, sampling, None)
+}
+
+/// A materialised candidate, before it is judged.
+struct Generated {
+    content_hash: String,
+    prompt: Option<String>,
+    response: String,
+    code: Option<String>,
+    /// Why the answer is unusable, if it is.
+    invalid: Option<String>,
+}
+
+/// The leaderboard row of `name` in `scope`.
+fn row_of(store: &Store, scope: &Scope, name: &str) -> Result<Option<LeaderboardRow>> {
+    Ok(store
+        .leaderboard_for(scope)?
+        .rows
+        .into_iter()
+        .find(|r| r.variant_name == name))
+}
+
+/// Hash of what a configuration-only candidate runs: its libraries,
+/// parameters, grid, sweep and candidate count (not its name or lineage).
+fn config_hash(spec: &VariantSpec) -> String {
+    let content = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        spec.construction, spec.grid, spec.search, spec.sweep, spec.refinement, spec.candidates
+    );
+    blake3::hash(content.as_bytes()).to_hex()[..16].to_owned()
+}
+
+fn blake3_u64(text: &str) -> u64 {
+    let hash = blake3::hash(text.as_bytes());
+    u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
+}
+
+/// The compiler's error lines and their context from a cargo log, for the
+/// next prompt (the whole log is kept in the database).
+fn compiler_errors(log: &str) -> String {
+    let mut out = Vec::new();
+    let mut keep = 0;
+    for line in log.lines() {
+        if line.starts_with("error") {
+            keep = 12;
+        }
+        if keep > 0 {
+            out.push(line);
+            keep -= 1;
+        }
+        if out.len() >= 80 {
+            break;
+        }
+    }
+    if out.is_empty() {
+        log.lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        out.join("\n")
+    }
+}

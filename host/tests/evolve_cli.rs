@@ -1,0 +1,370 @@
+//! `host evolve`, `host prompt` and `host export-rl` end to end, on a small
+//! synthetic set: the offline tune generator, the cmd generator answering
+//! valid and broken code, and the llm generator against a local HTTP server
+//! speaking the chat-completions protocol.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+
+use annvil_results::{CandidateStatus, Store};
+use common::{host, text};
+
+/// A dataset small enough for many evaluations.
+const DATASET: &str = "synthetic:n=3000,queries=100,dim=16,clusters=10";
+
+fn evolve_args<'a>(work: &'a str, extra: &[&'a str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "evolve",
+        "--dataset",
+        DATASET,
+        "--runs",
+        "1",
+        "--max-points",
+        "8",
+        "--point-budget",
+        "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend([
+        "--out".into(),
+        format!("{work}/evolved"),
+        "--results".into(),
+        format!("{work}/results"),
+    ]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn run(args: &[String]) -> std::process::Output {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    host(&refs)
+}
+
+fn store(work: &Path) -> Store {
+    Store::open(work.join("results/results.sqlite")).expect("results database")
+}
+
+#[test]
+fn tune_records_candidates_with_lineage_and_resumes_at_the_budget() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_str().unwrap();
+    let args = evolve_args(
+        w,
+        &[
+            "--from",
+            "variants/hnsw",
+            "--slot",
+            "construction",
+            "--generator",
+            "tune",
+            "--budget",
+            "2",
+        ],
+    );
+    let first = run(&args);
+    let out = text(&first);
+    assert!(
+        first.status.code().is_some_and(|c| c <= 1),
+        "evolve failed:\n{out}"
+    );
+    let candidates = store(work.path()).all_candidates().unwrap();
+    assert_eq!(candidates.len(), 2, "{out}");
+    for c in &candidates {
+        assert_eq!(c.candidate.generator, "tune");
+        assert_eq!(c.candidate.lineage.slot, "construction");
+        assert_eq!(c.status, CandidateStatus::Ok, "{c:?}\n{out}");
+        assert!(c.score.as_ref().unwrap().reward > 0.0);
+        assert!(c.candidate.response.as_deref().unwrap().contains('→'));
+        assert!(Path::new(&c.candidate.dir).join("variant.yaml").is_file());
+    }
+    let hashes: std::collections::BTreeSet<_> = candidates
+        .iter()
+        .map(|c| &c.candidate.content_hash)
+        .collect();
+    assert_eq!(hashes.len(), 2, "the same content is never evaluated twice");
+    assert!(
+        out.contains("(from hnsw, construction)"),
+        "the leaderboard shows the lineage:\n{out}"
+    );
+    let lineage_md = std::fs::read_to_string(
+        work.path()
+            .join("results")
+            .join(format!("{}/leaderboard.md", dataset_dir(work.path()))),
+    )
+    .unwrap();
+    assert!(lineage_md.contains("## Lineage"), "{lineage_md}");
+
+    // A second run with the same budget resumes: nothing new is generated.
+    let again = run(&args);
+    assert!(
+        again.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(store(work.path()).all_candidates().unwrap().len(), 2);
+}
+
+/// The report directory of the only dataset in the results.
+fn dataset_dir(work: &Path) -> String {
+    std::fs::read_dir(work.join("results"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .find(|e| e.path().join("leaderboard.md").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .expect("a report directory")
+}
+
+/// A cmd generator script: reads the prompt, answers with `code` inside
+/// the protocol (with a counter comment so every answer is new content).
+fn answer_script(dir: &Path, name: &str, code: &str) -> String {
+    let code_file = dir.join(format!("{name}.code"));
+    std::fs::write(&code_file, code).unwrap();
+    let counter = dir.join(format!("{name}.count"));
+    let script = dir.join(format!("{name}.sh"));
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncat > {prompt}\nn=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}\n\
+             printf '## Performance Analysis\\nFine.\\n## Algorithm Design\\nSame.\\n## Code\\n```rust\\n'\n\
+             echo \"// answer $n\"\ncat {code}\nprintf '```\\n'\n",
+            prompt = dir.join(format!("{name}.prompt")).display(),
+            counter = counter.display(),
+            code = code_file.display()
+        ),
+    )
+    .unwrap();
+    format!("sh {}", script.display())
+}
+
+#[test]
+fn cmd_answers_build_and_rank_or_are_recorded_with_their_compiler_error() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_str().unwrap();
+    let template =
+        std::fs::read_to_string(common::root().join("host/templates/rust/refinement.rs")).unwrap();
+
+    let broken = answer_script(work.path(), "broken", "pub struct Refiner { fn broken( }\n");
+    let args = evolve_args(
+        w,
+        &[
+            "--from",
+            "variants/hnsw",
+            "--slot",
+            "refinement",
+            "--generator",
+            "cmd",
+            "--command",
+            &broken,
+            "--budget",
+            "2",
+        ],
+    );
+    let failed = run(&args);
+    let out = text(&failed);
+    let candidates = store(work.path()).all_candidates().unwrap();
+    assert_eq!(
+        candidates.len(),
+        2,
+        "the loop goes on after a broken answer:\n{out}"
+    );
+    for c in &candidates {
+        assert_eq!(c.status, CandidateStatus::BuildFailed, "{c:?}");
+        assert!(c.failure.as_deref().unwrap().contains("error"), "{c:?}");
+        assert!(c.candidate.prompt.as_deref().unwrap().contains("## Code"));
+    }
+    // The second prompt of the lineage shows the first one's compiler error.
+    let prompt = std::fs::read_to_string(work.path().join("broken.prompt")).unwrap();
+    assert!(prompt.contains("The previous attempt failed"), "{prompt}");
+
+    let valid = answer_script(work.path(), "valid", &template);
+    let args = evolve_args(
+        w,
+        &[
+            "--from",
+            "variants/hnsw",
+            "--slot",
+            "refinement",
+            "--generator",
+            "cmd",
+            "--command",
+            &valid,
+            "--budget",
+            "1",
+        ],
+    );
+    let ranked = run(&args);
+    let out = text(&ranked);
+    let ok: Vec<_> = store(work.path())
+        .all_candidates()
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.status == CandidateStatus::Ok)
+        .collect();
+    assert_eq!(ok.len(), 1, "{out}");
+    assert!(ok[0].score.as_ref().unwrap().reward > 0.0);
+    assert!(
+        ok[0]
+            .candidate
+            .slot_code
+            .as_deref()
+            .unwrap()
+            .contains("answer 1")
+    );
+    assert!(
+        out.contains(&ok[0].candidate.name),
+        "ranked on the leaderboard:\n{out}"
+    );
+
+    // The prompt command shows the evaluated implementation as an exemplar.
+    let prompt = host(&[
+        "prompt",
+        "--slot",
+        "refinement",
+        "--from",
+        "variants/hnsw",
+        "--results",
+        &format!("{w}/results"),
+    ]);
+    let shown = text(&prompt);
+    assert!(prompt.status.success(), "{shown}");
+    assert!(
+        shown.contains(&ok[0].candidate.name) && shown.contains("## Algorithm Design"),
+        "{shown}"
+    );
+
+    // export-rl writes one record per prompted candidate.
+    let rl = host(&["export-rl", "--results", &format!("{w}/results")]);
+    assert!(rl.status.success(), "{}", text(&rl));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&rl.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["prompt"].is_string() && l["advantage"].is_number())
+    );
+    assert!(lines.iter().any(|l| l["reward"].as_f64().unwrap() > 0.0));
+}
+
+/// Serves chat-completions requests on a local port: each answer is
+/// `answer`; the request bodies are returned when the server stops.
+fn chat_server(
+    answer: &'static str,
+    requests: usize,
+) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            bodies.push(format!("{head}\n{}", String::from_utf8_lossy(&body)));
+            let reply = serde_json::json!({
+                "id": "x", "object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}]
+            })
+            .to_string();
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            )
+            .unwrap();
+        }
+        bodies
+    });
+    (url, handle)
+}
+
+#[test]
+fn llm_generator_speaks_chat_completions() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path().to_str().unwrap();
+    let (url, server) = chat_server("## Performance Analysis\nI forgot the code.", 1);
+    let mut args = evolve_args(
+        w,
+        &[
+            "--from",
+            "variants/hnsw",
+            "--slot",
+            "search",
+            "--generator",
+            "llm",
+            "--model",
+            "local-test",
+            "--budget",
+            "1",
+            "--api-key-env",
+            "ANNVIL_TEST_KEY",
+        ],
+    );
+    args.extend(["--endpoint".to_string(), url]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+        .current_dir(common::root())
+        .env("ANNVIL_TEST_KEY", "sekret")
+        .args(&refs)
+        .output()
+        .unwrap();
+    let out = text(&output);
+    let bodies = server.join().unwrap();
+    assert_eq!(bodies.len(), 1, "{out}");
+    let request = &bodies[0];
+    assert!(
+        request.starts_with("POST /v1/chat/completions"),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains("authorization: bearer sekret"),
+        "{request}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(request.split_once("\n\n").unwrap().1).unwrap();
+    assert_eq!(json["model"], "local-test");
+    assert_eq!(json["messages"][1]["role"], "user");
+    assert!(
+        json["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("## Critical requirements")
+    );
+    let candidates = store(work.path()).all_candidates().unwrap();
+    assert_eq!(candidates.len(), 1, "{out}");
+    assert_eq!(candidates[0].status, CandidateStatus::InvalidResponse);
+    assert!(
+        candidates[0]
+            .failure
+            .as_deref()
+            .unwrap()
+            .contains("no `## Code` section")
+    );
+    assert_eq!(
+        candidates[0].candidate.response.as_deref(),
+        Some("## Performance Analysis\nI forgot the code.")
+    );
+}

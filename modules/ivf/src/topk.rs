@@ -1,0 +1,97 @@
+//! A bounded max-heap that keeps the `k` nearest of a stream of scored ids.
+
+use std::collections::BinaryHeap;
+
+use annvil_abi::Neighbors;
+use annvil_beam::Candidate;
+
+/// The `k` smallest (distance, id) pairs pushed so far, ties broken by the
+/// lower id, so the result does not depend on the push order. Reusable
+/// across queries without reallocating.
+#[derive(Debug, Default)]
+pub struct TopK {
+    heap: BinaryHeap<Candidate>,
+    k: usize,
+}
+
+impl TopK {
+    /// An empty selection of capacity 0; call [`TopK::reset`] per query.
+    pub fn new() -> TopK {
+        TopK::default()
+    }
+
+    /// Empties the selection and sets how many pairs it keeps.
+    pub fn reset(&mut self, k: usize) {
+        self.heap.clear();
+        self.heap.reserve(k);
+        self.k = k;
+    }
+
+    /// Offers a pair; kept when fewer than `k` are held or it beats the
+    /// worst one held.
+    #[inline]
+    pub fn push(&mut self, id: u32, distance: f32) {
+        let candidate = Candidate { distance, id };
+        if self.heap.len() < self.k {
+            self.heap.push(candidate);
+        } else if let Some(mut worst) = self.heap.peek_mut()
+            && candidate < *worst
+        {
+            *worst = candidate;
+        }
+    }
+
+    /// Number of pairs held.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Writes the pairs held into `out`, nearest first, and empties the
+    /// selection.
+    pub fn drain_into(&mut self, out: &mut Neighbors<'_>) {
+        let sorted = std::mem::take(&mut self.heap).into_sorted_vec();
+        for c in &sorted {
+            if !out.push(c.id, c.distance) {
+                break;
+            }
+        }
+        // Keep the allocation for the next query.
+        let mut storage = sorted;
+        storage.clear();
+        self.heap = BinaryHeap::from(storage);
+    }
+
+    /// Bytes owned.
+    pub fn memory_bytes(&self) -> usize {
+        self.heap.capacity() * size_of::<Candidate>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_k_nearest_in_order_with_ties_by_id() {
+        let mut top = TopK::new();
+        top.reset(3);
+        for (id, d) in [(5, 2.0), (1, 9.0), (7, 1.0), (3, 2.0), (2, 2.0), (4, 0.5)] {
+            top.push(id, d);
+        }
+        assert_eq!(top.len(), 3);
+        let (mut ids, mut ds) = (vec![0u32; 4], vec![0f32; 4]);
+        let mut out = Neighbors::new(&mut ids, &mut ds);
+        top.drain_into(&mut out);
+        assert_eq!(out.ids(), [4, 7, 2]);
+        assert_eq!(out.distances(), [0.5, 1.0, 2.0]);
+        assert!(top.is_empty());
+        top.reset(0);
+        top.push(1, 0.0);
+        assert!(top.is_empty());
+    }
+}

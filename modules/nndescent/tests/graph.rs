@@ -1,0 +1,178 @@
+//! NN-descent construction: accuracy of the K-NN graph, invariants and
+//! recall of the pruned search graph, determinism, parameter checks.
+
+#[path = "../../vamana/tests/support/mod.rs"]
+mod support;
+
+use annvil_abi::{Base, Construction, Metric, Params, Status, Vectors};
+use annvil_beam::Space;
+use annvil_data::exact_ground_truth;
+use annvil_nndescent::{NnDescent, NnDescentParams, nn_descent};
+
+use support::{check_invariants, dataset, leak_base, native_recall, same_graph};
+
+fn build(
+    base: Base,
+    metric: Metric,
+    params: &[(&str, &str)],
+    threads: usize,
+) -> &'static NnDescent {
+    let mut params = Params::new(params.iter().copied());
+    let graph = NnDescent::build(base, metric, &mut params, threads).unwrap();
+    params.finish().unwrap();
+    Box::leak(Box::new(graph))
+}
+
+#[test]
+fn descent_finds_most_true_neighbours() {
+    let data = dataset("synthetic:n=2000,queries=1,dim=16,clusters=10,seed=3");
+    let base = leak_base(&data);
+    let space = Space::new(base, Metric::L2);
+    let params = NnDescentParams {
+        k: 20,
+        ..NnDescentParams::default()
+    };
+    // Exact 21-NN of every base vector (the first is the vector itself).
+    let truth = exact_ground_truth(&data.train, &data.train, Metric::L2, 21).unwrap();
+    for threads in [1, 2] {
+        let knn = nn_descent(&space, &params, threads);
+        assert!(knn.iterations() >= 2 && knn.iterations() <= params.iterations);
+        let mut hits = 0;
+        for v in 0..2000u32 {
+            let list = knn.neighbors(v);
+            assert_eq!(list.len(), 20);
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "list of {v} unsorted");
+            for c in list {
+                assert_eq!(c.distance, space.between(v, c.id));
+            }
+            let exact = truth.row(v as usize).ids;
+            hits += list.iter().filter(|c| exact.contains(&c.id)).count();
+        }
+        let accuracy = hits as f64 / (2000.0 * 20.0);
+        println!(
+            "threads {threads}: K-NN accuracy {accuracy:.4} after {} iterations",
+            knn.iterations()
+        );
+        assert!(accuracy >= 0.95, "K-NN accuracy {accuracy}");
+    }
+}
+
+#[test]
+fn recall_of_the_pruned_graph_and_beam_search() {
+    let data = dataset("synthetic:n=2000,queries=200,dim=16,clusters=10,seed=3");
+    let base = leak_base(&data);
+    let space = Space::new(base, Metric::L2);
+    for threads in [1, 2] {
+        let graph = build(
+            base,
+            Metric::L2,
+            &[("K", "24"), ("max_degree", "24")],
+            threads,
+        );
+        check_invariants(graph.graph(), &space, Metric::L2, 24);
+        let r64 = native_recall(graph, graph.graph(), base, Metric::L2, &data, 64);
+        let r400 = native_recall(graph, graph.graph(), base, Metric::L2, &data, 400);
+        println!("threads {threads}: recall@10 = {r64:.4} at ef=64 {r400} {:?}", graph.graph().entry_points());
+        assert!(
+            r64 >= 0.95,
+            "recall@10 at ef=64 is {r64} with {threads} threads"
+        );
+    }
+}
+
+#[test]
+fn one_thread_builds_are_deterministic_and_seeded() {
+    let data = dataset("synthetic:n=1500,queries=1,dim=8,clusters=6,seed=5");
+    let base = leak_base(&data);
+    let params = [
+        ("K", "16"),
+        ("max_degree", "12"),
+        ("rho", "0.8"),
+        ("seed", "9"),
+    ];
+    let a = build(base, Metric::L2, &params, 1);
+    let b = build(base, Metric::L2, &params, 1);
+    assert!(same_graph(a.graph(), b.graph()));
+    assert_eq!(a.iterations(), b.iterations());
+    let reseeded = build(
+        base,
+        Metric::L2,
+        &[
+            ("K", "16"),
+            ("max_degree", "12"),
+            ("rho", "0.8"),
+            ("seed", "10"),
+        ],
+        1,
+    );
+    assert!(!same_graph(a.graph(), reseeded.graph()));
+
+    let space = Space::new(base, Metric::L2);
+    check_invariants(
+        build(base, Metric::L2, &params, 4).graph(),
+        &space,
+        Metric::L2,
+        12,
+    );
+}
+
+#[test]
+fn every_metric_builds_and_searches() {
+    for metric in Metric::ALL {
+        let data = dataset(&format!(
+            "synthetic:n=1000,queries=50,dim=16,clusters=8,metric={},seed=2",
+            metric.name()
+        ));
+        let base = leak_base(&data);
+        let graph = build(base, metric, &[("K", "20"), ("max_degree", "16")], 2);
+        check_invariants(graph.graph(), &Space::new(base, metric), metric, 16);
+        let r = native_recall(graph, graph.graph(), base, metric, &data, 80);
+        assert!(r >= 0.9, "{metric}: recall@10 = {r}");
+    }
+}
+
+#[test]
+fn tiny_and_empty_bases() {
+    let space = |values: &'static [f32]| Space::new(Vectors::new(values, 2).unwrap(), Metric::L2);
+    let empty = NnDescent::build_in(space(&[]), &NnDescentParams::default(), 2);
+    assert_eq!(empty.graph().num_nodes(), 0);
+    assert!(empty.graph().entry_points().is_empty());
+
+    let one = NnDescent::build_in(space(&[1.0, 2.0]), &NnDescentParams::default(), 3);
+    assert_eq!(one.graph().entry_points(), &[0]);
+    assert!(one.graph().neighbors_of(0).is_empty());
+
+    let three = space(&[0.0, 0.0, 1.0, 0.0, 0.0, 1.0]);
+    let graph = NnDescent::build_in(three, &NnDescentParams::default(), 2);
+    check_invariants(graph.graph(), &three, Metric::L2, 32);
+}
+
+#[test]
+fn rejects_bad_parameters() {
+    for (key, value) in [
+        ("K", "0"),
+        ("rho", "0"),
+        ("rho", "1.5"),
+        ("delta", "-0.1"),
+        ("iterations", "0"),
+        ("max_degree", "0"),
+        ("alpha", "0.5"),
+        ("seed", "-1"),
+    ] {
+        let mut params = Params::new([(key, value)]);
+        let error = NnDescentParams::from_params(&mut params).unwrap_err();
+        assert_eq!(error.status, Status::InvalidArgument, "{key}={value}");
+        assert!(error.message.contains(key), "{}", error.message);
+    }
+    let mut params = Params::new([("K", "30"), ("rho", "1"), ("seed", "3")]);
+    let parsed = NnDescentParams::from_params(&mut params).unwrap();
+    assert_eq!(
+        parsed,
+        NnDescentParams {
+            k: 30,
+            rho: 1.0,
+            seed: 3,
+            ..NnDescentParams::default()
+        }
+    );
+}
