@@ -193,8 +193,9 @@ fn cmd_answers_build_and_rank_or_are_recorded_with_their_compiler_error() {
             "cmd",
             "--command",
             &valid,
+            // The same session: the two broken answers already count.
             "--budget",
-            "1",
+            "3",
         ],
     );
     let ranked = run(&args);
