@@ -70,7 +70,10 @@ fn children_of_hnsw_pass_check_in_every_language() {
             out_dir,
         ]);
         let yaml = std::fs::read_to_string(out.path().join(&name).join("variant.yaml")).unwrap();
-        assert!(yaml.contains(&format!("slot: {slot}}}")), "{yaml}");
+        assert!(
+            yaml.contains(&format!("  parent: hnsw\n  slot: {slot}\n")),
+            "{yaml}"
+        );
     }
     let dirs: Vec<_> = children
         .iter()

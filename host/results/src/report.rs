@@ -521,19 +521,22 @@ fn lineage_html(h: &mut String, node: &LineageNode) {
 /// Name prefix of the peer variants (the libraries users already run).
 pub const PEER_PREFIX: &str = "peer-";
 
+/// One figure of a leaderboard row, when it has it.
+type RowFigure = fn(&LeaderboardRow) -> Option<f64>;
+
 /// How the best own variant compares with the best peer in one leaderboard
 /// (issue 4's bar): ratios of reward, QPS@0.95 and QPS@0.99, and of build
 /// time against `peer-hnswlib`.
 fn peer_comparison(data: &ReportData) -> Option<String> {
     let ok: Vec<&LeaderboardRow> = data.rows().filter(|r| r.status == Status::Ok).collect();
-    let best = |own: bool, key: fn(&LeaderboardRow) -> Option<f64>| {
+    let best = |own: bool, key: RowFigure| {
         ok.iter()
             .filter(|r| r.variant_name.starts_with(PEER_PREFIX) != own)
             .filter_map(|r| Some((key(r)?, r.variant_name.as_str())))
             .max_by(|a, b| a.0.total_cmp(&b.0))
     };
     let mut lines = Vec::new();
-    let metrics: [(&str, fn(&LeaderboardRow) -> Option<f64>); 3] = [
+    let metrics: [(&str, RowFigure); 3] = [
         ("reward", |r| Some(r.reward)),
         ("QPS@0.95", |r| r.qps_at_095),
         ("QPS@0.99", |r| r.qps_at_099),
@@ -1247,6 +1250,48 @@ mod tests {
             "last record must end with CRLF"
         );
         records
+    }
+
+    #[test]
+    fn benchmark_section_compares_own_variants_with_peers_and_shows_lineage() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("results.sqlite")).unwrap();
+        let run = store.begin_run(&env(), "host evaluate variants/*").unwrap();
+        let mut add = |name: &str, qps: f64| {
+            let id = store.start_evaluation(&key(name, "h", &[]), run).unwrap();
+            let points = [point(10, 0.90, qps), point(20, 0.96, qps / 2.0), point(40, 0.995, qps / 4.0)];
+            store.finish_evaluation(id, &outcome(), &points).unwrap();
+        };
+        add("peer-hnswlib", 1000.0);
+        add("hnsw", 900.0);
+        add("hnsw-search-tune-001", 1500.0);
+        store.end_run(run).unwrap();
+        store
+            .record_lineage(
+                "hnsw-search-tune-001",
+                &crate::program::Lineage {
+                    parent: "hnsw".into(),
+                    slot: "search".into(),
+                },
+            )
+            .unwrap();
+        let data = ReportData::collect(&store, "synthetic").unwrap();
+        let section = benchmark_section(&data, "benchmarks/synthetic.svg");
+        assert!(section.contains("host evaluate variants/*"), "{section}");
+        assert!(section.contains("![QPS vs recall"), "{section}");
+        assert!(
+            section.contains(
+                "reward: best own `hnsw-search-tune-001` 1125 vs best peer `peer-hnswlib` 750 = **1.50×**"
+            ),
+            "{section}"
+        );
+        assert!(section.contains("(from hnsw, search)"), "{section}");
+        let tree = lineage_tree(&data);
+        assert_eq!(tree.len(), 1);
+        assert_eq!(tree[0].name, "hnsw");
+        assert_eq!(tree[0].children[0].name, "hnsw-search-tune-001");
+        let line = lineage_line(&tree[0].children[0]);
+        assert!(line.contains("search changed") && line.contains("1.67× the parent"), "{line}");
     }
 
     #[test]

@@ -35,6 +35,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -336,6 +337,7 @@ class Builder {
     void export_csr(std::vector<uint64_t> &offsets, std::vector<uint32_t> &neighbors) const {
         offsets.assign(1, 0);
         offsets.reserve(base_.count + 1);
+        neighbors.reserve(std::accumulate(degree_.begin(), degree_.end(), size_t{0}));
         for (size_t v = 0; v < base_.count; v++) {
             const uint32_t *list = &links_[v * max_degree_];
             neighbors.insert(neighbors.end(), list, list + degree_[v]);
