@@ -19,7 +19,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::ops::RangeInclusive;
 
-use annvil_abi::{Base, Construction, Error, GraphView, Level, Metric, Params, Result};
+use annvil_abi::{Base, Construction, Error, GraphView, Level, Metric, ParamSpec, Params, Result};
 use annvil_distance::Kernel;
 
 /// Allowed values of `M`, the links a new node keeps.
@@ -38,6 +38,11 @@ pub struct Index {
 }
 
 impl Construction for Index {
+    const PARAMS: &'static [ParamSpec] = &[
+        ParamSpec::int("M", 2, 128, "16", "links a new node keeps (level-0 degree 2*M)"),
+        ParamSpec::int("ef_construction", 1, 10_000, "100", "beam width while inserting"),
+    ];
+
     fn build(base: Base, metric: Metric, params: &mut Params, _threads: usize) -> Result<Self> {
         let m = read_param(params, "M", 16, M_RANGE)?;
         let ef_construction = read_param(params, "ef_construction", 100, EF_CONSTRUCTION_RANGE)?;

@@ -17,7 +17,9 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::ops::RangeInclusive;
 
-use annvil_abi::{Base, Error, Graph, Level, Metric, Neighbors, Params, Result, Search};
+use annvil_abi::{
+    Base, Error, Graph, Level, Metric, Neighbors, ParamSpec, Params, Result, Search,
+};
 use annvil_distance::{Kernel, prefetch_slice};
 
 /// Allowed values of the `ef` knob.
@@ -158,6 +160,9 @@ impl Search for Searcher {
     type Context = Context;
 
     const COUNTS_DISTANCES: bool = true;
+
+    const PARAMS: &'static [ParamSpec] =
+        &[ParamSpec::int("ef", 1, 100_000, "10", "beam width of the level-0 search").knob()];
 
     fn prepare(base: Base, graph: &Graph, metric: Metric, _params: &mut Params) -> Result<Self> {
         let view = &graph.view;
