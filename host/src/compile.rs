@@ -318,7 +318,13 @@ impl Workspace {
         let file_name = artifact.file_name().context("artifact has no file name")?;
         // Copy under a temporary name and rename, so a killed host never
         // leaves a truncated library in the cache.
-        let tmp = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
+        // The name is per process: hosts sharing a target directory may
+        // cache the same library at once, and each renames only its own copy.
+        let tmp = dir.join(format!(
+            ".{}.{}.tmp",
+            file_name.to_string_lossy(),
+            std::process::id()
+        ));
         std::fs::copy(artifact, &tmp).with_context(|| format!("copying {}", artifact.display()))?;
         let path = dir.join(file_name);
         std::fs::rename(&tmp, &path)?;

@@ -254,18 +254,27 @@ fn cmd_answers_build_and_rank_or_are_recorded_with_their_compiler_error() {
     assert!(lines.iter().any(|l| l["reward"].as_f64().unwrap() > 0.0));
 }
 
-/// Serves chat-completions requests on a local port: each answer is
-/// `answer`; the request bodies are returned when the server stops.
+/// Serves chat-completions requests on a local port, answering each with
+/// `answer`, until `stop` is set; returns the requests (head and body).
 fn chat_server(
     answer: &'static str,
-    requests: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> (String, std::thread::JoinHandle<Vec<String>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let handle = std::thread::spawn(move || {
         let mut bodies = Vec::new();
-        for stream in listener.incoming().take(requests) {
-            let mut stream = stream.unwrap();
+        while !stop.load(std::sync::atomic::Ordering::Acquire) {
+            let mut stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+                Err(e) => panic!("accept: {e}"),
+            };
+            stream.set_nonblocking(false).unwrap();
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut length = 0;
             let mut head = String::new();
@@ -304,7 +313,8 @@ fn chat_server(
 fn llm_generator_speaks_chat_completions() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path().to_str().unwrap();
-    let (url, server) = chat_server("## Performance Analysis\nI forgot the code.", 1);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (url, server) = chat_server("## Performance Analysis\nI forgot the code.", stop.clone());
     let mut args = evolve_args(
         w,
         &[
@@ -331,6 +341,7 @@ fn llm_generator_speaks_chat_completions() {
         .output()
         .unwrap();
     let out = text(&output);
+    stop.store(true, std::sync::atomic::Ordering::Release);
     let bodies = server.join().unwrap();
     assert_eq!(bodies.len(), 1, "{out}");
     let request = &bodies[0];

@@ -262,7 +262,8 @@ impl Store {
         failure: Option<&str>,
         score: Option<&CandidateScore>,
     ) -> Result<()> {
-        if (status == CandidateStatus::Ok) != score.is_some() || status == CandidateStatus::Generated
+        if (status == CandidateStatus::Ok) != score.is_some()
+            || status == CandidateStatus::Generated
         {
             return Err(StoreError::Invalid {
                 what: format!("candidate {}", id.0),

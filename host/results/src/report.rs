@@ -394,8 +394,10 @@ pub fn markdown(data: &ReportData) -> String {
     }
     let tree = lineage_tree(data);
     if !tree.is_empty() {
-        out.push_str("\n## Lineage\n\nEach derived variant under its parent: the slot it changed, and \
-                      the reward before (parent) and after, both from this leaderboard.\n\n");
+        out.push_str(
+            "\n## Lineage\n\nEach derived variant under its parent: the slot it changed, and \
+                      the reward before (parent) and after, both from this leaderboard.\n\n",
+        );
         for node in &tree {
             lineage_markdown(&mut out, node, 0);
         }
@@ -459,7 +461,9 @@ pub fn lineage_tree(data: &ReportData) -> Vec<LineageNode> {
             // Depth bound: a lineage cycle in hand-written yaml cannot loop.
             Some(list) if depth < 64 => list
                 .iter()
-                .map(|(child, slot)| build(child, Some(slot), Some(name), reward, children, depth + 1))
+                .map(|(child, slot)| {
+                    build(child, Some(slot), Some(name), reward, children, depth + 1)
+                })
                 .collect(),
             _ => Vec::new(),
         };
@@ -500,7 +504,12 @@ fn lineage_line(node: &LineageNode) -> String {
 }
 
 fn lineage_markdown(out: &mut String, node: &LineageNode, depth: usize) {
-    let _ = writeln!(out, "{}- {}", "  ".repeat(depth), md_cell(&lineage_line(node)));
+    let _ = writeln!(
+        out,
+        "{}- {}",
+        "  ".repeat(depth),
+        md_cell(&lineage_line(node))
+    );
     for child in &node.children {
         lineage_markdown(out, child, depth + 1);
     }
@@ -542,7 +551,8 @@ fn peer_comparison(data: &ReportData) -> Option<String> {
         ("QPS@0.99", |r| r.qps_at_099),
     ];
     for (label, key) in metrics {
-        if let (Some((own, own_name)), Some((peer, peer_name))) = (best(true, key), best(false, key))
+        if let (Some((own, own_name)), Some((peer, peer_name))) =
+            (best(true, key), best(false, key))
             && peer > 0.0
         {
             lines.push(format!(
@@ -586,12 +596,21 @@ pub fn benchmark_section(data: &ReportData, plot: &str) -> String {
     );
     // The leaderboard without its own title.
     let board = markdown(data);
-    let body = board.split_once("\n\n").map_or(board.as_str(), |(_, rest)| rest);
+    let body = board
+        .split_once("\n\n")
+        .map_or(board.as_str(), |(_, rest)| rest);
     out.push_str(&body.replace("\n## Lineage", "\n### Lineage"));
     if let Some(comparison) = peer_comparison(data) {
-        let _ = writeln!(out, "\nBest own variant against the best peer:\n\n{comparison}");
+        let _ = writeln!(
+            out,
+            "\nBest own variant against the best peer:\n\n{comparison}"
+        );
     }
-    let _ = writeln!(out, "\n![QPS vs recall, {}]({plot})\n", md_cell(&scope.dataset_name));
+    let _ = writeln!(
+        out,
+        "\n![QPS vs recall, {}]({plot})\n",
+        md_cell(&scope.dataset_name)
+    );
     let mut commands: Vec<&str> = data.runs.iter().map(|r| r.command.as_str()).collect();
     commands.dedup();
     out.push_str("Produced by:\n\n```sh\n");
@@ -1259,7 +1278,11 @@ mod tests {
         let run = store.begin_run(&env(), "host evaluate variants/*").unwrap();
         let mut add = |name: &str, qps: f64| {
             let id = store.start_evaluation(&key(name, "h", &[]), run).unwrap();
-            let points = [point(10, 0.90, qps), point(20, 0.96, qps / 2.0), point(40, 0.995, qps / 4.0)];
+            let points = [
+                point(10, 0.90, qps),
+                point(20, 0.96, qps / 2.0),
+                point(40, 0.995, qps / 4.0),
+            ];
             store.finish_evaluation(id, &outcome(), &points).unwrap();
         };
         add("peer-hnswlib", 1000.0);
@@ -1291,7 +1314,10 @@ mod tests {
         assert_eq!(tree[0].name, "hnsw");
         assert_eq!(tree[0].children[0].name, "hnsw-search-tune-001");
         let line = lineage_line(&tree[0].children[0]);
-        assert!(line.contains("search changed") && line.contains("1.67× the parent"), "{line}");
+        assert!(
+            line.contains("search changed") && line.contains("1.67× the parent"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub struct BeamOptions {
     pub traversal: Traversal,
     /// `rerank`: when positive, the best `max(rerank, n)` of the final pool
     /// get exact f32 distances and the best `n` of them are returned
-    /// (default 0: the pool's own order and distances).
+    /// (default 0: the pool's own order and distances). Skipped for a query
+    /// whose code distances are already exact (see
+    /// [`PackedSearch::distances_are_exact`]), e.g. pixel data under SQ8.
     pub rerank: usize,
 }
 
@@ -165,17 +167,17 @@ impl<N: NativeGraph> BeamSearch<N> {
             ));
         };
         view.validate(base.len())?;
-        let level0 = match (options.traversal.scheme(), native) {
-            (Some(scheme), _) if !base.is_empty() => Level0::Packed(match native {
-                Some(native) if native.num_nodes() == base.len() => {
-                    PackedLevel::new(native, base, metric, scheme)?
-                }
-                _ => PackedLevel::new(level0, base, metric, scheme)?,
+        let native = native.filter(|native| native.num_nodes() == base.len());
+        let level0 = match options.traversal.scheme() {
+            // An empty base keeps the flat layout: there is nothing to search.
+            Some(scheme) if !base.is_empty() => Level0::Packed(match native {
+                Some(native) => PackedLevel::new(native, base, metric, scheme)?,
+                None => PackedLevel::new(level0, base, metric, scheme)?,
             }),
-            (_, Some(native)) if native.num_nodes() == base.len() => {
-                Level0::Flat(Cow::Borrowed(native))
-            }
-            _ => Level0::Flat(Cow::Owned(FixedDegree::from_level(level0, base.len()))),
+            _ => Level0::Flat(match native {
+                Some(native) => Cow::Borrowed(native),
+                None => Cow::Owned(FixedDegree::from_level(level0, base.len())),
+            }),
         };
         let entry_points = if view.entry_points.is_empty() && !base.is_empty() {
             vec![0]
@@ -238,15 +240,17 @@ impl<N: NativeGraph> BeamSearch<N> {
     }
 
     /// Writes the best of `found` (closest first) to `out`: as they are, or
-    /// with `rerank`, the exact ranking of the first `max(rerank, n)`.
-    /// Returns the number of exact distances computed.
+    /// when `rerank` is set and the `rerank` option positive, the exact
+    /// ranking of the first `max(rerank, n)`. Returns the number of exact
+    /// distances computed.
     fn emit(
         &self,
         found: impl ExactSizeIterator<Item = Candidate>,
         query: &[f32],
         out: &mut Neighbors<'_>,
+        rerank: bool,
     ) -> u64 {
-        if self.options.rerank == 0 {
+        if !rerank || self.options.rerank == 0 {
             for candidate in found {
                 if !out.push(candidate.id, candidate.distance) {
                     break;
@@ -339,7 +343,7 @@ impl<N: NativeGraph> Search for BeamSearch<N> {
             Level0::Flat(level0) => {
                 self.seed(seeds, &mut computed, |id| self.space.to(query, id));
                 computed += layer.search(&**level0, &self.space, query, seeds, ef);
-                computed += self.emit(layer.results().iter().copied(), query, out);
+                computed += self.emit(layer.results().iter().copied(), query, out, true);
             }
             Level0::Packed(level) => {
                 let packed = packed
@@ -349,7 +353,8 @@ impl<N: NativeGraph> Search for BeamSearch<N> {
                 self.seed(seeds, &mut computed, |id| packed.distance(level, id));
                 computed += packed.start(level, seeds.iter().map(|seed| seed.id), ef);
                 computed += packed.run(level);
-                computed += self.emit(packed.results(), query, out);
+                let rerank = !packed.distances_are_exact(level);
+                computed += self.emit(packed.results(), query, out, rerank);
             }
         }
         *distances += computed;
@@ -369,7 +374,10 @@ impl<N: NativeGraph> Search for BeamSearch<N> {
 
     fn context_memory_bytes(context: &BeamContext) -> usize {
         context.layer.memory_bytes()
-            + context.packed.as_ref().map_or(0, PackedSearch::memory_bytes)
+            + context
+                .packed
+                .as_ref()
+                .map_or(0, PackedSearch::memory_bytes)
             + context.seeds.capacity() * size_of::<Candidate>()
     }
 

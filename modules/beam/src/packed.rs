@@ -14,7 +14,7 @@ use crate::pool::{MAX_POOL_ID, Pool};
 use crate::region::Region;
 use crate::visited::VisitedSet;
 
-/// How many neighbours PREFETCH_AHEAD of the one being measured
+/// How many neighbours ahead of the one being measured
 /// [`PackedSearch::expand`] prefetches the code of (tuned on Fashion-MNIST
 /// SQ8 records of 1 KiB).
 const PREFETCH_AHEAD: usize = 3;
@@ -102,6 +102,8 @@ pub struct PackedLevel {
     num_nodes: usize,
     max_degree: usize,
     quantizer: ScalarQuantizer,
+    /// Whether every vector decodes exactly from its code.
+    lossless: bool,
     metric: Metric,
 }
 
@@ -134,17 +136,20 @@ impl PackedLevel {
         let stride = code_at + quantizer.row_stride();
         let mut bytes = Region::zeroed(num_nodes * stride);
         let records = bytes.as_mut_slice().chunks_exact_mut(stride);
+        let mut decoded = vec![0.0; base.dim()];
+        let mut lossless = true;
         for ((v, record), vector) in records.enumerate().zip(base.rows()) {
             let links = layer.links(v as u32);
             let (header, code) = record.split_at_mut(code_at);
-            let mut cells = header.chunks_exact_mut(ID_BYTES);
-            for (cell, value) in cells
-                .by_ref()
-                .zip(std::iter::once(links.len() as u32).chain(links.iter().map(Slot::get)))
-            {
+            let values = std::iter::once(links.len() as u32).chain(links.iter().map(Slot::get));
+            for (cell, value) in header.chunks_exact_mut(ID_BYTES).zip(values) {
                 cell.copy_from_slice(&value.to_ne_bytes());
             }
             quantizer.encode(vector, code);
+            if lossless {
+                quantizer.decode(code, &mut decoded);
+                lossless = decoded == vector;
+            }
         }
         Ok(PackedLevel {
             bytes,
@@ -153,6 +158,7 @@ impl PackedLevel {
             num_nodes,
             max_degree,
             quantizer,
+            lossless,
             metric,
         })
     }
@@ -177,6 +183,12 @@ impl PackedLevel {
         &self.quantizer
     }
 
+    /// Whether every base vector decodes exactly from its code (true for
+    /// 8-bit data, such as pixels, under SQ8).
+    pub fn is_lossless(&self) -> bool {
+        self.lossless
+    }
+
     /// The metric the codes are compared in.
     pub fn metric(&self) -> Metric {
         self.metric
@@ -193,15 +205,14 @@ impl PackedLevel {
     #[inline]
     fn id_bytes(&self, node: u32) -> &[u8] {
         let record = self.record(node);
-        let count = u32::from_ne_bytes(cell(record, 0)) as usize;
+        let count = cell(record, 0) as usize;
         &record[ID_BYTES..ID_BYTES * (1 + count)]
     }
 
     /// The neighbours of `node`.
     pub fn links(&self, node: u32) -> impl ExactSizeIterator<Item = u32> + '_ {
-        self.id_bytes(node)
-            .chunks_exact(ID_BYTES)
-            .map(|c| u32::from_ne_bytes(c.try_into().expect("4-byte cells")))
+        let ids = self.id_bytes(node);
+        (0..ids.len() / ID_BYTES).map(|j| cell(ids, j))
     }
 
     /// The code of `node` ([`ScalarQuantizer::code_len`] bytes and padding).
@@ -232,12 +243,11 @@ impl PackedLevel {
     }
 }
 
-/// The 4 bytes of cell `i` of a record.
+/// The `u32` in cell `i` of `bytes` (4-byte cells, native endian).
 #[inline]
-fn cell(bytes: &[u8], i: usize) -> [u8; ID_BYTES] {
-    bytes[i * ID_BYTES..(i + 1) * ID_BYTES]
-        .try_into()
-        .expect("4-byte cells")
+fn cell(bytes: &[u8], i: usize) -> u32 {
+    let cell = bytes[i * ID_BYTES..(i + 1) * ID_BYTES].try_into();
+    u32::from_ne_bytes(cell.expect("4-byte cells"))
 }
 
 /// Reusable scratch of the quantized level-0 search: visited set, pool and
@@ -287,6 +297,14 @@ impl PackedSearch {
         computed
     }
 
+    /// Whether the code distances to the query last
+    /// [set](Self::set_query) are the exact distances (up to f32 rounding):
+    /// the codes of `level` are lossless and the query's fixed-point form
+    /// is exact.
+    pub fn distances_are_exact(&self, level: &PackedLevel) -> bool {
+        level.is_lossless() && self.query.is_exact()
+    }
+
     /// The code distance of the query last [set](Self::set_query) to
     /// `node`.
     #[inline]
@@ -308,13 +326,13 @@ impl PackedSearch {
 
     /// One step of the search: measures the unvisited neighbours of `node`
     /// against the query and offers them to the pool, prefetching the codes
-    /// of the neighbours a few places PREFETCH_AHEAD and the lists of those that
+    /// of the neighbours a few places ahead and the lists of those that
     /// enter the pool. Returns the number of code distances computed.
     #[inline]
     pub fn expand(&mut self, level: &PackedLevel, node: u32) -> u64 {
         let ids = level.id_bytes(node);
         let count = ids.len() / ID_BYTES;
-        let id = |j: usize| u32::from_ne_bytes(cell(ids, j));
+        let id = |j: usize| cell(ids, j);
         for j in 0..count.min(PREFETCH_AHEAD) {
             level.prefetch_code(id(j));
         }

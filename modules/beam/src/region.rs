@@ -65,11 +65,7 @@ fn advise_huge_pages(bytes: &mut [u8]) {
     // never their contents or validity. A failure (no THP support) leaves
     // the pages as they are, which is why the result is ignored.
     unsafe {
-        libc::madvise(
-            bytes.as_mut_ptr().cast(),
-            bytes.len(),
-            libc::MADV_HUGEPAGE,
-        );
+        libc::madvise(bytes.as_mut_ptr().cast(), bytes.len(), libc::MADV_HUGEPAGE);
     }
 }
 
@@ -87,7 +83,11 @@ mod tests {
             let mut region = Region::zeroed(len);
             assert_eq!(region.as_slice().len(), len);
             assert!(region.as_slice().iter().all(|&b| b == 0));
-            let align = if len >= HUGE_PAGE { HUGE_PAGE } else { CACHE_LINE };
+            let align = if len >= HUGE_PAGE {
+                HUGE_PAGE
+            } else {
+                CACHE_LINE
+            };
             assert_eq!(region.as_slice().as_ptr() as usize % align, 0, "len {len}");
             region.as_mut_slice().fill(7);
             assert!(region.memory_bytes() >= len);

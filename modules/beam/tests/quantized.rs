@@ -46,7 +46,12 @@ fn fixture(metric: &str) -> (Dataset, Base, GraphView<'static>) {
 }
 
 /// A searcher prepared with `params` at `ef`.
-fn searcher(base: Base, view: &GraphView<'static>, metric: Metric, params: &[(&str, &str)]) -> Beam {
+fn searcher(
+    base: Base,
+    view: &GraphView<'static>,
+    metric: Metric,
+    params: &[(&str, &str)],
+) -> Beam {
     let options = BeamOptions::from_params(&mut Params::new(params.iter().copied())).unwrap();
     let mut beam = Beam::with_options(base, view, metric, None, options).unwrap();
     beam.configure(&mut Params::new([("ef", "64")])).unwrap();
@@ -136,7 +141,8 @@ fn quantized_search_is_deterministic() {
 
 #[test]
 fn options_are_read_and_validated() {
-    let read = |pairs: &[(&str, &str)]| BeamOptions::from_params(&mut Params::new(pairs.iter().copied()));
+    let read =
+        |pairs: &[(&str, &str)]| BeamOptions::from_params(&mut Params::new(pairs.iter().copied()));
     assert_eq!(read(&[]).unwrap(), BeamOptions::default());
     assert_eq!(
         read(&[("traversal", "sq4"), ("rerank", "30")]).unwrap(),
@@ -160,9 +166,7 @@ fn options_are_read_and_validated() {
     let (data, base, view) = fixture("euclidean");
     let mut beam = searcher(base, &view, data.metric, &[("traversal", "sq8")]);
     assert_eq!(beam.options().traversal, Traversal::Sq8);
-    let error = beam
-        .configure(&mut Params::new([("ef", "0")]))
-        .unwrap_err();
+    let error = beam.configure(&mut Params::new([("ef", "0")])).unwrap_err();
     assert!(error.message.contains("`ef`"), "{}", error.message);
     assert_eq!(beam.ef(), 64, "a refused knob changes nothing");
 }

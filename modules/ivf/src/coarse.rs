@@ -9,6 +9,10 @@ use annvil_distance::Kernel;
 
 use crate::parallel::parallel_map;
 
+/// Vectors per block of [`Centroids::nearest_all`]: 64 vectors of 784
+/// floats (200 KB) stay in the L2 cache while the centroids stream by.
+const NEAREST_BLOCK: usize = 64;
+
 /// The metric vectors are partitioned by: `1 - <x, c>` on unit centroids
 /// for angular data (spherical k-means), squared L2 otherwise. Inner
 /// product data is partitioned by L2 because assigning by the largest
@@ -85,20 +89,54 @@ impl Centroids {
     /// The centroid `vector` belongs to and its partition distance to it
     /// (ties go to the lower index). Panics when there are no centroids.
     pub fn nearest(&self, vector: &[f32]) -> (u32, f32) {
+        let mut best = [(0, f32::INFINITY)];
+        self.nearest_block(&[vector], &mut best);
+        best[0]
+    }
+
+    /// [`Centroids::nearest`] of every vector `rows(i)`, `i` in
+    /// `0..count`, on up to `threads` threads.
+    ///
+    /// Vectors are taken in blocks that each centroid visits in turn, so a
+    /// centroid is read once per block rather than once per vector: with
+    /// many long centroids (1000 × 784 floats is 3 MB) this turns a scan
+    /// bound by memory bandwidth into one that runs from the caches.
+    pub fn nearest_all<'v>(
+        &self,
+        count: usize,
+        rows: impl Fn(usize) -> &'v [f32] + Sync,
+        threads: usize,
+    ) -> Vec<(u32, f32)> {
+        let blocks = parallel_map(count.div_ceil(NEAREST_BLOCK), threads, |b| {
+            let range = b * NEAREST_BLOCK..((b + 1) * NEAREST_BLOCK).min(count);
+            let block: Vec<&[f32]> = range.map(&rows).collect();
+            let mut best = vec![(0, f32::INFINITY); block.len()];
+            self.nearest_block(&block, &mut best);
+            best
+        });
+        blocks.concat()
+    }
+
+    /// Lowers `best[i]` to the nearest centroid of `block[i]` (centroids in
+    /// the outer loop; ties go to the lower index).
+    fn nearest_block(&self, block: &[&[f32]], best: &mut [(u32, f32)]) {
         assert!(!self.is_empty(), "no centroids");
-        let mut best = (0, f32::INFINITY);
         for (c, centroid) in self.data.chunks_exact(self.dim).enumerate() {
-            let distance = self.partition.distance(vector, centroid);
-            if distance < best.1 {
-                best = (c as u32, distance);
+            for (vector, best) in block.iter().zip(best.iter_mut()) {
+                let distance = self.partition.distance(vector, centroid);
+                if distance < best.1 {
+                    *best = (c as u32, distance);
+                }
             }
         }
-        best
     }
 
     /// The centroid of every vector, on up to `threads` threads.
     pub fn assign(&self, vectors: Vectors<'_>, threads: usize) -> Vec<u32> {
-        parallel_map(vectors.len(), threads, |i| self.nearest(vectors.row(i)).0)
+        self.nearest_all(vectors.len(), |i| vectors.row(i), threads)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect()
     }
 
     /// Writes the routing distance of `query` to every centroid into
@@ -270,7 +308,10 @@ mod tests {
         let ids = |s: &[Candidate]| s.iter().map(|c| c.id).collect::<Vec<_>>();
         assert_eq!(ids(probe.select(&centroids, &lists, &[2.1], 2, 0)), [2, 3]);
         assert_eq!(ids(probe.select(&centroids, &lists, &[2.1], 1, 4)), [2, 3]);
-        assert_eq!(ids(probe.select(&centroids, &lists, &[2.1], 1, 5)), [2, 3, 1]);
+        assert_eq!(
+            ids(probe.select(&centroids, &lists, &[2.1], 1, 5)),
+            [2, 3, 1]
+        );
         assert_eq!(
             ids(probe.select(&centroids, &lists, &[2.1], 99, 0)),
             [2, 3, 1, 0]

@@ -1,8 +1,7 @@
-//! Seeded k-means: k-means++ initialisation and Lloyd iterations on a
+//! Seeded k-means: random initial centroids and Lloyd iterations on a
 //! sample, multi-threaded, deterministic for any thread count.
 
 use annvil_abi::{Metric, Vectors};
-use annvil_distance::Kernel;
 
 use crate::coarse::{Centroids, InvertedLists, partition_metric};
 use crate::parallel::{SplitMix64, parallel_map, sample_indices};
@@ -12,12 +11,12 @@ use crate::parallel::{SplitMix64, parallel_map, sample_indices};
 pub struct KMeans {
     /// Number of centroids (at most the number of vectors is used).
     pub clusters: usize,
-    /// Lloyd iterations after the k-means++ initialisation.
+    /// Lloyd iterations after the initialisation.
     pub iterations: usize,
     /// Largest number of vectors trained on (a uniform sample; at least
     /// `clusters` are used).
     pub sample: usize,
-    /// Seed of the sample and of the k-means++ draws.
+    /// Seed of the sample and of the initial centroids.
     pub seed: u64,
 }
 
@@ -30,6 +29,23 @@ pub struct Clustering {
     /// distances from each vector to its nearest centroid) at the start of
     /// every Lloyd iteration, then after the last one. Non-increasing.
     pub objective: Vec<f64>,
+    /// The ids of the vectors trained on, increasing.
+    pub sample: Vec<u32>,
+    /// The nearest final centroid of each vector of `sample`.
+    pub assignment: Vec<u32>,
+}
+
+impl Clustering {
+    /// The nearest centroid of every vector of `vectors` (the vectors
+    /// trained on): the training assignment when the sample covered them
+    /// all, else computed on up to `threads` threads.
+    pub fn assign_all(&self, vectors: Vectors<'_>, threads: usize) -> Vec<u32> {
+        if self.sample.len() == vectors.len() {
+            self.assignment.clone()
+        } else {
+            self.centroids.assign(vectors, threads)
+        }
+    }
 }
 
 impl KMeans {
@@ -37,9 +53,10 @@ impl KMeans {
     /// threads.
     ///
     /// Vectors are partitioned by squared L2, or by `1 - <x, c>` on unit
-    /// centroids for angular data (spherical k-means). Initialisation is
-    /// k-means++ (each next centroid drawn with probability proportional to
-    /// the distance to the nearest one so far); a Lloyd iteration assigns
+    /// centroids for angular data (spherical k-means). The initial
+    /// centroids are `clusters` distinct sample vectors drawn uniformly (as
+    /// in faiss; k-means++ costs one pass over the sample per centroid,
+    /// each bound by memory bandwidth); a Lloyd iteration assigns
     /// every sample vector to its nearest centroid, then moves each centroid
     /// to its members' mean (normalised for angular). A centroid left
     /// without members takes the sample vector farthest from its own
@@ -56,67 +73,40 @@ impl KMeans {
             return Clustering {
                 centroids: Centroids::new(Vec::new(), dim, metric),
                 objective: Vec::new(),
+                sample: Vec::new(),
+                assignment: Vec::new(),
             };
         }
         let mut rng = SplitMix64::new(self.seed);
         let sample = sample_indices(n, self.sample.max(k), &mut rng);
         let row = |i: usize| vectors.row(sample[i] as usize);
         let spherical = partition_metric(metric) == Metric::Angular;
-        let kernel = annvil_distance::kernel(partition_metric(metric));
 
-        let mut data = plus_plus(sample.len(), row, k, &mut rng, kernel, threads);
+        let mut data = Vec::with_capacity(k * dim);
+        for i in sample_indices(sample.len(), k, &mut rng) {
+            data.extend_from_slice(row(i as usize));
+        }
+        if spherical {
+            data.chunks_exact_mut(dim).for_each(normalize);
+        }
         let mut objective = Vec::with_capacity(self.iterations + 1);
-        for iteration in 0..=self.iterations {
+        let mut iteration = 0;
+        loop {
             let centroids = Centroids::new(data, dim, metric);
-            let nearest = parallel_map(sample.len(), threads, |i| centroids.nearest(row(i)));
+            let nearest = centroids.nearest_all(sample.len(), row, threads);
             objective.push(nearest.iter().map(|&(_, d)| f64::from(d)).sum());
-            data = centroids.into_data();
-            if iteration < self.iterations {
-                data = update(&nearest, row, data, k, spherical, threads);
+            if iteration == self.iterations {
+                return Clustering {
+                    centroids,
+                    objective,
+                    sample,
+                    assignment: nearest.into_iter().map(|(c, _)| c).collect(),
+                };
             }
-        }
-        Clustering {
-            centroids: Centroids::new(data, dim, metric),
-            objective,
+            data = update(&nearest, row, centroids.into_data(), k, spherical, threads);
+            iteration += 1;
         }
     }
-}
-
-/// k-means++ over the `m` vectors `row(0..m)`: `k` centroids, row-major.
-fn plus_plus<'v>(
-    m: usize,
-    row: impl Fn(usize) -> &'v [f32] + Sync,
-    k: usize,
-    rng: &mut SplitMix64,
-    kernel: Kernel,
-    threads: usize,
-) -> Vec<f32> {
-    let first = row(rng.below(m));
-    let mut data = Vec::with_capacity(k * first.len());
-    data.extend_from_slice(first);
-    let mut nearest = parallel_map(m, threads, |i| kernel.distance(row(i), first).max(0.0));
-    for _ in 1..k {
-        let total: f64 = nearest.iter().map(|&d| f64::from(d)).sum();
-        let chosen = if total > 0.0 {
-            let mut target = rng.unit() * total;
-            nearest
-                .iter()
-                .position(|&d| {
-                    target -= f64::from(d);
-                    target < 0.0
-                })
-                .unwrap_or(m - 1)
-        } else {
-            // Every vector coincides with a centroid already.
-            rng.below(m)
-        };
-        let centre = row(chosen);
-        data.extend_from_slice(centre);
-        nearest = parallel_map(m, threads, |i| {
-            nearest[i].min(kernel.distance(row(i), centre).max(0.0))
-        });
-    }
-    data
 }
 
 /// One Lloyd update of the `k` centroids in `old` from the assignment
@@ -191,7 +181,8 @@ pub(crate) fn normalize(v: &mut [f32]) {
         .sum::<f64>()
         .sqrt();
     if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x = (f64::from(*x) / norm) as f32);
+        v.iter_mut()
+            .for_each(|x| *x = (f64::from(*x) / norm) as f32);
     }
 }
 

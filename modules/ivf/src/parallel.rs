@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 /// SplitMix64 (Steele, Lea and Flood): a tiny seeded generator, good enough
-/// for sampling and k-means++ draws, and identical on every platform.
+/// for sampling, and identical on every platform.
 #[derive(Clone, Debug)]
 pub struct SplitMix64(u64);
 
@@ -62,9 +62,9 @@ const MAX_BLOCK: usize = 64;
 
 /// `f(i)` for every `i` in `0..count`, in index order, computed on up to
 /// `threads` threads (the caller's among them). Workers take blocks of
-/// indices off a shared counter (at least 16 blocks per thread, at most 64
-/// indices each), so uneven items balance; the result never depends on the
-/// thread count or the timing.
+/// indices off a shared counter (blocks of at most 64 indices, small
+/// enough to give each thread about 16), so uneven items balance; the
+/// result never depends on the thread count or the timing.
 pub fn parallel_map<T: Send>(
     count: usize,
     threads: usize,
@@ -120,7 +120,10 @@ mod tests {
         assert!(a.iter().all(|&i| i < 1000));
         assert_eq!(a, sample_indices(1000, 100, &mut SplitMix64::new(3)));
         assert_ne!(a, sample_indices(1000, 100, &mut SplitMix64::new(4)));
-        assert_eq!(sample_indices(5, 9, &mut SplitMix64::new(3)), [0, 1, 2, 3, 4]);
+        assert_eq!(
+            sample_indices(5, 9, &mut SplitMix64::new(3)),
+            [0, 1, 2, 3, 4]
+        );
     }
 
     #[test]

@@ -165,7 +165,8 @@ fn small_lists_are_extended_to_fill_n() {
 
 #[test]
 fn tiny_and_empty_bases_work() {
-    let values: &'static [f32] = Box::leak(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0].into_boxed_slice());
+    let values: &'static [f32] =
+        Box::leak(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0].into_boxed_slice());
     let base = Vectors::new(values, 2).unwrap();
     let ivf = build(base, Metric::L2, &[("nlist", "1000")], 2);
     assert_eq!(ivf.lists().len(), 3);
@@ -175,7 +176,9 @@ fn tiny_and_empty_bases_work() {
     let mut context = searcher.new_context().unwrap();
     let (mut ids, mut distances) = (vec![0u32; 3], vec![0f32; 3]);
     let mut out = Neighbors::new(&mut ids, &mut distances);
-    searcher.search(&mut context, &[0.0, 0.0], &mut out).unwrap();
+    searcher
+        .search(&mut context, &[0.0, 0.0], &mut out)
+        .unwrap();
     assert!(out.is_empty());
     searcher
         .configure(&mut Params::new([("nprobe", "4")]))
@@ -187,9 +190,17 @@ fn invalid_parameters_are_rejected_with_their_range() {
     let data = dataset(Metric::L2);
     let base = leak_base(&data);
     for (key, value, needle) in [
-        ("nlist", "16777217", "`nlist` must be in 0..=16777216 (0: automatic)"),
+        (
+            "nlist",
+            "16777217",
+            "`nlist` must be in 0..=16777216 (0: automatic)",
+        ),
         ("iterations", "1001", "`iterations` must be in 0..=1000"),
-        ("sample", "10", "`sample` must be 0 (automatic) or at least `nlist`"),
+        (
+            "sample",
+            "10",
+            "`sample` must be 0 (automatic) or at least `nlist`",
+        ),
         ("nlist", "many", "`nlist`: `many` is not a valid usize"),
     ] {
         let mut params = Params::new([(key, value)]);
@@ -204,7 +215,9 @@ fn invalid_parameters_are_rejected_with_their_range() {
         .unwrap_err();
     assert_eq!(err.status, Status::InvalidArgument);
     assert!(err.message.contains("`nprobe` must be at least 1"));
-    let err = IvfFlatSearch::new(ivf, base, Metric::Angular).err().unwrap();
+    let err = IvfFlatSearch::new(ivf, base, Metric::Angular)
+        .err()
+        .unwrap();
     assert!(err.message.contains("built for the euclidean metric"));
 }
 
@@ -214,12 +227,12 @@ fn declared_defaults_are_the_defaults() {
         .iter()
         .map(|p| (p.name(), p.default()))
         .collect();
-    let explicit = KMeans::from_params(&mut Params::new(declared), 100).unwrap();
-    let implicit = KMeans::from_params(&mut Params::default(), 100).unwrap();
+    let explicit = KMeans::from_params(&mut Params::new(declared), 10_000).unwrap();
+    let implicit = KMeans::from_params(&mut Params::default(), 10_000).unwrap();
     assert_eq!(explicit, implicit);
     assert_eq!(implicit.clusters, 100);
     assert_eq!(implicit.sample, 6400);
-    assert_eq!(annvil_ivf::default_nlist(10_000), 400);
+    assert_eq!(annvil_ivf::default_nlist(10_000), 100);
     let [nprobe] = IvfFlatSearch::PARAMS else {
         panic!("one knob")
     };

@@ -59,12 +59,12 @@ mod search;
 use annvil_abi::{
     Base, Construction, Error, GraphView, Metric, ParamSpec, Params, Result, Vectors,
 };
+use annvil_distance::Kernels;
 use annvil_ivf::{
     Centroids, InvertedLists, KMeans, Probe, SplitMix64, parallel_map, sample_indices,
 };
-use annvil_distance::Kernels;
 
-pub use model::RrrModel;
+pub use model::{RrrModel, Scorer};
 pub use pca::Projection;
 pub use search::{LorannContext, LorannSearch};
 
@@ -82,11 +82,6 @@ pub const PCA_SAMPLE: usize = 16_384;
 
 /// Largest accepted `rank` and `dim_reduction`.
 pub const MAX_RANK: usize = 4096;
-
-/// The default `nlist` for `n` vectors: `sqrt(n)`, at least 1.
-pub fn default_nlist(n: usize) -> usize {
-    ((n as f64).sqrt().round() as usize).max(1)
-}
 
 /// LoRANN build parameters (see the crate documentation).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +102,7 @@ pub struct LorannParams {
 impl LorannParams {
     /// Reads and checks the parameters for a base of `n` vectors.
     pub fn from_params(params: &mut Params, n: usize) -> Result<LorannParams> {
-        let kmeans = KMeans::from_params(params, default_nlist(n))?;
+        let kmeans = KMeans::from_params(params, n)?;
         let mut parsed = LorannParams {
             rank: params.get_or("rank", DEFAULT_RANK)?,
             dim_reduction: params.get_or("dim_reduction", DEFAULT_DIM_REDUCTION)?,
@@ -162,7 +157,13 @@ impl Lorann {
         let reduced_dim = params.dim_reduction.min(dim);
         let projection = if reduced_dim < dim && !base.is_empty() {
             let seed = params.kmeans.seed;
-            Some(Projection::fit(base, reduced_dim, PCA_SAMPLE, seed, threads)?)
+            Some(Projection::fit(
+                base,
+                reduced_dim,
+                PCA_SAMPLE,
+                seed,
+                threads,
+            )?)
         } else {
             None
         };
@@ -171,12 +172,12 @@ impl Lorann {
             Some(data) => Vectors::new(data, reduced_dim)?,
             None => base,
         };
-        let centroids = params.kmeans.train(reduced, metric, threads).centroids;
-        let lists = if centroids.is_empty() {
-            InvertedLists::default()
-        } else {
-            InvertedLists::new(&centroids.assign(reduced, threads), centroids.len())
-        };
+        let clustering = params.kmeans.train(reduced, metric, threads);
+        let lists = InvertedLists::new(
+            &clustering.assign_all(reduced, threads),
+            clustering.centroids.len(),
+        );
+        let centroids = clustering.centroids;
         let models = fit_models(reduced, &centroids, &lists, params, threads)?;
         let norms = if metric == Metric::L2 {
             let kernels = Kernels::best();
@@ -259,6 +260,7 @@ fn fit_models(
     if lists.is_empty() {
         return Ok(Vec::new());
     }
+    // A stream of the seed independent of the k-means sample's.
     let mut rng = SplitMix64::new(params.kmeans.seed ^ 0x7261_696e_5f71_7279);
     let train = sample_indices(reduced.len(), params.train_queries, &mut rng);
     let probe = params.train_probe.min(lists.len());
@@ -299,7 +301,13 @@ impl Construction for Lorann {
             iterations,
             sample,
             seed,
-            ParamSpec::int("rank", 1, 256, "32", "rank of the per-cluster regression models"),
+            ParamSpec::int(
+                "rank",
+                1,
+                256,
+                "32",
+                "rank of the per-cluster regression models",
+            ),
             ParamSpec::int(
                 "dim_reduction",
                 1,
@@ -343,7 +351,11 @@ impl Construction for Lorann {
         self.projection.as_ref().map_or(0, Projection::memory_bytes)
             + self.centroids.memory_bytes()
             + self.lists.memory_bytes()
-            + self.models.iter().map(RrrModel::memory_bytes).sum::<usize>()
+            + self
+                .models
+                .iter()
+                .map(RrrModel::memory_bytes)
+                .sum::<usize>()
             + self.models.capacity() * size_of::<RrrModel>()
             + self.norms.capacity() * size_of::<f32>()
     }

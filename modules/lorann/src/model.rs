@@ -1,8 +1,12 @@
 //! The per-cluster reduced-rank regression that scores a cluster's points.
 
 use annvil_abi::{Error, Result};
-use annvil_distance::Kernels;
+use annvil_distance::{Isa, Kernels};
 use faer::{Mat, MatRef};
+
+/// Points per block of the factor `Vᵀ`: sixteen f32 lanes, one 512-bit
+/// register.
+const LANES: usize = 16;
 
 /// A rank-`r` linear model of the inner products between a query and the
 /// `len` points of one cluster: `scores(q) = (q·A)·Vᵀ ≈ q·Xᵀ`, stored as
@@ -28,8 +32,9 @@ pub struct RrrModel {
     len: usize,
     /// `Aᵀ = VᵀX`: `rank × dim`, row-major.
     a_t: Vec<f32>,
-    /// `Vᵀ`: `rank × len`, row-major (one score contribution per row).
-    v_t: Vec<f32>,
+    /// `Vᵀ` in blocks of [`LANES`] points: block `b`, row `k`, lane `t`
+    /// holds `V[16b + t][k]`.
+    v_blocks: Vec<f32>,
 }
 
 impl RrrModel {
@@ -48,7 +53,7 @@ impl RrrModel {
                 dim,
                 len,
                 a_t: Vec::new(),
-                v_t: Vec::new(),
+                v_blocks: Vec::new(),
             });
         }
         let qr = q.qr();
@@ -61,17 +66,22 @@ impl RrrModel {
         let v = svd.U().subcols(0, rank);
         let a_t: Mat<f32> = v.transpose() * x;
         let mut a_rows = Vec::with_capacity(rank * dim);
-        let mut v_rows = Vec::with_capacity(rank * len);
         for k in 0..rank {
             a_rows.extend(a_t.row(k).iter().copied());
-            v_rows.extend(v.col(k).iter().copied());
+        }
+        let mut v_blocks = vec![0f32; len.div_ceil(LANES) * rank * LANES];
+        for i in 0..len {
+            let (block, lane) = (i / LANES, i % LANES);
+            for k in 0..rank {
+                v_blocks[(block * rank + k) * LANES + lane] = v[(i, k)];
+            }
         }
         Ok(RrrModel {
             rank,
             dim,
             len,
             a_t: a_rows,
-            v_t: v_rows,
+            v_blocks,
         })
     }
 
@@ -90,34 +100,109 @@ impl RrrModel {
         self.len == 0
     }
 
-    /// Writes the approximate inner products of `query` (`dim` values) with
-    /// the points into `scores` (`len` values), using `projected` (`rank`
-    /// values) as scratch for `q·A`.
+    /// Bytes owned.
+    pub fn memory_bytes(&self) -> usize {
+        (self.a_t.capacity() + self.v_blocks.capacity()) * size_of::<f32>()
+    }
+}
+
+/// `scores[i] = Σ_k projected[k]·V[i][k]` over the blocks of `Vᵀ`.
+/// `unsafe` because a SIMD version may only run on a CPU with its features.
+type AccumulateFn = unsafe fn(&[f32], &[f32], &mut [f32]);
+
+/// Scores points with their [`RrrModel`]: `q·Aᵀ` with the dot kernel,
+/// then the block products with code compiled for the widest [`Isa`] the
+/// CPU has (chosen once). The SIMD versions fuse multiply and add, so
+/// levels may differ in the last bits.
+#[derive(Clone, Copy, Debug)]
+pub struct Scorer {
+    kernels: Kernels,
+    // Invariant: runs on this CPU (checked by `for_isa`).
+    accumulate: AccumulateFn,
+}
+
+impl Scorer {
+    /// The scorer of [`Isa::best`].
+    pub fn best() -> Scorer {
+        Scorer::for_isa(Isa::best()).expect("the best level is supported")
+    }
+
+    /// The scorer of `isa`, or `None` where this CPU does not support it.
+    pub fn for_isa(isa: Isa) -> Option<Scorer> {
+        let kernels = Kernels::for_isa(isa)?;
+        let accumulate: AccumulateFn = match isa {
+            Isa::Scalar => accumulate_scalar,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => accumulate_avx2,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => accumulate_avx512,
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 | Isa::Avx512 => unreachable!("{isa} is never supported off x86_64"),
+        };
+        Some(Scorer {
+            kernels,
+            accumulate,
+        })
+    }
+
+    /// Writes the approximate inner products of `query` (`dim` values)
+    /// with the points of `model` into `scores` (at least `len` values),
+    /// using `projected` (at least `rank` values) as scratch for `q·A`.
     #[inline]
     pub fn scores(
         &self,
-        kernels: &Kernels,
+        model: &RrrModel,
         query: &[f32],
         projected: &mut [f32],
         scores: &mut [f32],
     ) {
-        let projected = &mut projected[..self.rank];
-        for (p, a) in projected.iter_mut().zip(self.a_t.chunks_exact(self.dim)) {
-            *p = kernels.dot(query, a);
+        if model.rank == 0 {
+            return;
         }
-        let scores = &mut scores[..self.len];
-        scores.fill(0.0);
-        for (&p, v) in projected.iter().zip(self.v_t.chunks_exact(self.len)) {
-            for (s, &x) in scores.iter_mut().zip(v) {
-                *s += p * x;
+        let projected = &mut projected[..model.rank];
+        for (p, a) in projected.iter_mut().zip(model.a_t.chunks_exact(model.dim)) {
+            *p = self.kernels.dot(query, a);
+        }
+        // SAFETY: `accumulate` comes from `for_isa`, which checked its
+        // level on this CPU.
+        unsafe { (self.accumulate)(projected, &model.v_blocks, &mut scores[..model.len]) };
+    }
+}
+
+/// The block products of [`AccumulateFn`], inlined into each level's
+/// function so the compiler vectorises the 16 lanes for that level.
+#[inline(always)]
+fn accumulate_with<const FMA: bool>(projected: &[f32], blocks: &[f32], scores: &mut [f32]) {
+    let block_len = projected.len() * LANES;
+    for (block, out) in blocks.chunks_exact(block_len).zip(scores.chunks_mut(LANES)) {
+        let mut sums = [0f32; LANES];
+        for (&p, row) in projected.iter().zip(block.chunks_exact(LANES)) {
+            for (sum, &v) in sums.iter_mut().zip(row) {
+                *sum = if FMA {
+                    p.mul_add(v, *sum)
+                } else {
+                    *sum + p * v
+                };
             }
         }
+        out.copy_from_slice(&sums[..out.len()]);
     }
+}
 
-    /// Bytes owned.
-    pub fn memory_bytes(&self) -> usize {
-        (self.a_t.capacity() + self.v_t.capacity()) * size_of::<f32>()
-    }
+fn accumulate_scalar(projected: &[f32], blocks: &[f32], scores: &mut [f32]) {
+    accumulate_with::<false>(projected, blocks, scores);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn accumulate_avx2(projected: &[f32], blocks: &[f32], scores: &mut [f32]) {
+    accumulate_with::<true>(projected, blocks, scores);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn accumulate_avx512(projected: &[f32], blocks: &[f32], scores: &mut [f32]) {
+    accumulate_with::<true>(projected, blocks, scores);
 }
 
 #[cfg(test)]
@@ -126,17 +211,19 @@ mod tests {
     use annvil_ivf::SplitMix64;
 
     fn random(rows: usize, dim: usize, rng: &mut SplitMix64) -> Vec<f32> {
-        (0..rows * dim).map(|_| (rng.unit() * 2.0 - 1.0) as f32).collect()
+        (0..rows * dim)
+            .map(|_| (rng.unit() * 2.0 - 1.0) as f32)
+            .collect()
     }
 
     /// Squared Frobenius error of the model's scores against `Q·Xᵀ`.
     fn error(model: &RrrModel, points: &[f32], queries: &[f32], dim: usize) -> f64 {
-        let kernels = Kernels::best();
+        let scorer = Scorer::best();
         let mut projected = vec![0f32; model.rank()];
         let mut scores = vec![0f32; model.len()];
         let mut total = 0.0;
         for q in queries.chunks_exact(dim) {
-            model.scores(&kernels, q, &mut projected, &mut scores);
+            scorer.scores(model, q, &mut projected, &mut scores);
             for (x, &s) in points.chunks_exact(dim).zip(&scores) {
                 let exact: f32 = q.iter().zip(x).map(|(a, b)| a * b).sum();
                 total += f64::from(exact - s).powi(2);
@@ -190,6 +277,34 @@ mod tests {
         }
         // Y has rank 16 (= dim): rank 16 is exact.
         assert!(last <= 1e-6 * sigma.iter().map(|s| s * s).sum::<f64>());
+    }
+
+    #[test]
+    fn every_level_scores_alike_across_partial_blocks() {
+        let mut rng = SplitMix64::new(3);
+        let (dim, len) = (20, 37);
+        let points = random(len, dim, &mut rng);
+        let queries = random(100, dim, &mut rng);
+        let model = RrrModel::fit(&points, &queries, dim, 7).unwrap();
+        let query = &queries[..dim];
+        let mut projected = vec![0f32; 7];
+        let mut reference = vec![0f32; len];
+        Scorer::for_isa(Isa::Scalar)
+            .unwrap()
+            .scores(&model, query, &mut projected, &mut reference);
+        for isa in Isa::supported() {
+            let mut scores = vec![f32::NAN; len + 3];
+            Scorer::for_isa(isa)
+                .unwrap()
+                .scores(&model, query, &mut projected, &mut scores);
+            for (got, want) in scores.iter().zip(&reference) {
+                assert!((got - want).abs() < 1e-4, "{isa}: {got} vs {want}");
+            }
+            assert!(
+                scores[len..].iter().all(|s| s.is_nan()),
+                "{isa} wrote past len"
+            );
+        }
     }
 
     #[test]

@@ -37,7 +37,10 @@ impl Projection {
         threads: usize,
     ) -> Result<Projection> {
         let dim = vectors.dim();
-        assert!((1..=dim).contains(&out_dim), "cannot project {dim} to {out_dim} dimensions");
+        assert!(
+            (1..=dim).contains(&out_dim),
+            "cannot project {dim} to {out_dim} dimensions"
+        );
         let ids = sample_indices(vectors.len(), sample, &mut SplitMix64::new(seed));
         let blocks = ids.len().div_ceil(BLOCK_ROWS);
         let partial = parallel_map(blocks, threads, |b| {

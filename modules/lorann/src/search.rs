@@ -2,10 +2,9 @@
 //! the best candidates.
 
 use annvil_abi::{Base, Error, Graph, Metric, Neighbors, ParamSpec, Params, Result, Search};
-use annvil_distance::Kernels;
 use annvil_ivf::{DEFAULT_NPROBE, NPROBE, Probe, TopK, read_nprobe};
 
-use crate::Lorann;
+use crate::{Lorann, Scorer};
 
 /// The LoRANN search slot over this crate's [`Lorann`] construction.
 ///
@@ -16,7 +15,7 @@ use crate::Lorann;
 /// the native [`Lorann`] (its standard view is empty).
 pub struct LorannSearch {
     index: &'static Lorann,
-    kernels: Kernels,
+    scorer: Scorer,
     nprobe: usize,
 }
 
@@ -50,7 +49,7 @@ impl LorannSearch {
         }
         Ok(LorannSearch {
             index,
-            kernels: Kernels::best(),
+            scorer: Scorer::best(),
             nprobe: DEFAULT_NPROBE,
         })
     }
@@ -117,20 +116,17 @@ impl Search for LorannSearch {
             }
             None => query,
         };
-        let lists = context.probe.select(
-            index.centroids(),
-            index.lists(),
-            reduced,
-            self.nprobe,
-            n,
-        );
+        let lists = context
+            .probe
+            .select(index.centroids(), index.lists(), reduced, self.nprobe, n);
         context.top.reset(n);
         let mut computed = index.centroids().len() as u64;
         for list in lists {
             let c = list.id as usize;
             let model = index.model(c);
             let scores = &mut context.scores[..model.len()];
-            model.scores(&self.kernels, reduced, &mut context.projected, scores);
+            self.scorer
+                .scores(model, reduced, &mut context.projected, scores);
             let ids = index.lists().list(c);
             match index.metric() {
                 Metric::L2 => {

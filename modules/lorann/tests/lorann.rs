@@ -54,7 +54,13 @@ fn search_all(
             let candidates = out.ids().to_vec();
             let (mut ids, mut distances) = (vec![0u32; K], vec![0f32; K]);
             let mut best = Neighbors::new(&mut ids, &mut distances);
-            rank_exact(&base, data.metric, query, candidates.iter().copied(), &mut best);
+            rank_exact(
+                &base,
+                data.metric,
+                query,
+                candidates.iter().copied(),
+                &mut best,
+            );
             (candidates, best.ids().to_vec())
         })
         .collect()
@@ -81,13 +87,7 @@ fn recall_at_k(data: &Dataset, results: &[(Vec<u32>, Vec<u32>)]) -> f64 {
 fn recall_grows_with_rank_and_nprobe() {
     let data = dataset(Metric::L2);
     let base = leak_base(&data);
-    let params = |rank: &'static str| {
-        [
-            ("nlist", "40"),
-            ("rank", rank),
-            ("dim_reduction", "48"),
-        ]
-    };
+    let params = |rank: &'static str| [("nlist", "40"), ("rank", rank), ("dim_reduction", "48")];
     let by_rank: Vec<f64> = ["1", "4", "16", "48"]
         .into_iter()
         .map(|rank| {
@@ -132,9 +132,17 @@ fn full_rank_without_reduction_scoring_every_cluster_is_exact() {
         let mut hits = 0;
         for (q, (candidates, _)) in results.iter().enumerate() {
             let top: Vec<u32> = candidates[..K].to_vec();
-            hits += truth.row(q).ids.iter().filter(|id| top.contains(id)).count();
+            hits += truth
+                .row(q)
+                .ids
+                .iter()
+                .filter(|id| top.contains(id))
+                .count();
         }
-        assert!(hits as f64 >= 0.99 * (K * results.len()) as f64, "{metric}: {hits}");
+        assert!(
+            hits as f64 >= 0.99 * (K * results.len()) as f64,
+            "{metric}: {hits}"
+        );
     }
 }
 
@@ -189,9 +197,15 @@ fn builds_are_deterministic_for_any_thread_count() {
 #[test]
 fn small_bases_fill_n_and_empty_bases_return_nothing() {
     let data = dataset(Metric::L2);
-    let values: &'static [f32] = Box::leak(data.train.as_slice()[..48 * 50].to_vec().into_boxed_slice());
+    let values: &'static [f32] =
+        Box::leak(data.train.as_slice()[..48 * 50].to_vec().into_boxed_slice());
     let base = Vectors::new(values, 48).unwrap();
-    let index = build(base, Metric::L2, &[("nlist", "500"), ("train_queries", "10")], 2);
+    let index = build(
+        base,
+        Metric::L2,
+        &[("nlist", "500"), ("train_queries", "10")],
+        2,
+    );
     assert_eq!(index.lists().len(), 50);
     let mut searcher = LorannSearch::new(index, base, Metric::L2).unwrap();
     searcher
@@ -200,7 +214,9 @@ fn small_bases_fill_n_and_empty_bases_return_nothing() {
     let mut context = searcher.new_context().unwrap();
     let (mut ids, mut distances) = (vec![0u32; 60], vec![0f32; 60]);
     let mut out = Neighbors::new(&mut ids, &mut distances);
-    searcher.search(&mut context, base.row(3), &mut out).unwrap();
+    searcher
+        .search(&mut context, base.row(3), &mut out)
+        .unwrap();
     assert_eq!(out.len(), 50);
 
     let empty = Vectors::new(&[], 48).unwrap();
@@ -209,7 +225,9 @@ fn small_bases_fill_n_and_empty_bases_return_nothing() {
     let mut context = searcher.new_context().unwrap();
     let (mut ids, mut distances) = (vec![0u32; 5], vec![0f32; 5]);
     let mut out = Neighbors::new(&mut ids, &mut distances);
-    searcher.search(&mut context, base.row(0), &mut out).unwrap();
+    searcher
+        .search(&mut context, base.row(0), &mut out)
+        .unwrap();
     assert!(out.is_empty());
 }
 
@@ -220,7 +238,11 @@ fn invalid_parameters_are_rejected_with_their_range() {
     for (key, value, needle) in [
         ("rank", "0", "`rank` must be in 1..=4096"),
         ("dim_reduction", "0", "`dim_reduction` must be in 1..=4096"),
-        ("train_queries", "-1", "`train_queries`: `-1` is not a valid usize"),
+        (
+            "train_queries",
+            "-1",
+            "`train_queries`: `-1` is not a valid usize",
+        ),
         ("train_probe", "0", "`train_probe` must be in 1..="),
         ("nlist", "16777217", "`nlist` must be in 0..="),
         ("rank", "-3", "`rank`: `-3` is not a valid usize"),

@@ -16,6 +16,7 @@ use annvil_vamana::{SplitMix64, parallel_for};
 use crate::NnDescentParams;
 
 /// Stream keys of the keyed random generators.
+pub(crate) const ENTRY_POINTS: u64 = 0;
 const INIT: u64 = 1;
 const FORWARD: u64 = 2;
 const REVERSE: u64 = 3;

@@ -14,12 +14,19 @@
 //!    neighbours (the K closest) are cut to `max_degree` by
 //!    [`annvil_vamana::robust_prune`] with `alpha`, then every kept edge
 //!    gets its reverse link (pruned the same way on overflow), as Vamana
-//!    does. Searches start from the medoid.
+//!    does.
+//! 3. **Entry points**: the medoid, and `entry_points - 1` nodes spread
+//!    over the data by k-means++ seeding (on a sample drawn from `seed`).
+//!    A K-NN graph has few long edges, so a search started from one point
+//!    crosses between clusters poorly; starting from all entry points, it
+//!    begins in the query's region instead. A part of the graph still
+//!    unreachable from them (a cluster no entry point landed in) gets an
+//!    entry point of its own.
 //!
-//! Build parameters: `K` (default 40), `rho` (default 0.5, in (0, 1]),
+//! Build parameters: `K` (default 32), `rho` (default 0.5, in (0, 1]),
 //! `delta` (default 0.002, in 0..=1), `iterations` (default 12, at least
-//! 1), `max_degree` (default 32), `alpha` (default 1.2, at least 1) and
-//! `seed` (default 0).
+//! 1), `max_degree` (default 32), `alpha` (default 1.2, at least 1),
+//! `entry_points` (default 16) and `seed` (default 0).
 //!
 //! **Threads.** Every step runs on `threads` scoped threads: the joins take
 //! the next node from a shared counter and lock one K-NN list at a time;
@@ -33,14 +40,16 @@
 #![warn(missing_docs)]
 
 mod descent;
+mod entry;
 
-use annvil_abi::{Base, Construction, Error, GraphView, Metric, Params, Result};
+use annvil_abi::{Base, Construction, Error, GraphView, Metric, ParamSpec, Params, Result};
 use annvil_beam::{Candidate, FixedDegree, Links, NativeGraph, Slot, Space};
 use annvil_vamana::{
-    ConcurrentGraph, FrozenGraph, PruneScratch, Unreachable, check_alpha, check_degree,
-    check_node_count, medoid, parallel_for,
+    ALPHAS, ConcurrentGraph, DEGREES, FrozenGraph, PruneScratch, SplitMix64, check_node_count,
+    check_range, medoid, parallel_for,
 };
 
+use descent::ENTRY_POINTS;
 pub use descent::{KnnGraph, nn_descent};
 
 /// NN-descent build parameters.
@@ -59,6 +68,9 @@ pub struct NnDescentParams {
     pub max_degree: usize,
     /// `alpha`: the occlusion factor of the pruning, at least 1.
     pub alpha: f32,
+    /// `entry_points`: how many nodes searches start from (the medoid and
+    /// nodes spread over the data; more when parts are unreachable).
+    pub entry_points: usize,
     /// `seed` of the initial graph and the samples.
     pub seed: u64,
 }
@@ -66,12 +78,13 @@ pub struct NnDescentParams {
 impl Default for NnDescentParams {
     fn default() -> NnDescentParams {
         NnDescentParams {
-            k: 40,
+            k: 32,
             rho: 0.5,
             delta: 0.002,
             iterations: 12,
             max_degree: 32,
             alpha: 1.2,
+            entry_points: 16,
             seed: 0,
         }
     }
@@ -80,38 +93,37 @@ impl Default for NnDescentParams {
 impl NnDescentParams {
     /// Reads every parameter, defaulting to [`NnDescentParams::default`].
     /// Fails when `K` or `max_degree` is outside 1..=4096, `rho` outside
-    /// (0, 1], `delta` outside 0..=1, `iterations` outside 1..=1000 or
-    /// `alpha` outside 1.0..=16.0.
+    /// (0, 1], `delta` outside 0..=1, `iterations` outside 1..=1000,
+    /// `alpha` outside 1.0..=16.0 or `entry_points` outside 1..=1024.
     pub fn from_params(params: &mut Params) -> Result<NnDescentParams> {
         let default = NnDescentParams::default();
+        let k = check_range("K", params.get_or("K", default.k)?, DEGREES)?;
         let rho = params.get_or("rho", default.rho)?;
         if !(rho > 0.0 && rho <= 1.0) {
             return Err(Error::invalid(format!(
                 "parameter `rho` must be in (0, 1], not {rho}"
             )));
         }
-        let delta = params.get_or("delta", default.delta)?;
-        if !(0.0..=1.0).contains(&delta) {
-            return Err(Error::invalid(format!(
-                "parameter `delta` must be in 0..=1, not {delta}"
-            )));
-        }
-        let iterations = params.get_or("iterations", default.iterations)?;
-        if !(1..=1000).contains(&iterations) {
-            return Err(Error::invalid(format!(
-                "parameter `iterations` must be in 1..=1000, not {iterations}"
-            )));
-        }
         Ok(NnDescentParams {
-            k: check_degree("K", params.get_or("K", default.k)?)?,
+            k,
             rho,
-            delta,
-            iterations,
-            max_degree: check_degree(
+            delta: check_range("delta", params.get_or("delta", default.delta)?, 0.0..=1.0)?,
+            iterations: check_range(
+                "iterations",
+                params.get_or("iterations", default.iterations)?,
+                1..=1000,
+            )?,
+            max_degree: check_range(
                 "max_degree",
                 params.get_or("max_degree", default.max_degree)?,
+                DEGREES,
             )?,
-            alpha: check_alpha("alpha", params.get_or("alpha", default.alpha)?)?,
+            alpha: check_range("alpha", params.get_or("alpha", default.alpha)?, ALPHAS)?,
+            entry_points: check_range(
+                "entry_points",
+                params.get_or("entry_points", default.entry_points)?,
+                1..=1024,
+            )?,
             seed: params.get_or("seed", default.seed)?,
         })
     }
@@ -154,7 +166,8 @@ impl NnDescent {
     }
 }
 
-/// The search graph of `knn` (step 2 of the crate documentation).
+/// The search graph of `knn` and its entry points (steps 2 and 3 of the
+/// crate documentation).
 fn searchable(
     space: Space<'_>,
     knn: &KnnGraph,
@@ -163,9 +176,10 @@ fn searchable(
 ) -> FrozenGraph {
     let n = knn.num_nodes();
     let mut entry_points: Vec<u32> = medoid(&space).into_iter().collect();
-    let extra: usize = std::env::var("NNE").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
-    let mut rng = annvil_vamana::SplitMix64::new(params.seed);
-    for _ in 0..extra.min(n) { let id = rng.below(n) as u32; if !entry_points.contains(&id) { entry_points.push(id); } }
+    if !entry_points.is_empty() {
+        let mut rng = SplitMix64::keyed(params.seed, &[ENTRY_POINTS]);
+        entry::spread(&space, params.entry_points - 1, &mut rng, &mut entry_points);
+    }
     let mut reverse = vec![Vec::new(); n];
     for v in 0..n as u32 {
         for c in knn.neighbors(v) {
@@ -203,10 +217,59 @@ fn searchable(
             graph.link(u, v as u32, params.alpha, prune);
         }
     });
-    graph.freeze(entry_points, params.alpha, threads, Unreachable::EntryPoint)
+    graph.freeze(entry_points, params.alpha, threads)
 }
 
 impl Construction for NnDescent {
+    /// The tuning ranges; [`NnDescentParams::from_params`] accepts wider
+    /// ones.
+    const PARAMS: &'static [ParamSpec] = &[
+        ParamSpec::int("K", 8, 128, "32", "neighbours per node in the K-NN graph"),
+        ParamSpec::float(
+            "rho",
+            0.1,
+            1.0,
+            "0.5",
+            "fraction of K sampled per node and iteration for the local joins",
+        ),
+        ParamSpec::float(
+            "delta",
+            0.0,
+            0.1,
+            "0.002",
+            "stop once an iteration updates fewer than delta*n*K entries",
+        ),
+        ParamSpec::int("iterations", 1, 50, "12", "most NN-descent iterations"),
+        ParamSpec::int(
+            "max_degree",
+            8,
+            128,
+            "32",
+            "out-degree bound of the search graph",
+        ),
+        ParamSpec::float(
+            "alpha",
+            1.0,
+            2.0,
+            "1.2",
+            "occlusion factor of the pruning into the search graph",
+        ),
+        ParamSpec::int(
+            "entry_points",
+            1,
+            256,
+            "16",
+            "nodes searches start from: the medoid and nodes spread over the data",
+        ),
+        ParamSpec::int(
+            "seed",
+            0,
+            u32::MAX as i64,
+            "0",
+            "seed of the initial graph, the samples and the entry points (any u64 is accepted)",
+        ),
+    ];
+
     fn build(base: Base, metric: Metric, params: &mut Params, threads: usize) -> Result<NnDescent> {
         let params = NnDescentParams::from_params(params)?;
         check_node_count(&base)?;

@@ -70,9 +70,9 @@ fn recall_of_the_pruned_graph_and_beam_search() {
             threads,
         );
         check_invariants(graph.graph(), &space, Metric::L2, 24);
+        assert!(graph.graph().entry_points().len() >= 16);
         let r64 = native_recall(graph, graph.graph(), base, Metric::L2, &data, 64);
-        let r400 = native_recall(graph, graph.graph(), base, Metric::L2, &data, 400);
-        println!("threads {threads}: recall@10 = {r64:.4} at ef=64 {r400} {:?}", graph.graph().entry_points());
+        println!("threads {threads}: recall@10 = {r64:.4} at ef=64");
         assert!(
             r64 >= 0.95,
             "recall@10 at ef=64 is {r64} with {threads} threads"
@@ -134,17 +134,19 @@ fn every_metric_builds_and_searches() {
 #[test]
 fn tiny_and_empty_bases() {
     let space = |values: &'static [f32]| Space::new(Vectors::new(values, 2).unwrap(), Metric::L2);
-    let empty = NnDescent::build_in(space(&[]), &NnDescentParams::default(), 2);
+    let build =
+        |values, threads| NnDescent::build_in(space(values), &NnDescentParams::default(), threads);
+    let empty = build(&[], 2);
     assert_eq!(empty.graph().num_nodes(), 0);
     assert!(empty.graph().entry_points().is_empty());
 
-    let one = NnDescent::build_in(space(&[1.0, 2.0]), &NnDescentParams::default(), 3);
+    let one = build(&[1.0, 2.0], 3);
     assert_eq!(one.graph().entry_points(), &[0]);
     assert!(one.graph().neighbors_of(0).is_empty());
 
-    let three = space(&[0.0, 0.0, 1.0, 0.0, 0.0, 1.0]);
-    let graph = NnDescent::build_in(three, &NnDescentParams::default(), 2);
-    check_invariants(graph.graph(), &three, Metric::L2, 32);
+    let three: &'static [f32] = &[0.0, 0.0, 1.0, 0.0, 0.0, 1.0];
+    let graph = build(three, 2);
+    check_invariants(graph.graph(), &space(three), Metric::L2, 32);
 }
 
 #[test]
@@ -157,6 +159,7 @@ fn rejects_bad_parameters() {
         ("iterations", "0"),
         ("max_degree", "0"),
         ("alpha", "0.5"),
+        ("entry_points", "0"),
         ("seed", "-1"),
     ] {
         let mut params = Params::new([(key, value)]);
@@ -175,4 +178,18 @@ fn rejects_bad_parameters() {
             ..NnDescentParams::default()
         }
     );
+}
+
+#[test]
+fn declared_defaults_are_the_defaults() {
+    let declared: Vec<(&str, &str)> = NnDescent::PARAMS
+        .iter()
+        .map(|p| (p.name(), p.default()))
+        .collect();
+    let mut params = Params::new(declared);
+    assert_eq!(
+        NnDescentParams::from_params(&mut params).unwrap(),
+        NnDescentParams::default()
+    );
+    params.finish().unwrap();
 }

@@ -125,6 +125,9 @@ pub struct IntegerQuery {
     shift: u32,
     /// The fixed-point query, zero-padded.
     prepared: Vec<i16>,
+    /// Whether the fixed-point query equals the query (no coordinate was
+    /// rounded or clamped).
+    exact: bool,
     /// The distance is `offset + factor * kernel sum`.
     factor: f32,
     offset: f32,
@@ -162,6 +165,7 @@ impl IntegerQuery {
             scale: scale[0],
             shift,
             prepared: vec![0; min.len()],
+            exact: false,
             factor,
             offset,
         })
@@ -176,13 +180,19 @@ impl IntegerQuery {
                 // Units of 2^-shift levels, clamped to the trained range.
                 let unit = (1u32 << self.shift) as f32 / self.scale;
                 let top = (self.levels << self.shift) as f32;
+                let mut exact = true;
                 for (p, &q) in prepared.iter_mut().zip(q) {
-                    *p = ((q - self.min) * unit).round().clamp(0.0, top) as i16;
+                    let fixed = (q - self.min) * unit;
+                    let level = fixed.round().clamp(0.0, top);
+                    exact &= level == fixed;
+                    *p = level as i16;
                 }
+                self.exact = exact;
                 self.factor = self.scale * self.scale / (1u32 << (2 * self.shift)) as f32;
             } else {
                 // Every code decodes to `min`: the distance is a constant.
                 prepared.fill(0);
+                self.exact = true;
                 self.factor = 0.0;
                 self.offset = q.iter().map(|&q| (q - self.min) * (q - self.min)).sum();
             }
@@ -198,9 +208,13 @@ impl IntegerQuery {
             } else {
                 1.0
             };
+            let mut exact = true;
             for (p, &q) in prepared.iter_mut().zip(q) {
-                *p = (f64::from(q) * t).round() as i16;
+                let fixed = f64::from(q) * t;
+                exact &= fixed.round() == fixed;
+                *p = fixed.round() as i16;
             }
+            self.exact = exact;
             let (sign, offset) = sign_and_offset(self.metric);
             let q_sum: f64 = q.iter().map(|&q| f64::from(q)).sum();
             self.factor = sign * (f64::from(self.scale) / t) as f32;
@@ -227,6 +241,15 @@ impl IntegerQuery {
     /// The level the kernel is compiled for.
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// Whether the query last [set](Self::set) is represented exactly: no
+    /// coordinate was rounded or clamped (always true for a quantizer with a
+    /// zero step). The distances then carry only the quantization error of
+    /// the codes (none for codes of vectors on the quantizer's grid, such as
+    /// 8-bit pixels under SQ8) and f32 rounding.
+    pub fn is_exact(&self) -> bool {
+        self.exact
     }
 
     /// Fractional bits of the L2 query: it is exact to `scale / 2^(shift+1)`

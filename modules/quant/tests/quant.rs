@@ -399,3 +399,35 @@ fn short_codes_panic_on_every_path() {
         }
     }
 }
+
+/// On pixels (whole numbers in 0..=255) a uniform SQ8 quantizer and a
+/// pixel query are both exact, so integer L2 distances equal exact f32
+/// distances; a query off the grid is reported inexact.
+#[test]
+fn integer_queries_report_exact_pixel_queries() {
+    let mut rng = fastrand::Rng::with_seed(8);
+    let dim = 784;
+    let mut base: Vec<f32> = (0..50 * dim).map(|_| f32::from(rng.u8(..))).collect();
+    base[..dim].fill(0.0);
+    base[dim..2 * dim].fill(255.0);
+    let sq = ScalarQuantizer::train_uniform(Scheme::Sq8, &base, dim);
+    let codes = sq.encode_all(&base);
+    let mut query = sq.integer_query(Metric::L2);
+    let pixels: Vec<f32> = (0..dim).map(|_| f32::from(rng.u8(..))).collect();
+    query.set(&pixels);
+    assert!(query.is_exact());
+    for (i, x) in base.chunks_exact(dim).enumerate() {
+        let exact = Metric::L2.distance(&pixels, x);
+        assert!((query.distance(codes.row(i)) - exact).abs() <= 1e-6 * exact);
+    }
+    let mut off_grid = pixels.clone();
+    off_grid[3] += 0.1;
+    query.set(&off_grid);
+    assert!(!query.is_exact());
+    off_grid[3] = 300.0;
+    query.set(&off_grid);
+    assert!(!query.is_exact(), "clamped coordinates are not exact");
+    let mut dot = sq.integer_query(Metric::InnerProduct);
+    dot.set(&off_grid);
+    assert!(!dot.is_exact());
+}

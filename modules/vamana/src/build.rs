@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU32;
 
 use annvil_beam::{Candidate, FixedDegree, LayerSearch, Links, Space};
 
-use crate::graph::{ConcurrentGraph, PruneScratch, Unreachable};
+use crate::graph::{ConcurrentGraph, PruneScratch};
 use crate::parallel::parallel_for;
 use crate::prune::medoid;
 use crate::rng::SplitMix64;
@@ -15,12 +15,12 @@ use crate::{Vamana, VamanaParams};
 /// The graph as a search reads it, noting every node the search expands
 /// (the only nodes whose lists it asks for): Vamana prunes over the
 /// visited path, not only over the closest nodes found.
-struct Recording<'g> {
+struct Recording<'g, 's> {
     lists: &'g FixedDegree<AtomicU32>,
-    expanded: RefCell<Vec<u32>>,
+    expanded: RefCell<&'s mut Vec<u32>>,
 }
 
-impl Links for Recording<'_> {
+impl Links for Recording<'_, '_> {
     type Slot = AtomicU32;
 
     #[inline]
@@ -44,6 +44,19 @@ struct Scratch {
     prune: PruneScratch,
 }
 
+impl Scratch {
+    fn new(num_nodes: usize) -> Scratch {
+        Scratch {
+            search: LayerSearch::new(num_nodes),
+            expanded: Vec::new(),
+            pool: Vec::new(),
+            chosen: Vec::new(),
+            prune: PruneScratch::default(),
+        }
+    }
+}
+
+/// The graph under construction and what every insertion reads.
 struct Builder<'a> {
     graph: ConcurrentGraph<'a>,
     medoid: u32,
@@ -61,15 +74,14 @@ impl Builder<'_> {
             distance: space.to(query, self.medoid),
             id: self.medoid,
         };
+        scratch.expanded.clear();
         let recording = Recording {
             lists: self.graph.lists(),
-            expanded: RefCell::new(std::mem::take(&mut scratch.expanded)),
+            expanded: RefCell::new(&mut scratch.expanded),
         };
-        recording.expanded.borrow_mut().clear();
         scratch
             .search
             .search(&recording, space, query, &[seed], self.list_size);
-        scratch.expanded = recording.expanded.into_inner();
 
         scratch.pool.clear();
         scratch
@@ -90,18 +102,6 @@ impl Builder<'_> {
     }
 }
 
-impl Scratch {
-    fn new(num_nodes: usize) -> Scratch {
-        Scratch {
-            search: LayerSearch::new(num_nodes),
-            expanded: Vec::new(),
-            pool: Vec::new(),
-            chosen: Vec::new(),
-            prune: PruneScratch::default(),
-        }
-    }
-}
-
 /// Builds the graph with `threads` workers; see [`Vamana::build_in`].
 pub(crate) fn build(space: Space<'_>, params: &VamanaParams, threads: usize) -> Vamana {
     let n = space.len();
@@ -112,7 +112,6 @@ pub(crate) fn build(space: Space<'_>, params: &VamanaParams, threads: usize) -> 
                 Vec::new(),
                 params.alpha,
                 threads,
-                Unreachable::Link,
             ),
         };
     };
@@ -141,8 +140,6 @@ pub(crate) fn build(space: Space<'_>, params: &VamanaParams, threads: usize) -> 
     }
     Vamana {
         params: params.clone(),
-        graph: builder
-            .graph
-            .freeze(vec![medoid], params.alpha, threads, Unreachable::Link),
+        graph: builder.graph.freeze(vec![medoid], params.alpha, threads),
     }
 }

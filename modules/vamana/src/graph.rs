@@ -181,17 +181,22 @@ impl<'a> ConcurrentGraph<'a> {
     }
 
     /// The read-only graph once construction is over, searched from
-    /// `entry_points`. On `threads` threads, every list longer than
-    /// `max_degree` is first cut back by [`robust_prune`] with `alpha`;
-    /// then the nodes left unreachable from the entry points are connected
-    /// as `unreachable` says.
-    pub fn freeze(
-        self,
-        mut entry_points: Vec<u32>,
-        alpha: f32,
-        threads: usize,
-        unreachable: Unreachable,
-    ) -> FrozenGraph {
+    /// `entry_points` (where the medoid should come first). On `threads`
+    /// threads, every list longer than `max_degree` is first cut back by
+    /// [`robust_prune`] with `alpha`. Then the nodes unreachable from the
+    /// entry points are connected, in id order:
+    ///
+    /// * an **orphan**, a node with an out-link into the reachable part
+    ///   but no in-link from it (an outlier whose in-links were all pruned
+    ///   away), is linked from the closest reachable node with room in its
+    ///   list, found by a search for it from the entry points (NSG's
+    ///   repair);
+    /// * any other node — the first of a part cut off from the rest, such
+    ///   as a well-separated cluster of a K-NN graph — becomes an entry
+    ///   point, as does an orphan for which no host turns up.
+    ///
+    /// Everything the node reaches is reachable from then on.
+    pub fn freeze(self, mut entry_points: Vec<u32>, alpha: f32, threads: usize) -> FrozenGraph {
         let n = self.space.len();
         parallel_for(threads, n, PruneScratch::default, |node, scratch| {
             let node = node as u32;
@@ -211,8 +216,13 @@ impl<'a> ConcurrentGraph<'a> {
             if seen[node as usize] {
                 continue;
             }
-            let host = match unreachable {
-                Unreachable::Link => {
+            let orphan = self
+                .lists
+                .links(node)
+                .iter()
+                .any(|next| seen[next.get() as usize]);
+            let host = orphan
+                .then(|| {
                     let query = self.space.row(node);
                     seeds.clear();
                     seeds.extend(entry_points.iter().map(|&id| Candidate {
@@ -225,9 +235,8 @@ impl<'a> ConcurrentGraph<'a> {
                         .iter()
                         .find(|c| self.lists.links(c.id).len() < self.max_degree)
                         .map(|c| c.id)
-                }
-                Unreachable::EntryPoint => None,
-            };
+                })
+                .flatten();
             match host {
                 Some(host) => {
                     let block = self.lists.block(host);
@@ -241,22 +250,6 @@ impl<'a> ConcurrentGraph<'a> {
         }
         FrozenGraph::new(&self.lists.into_plain(), entry_points)
     }
-}
-
-/// How [`ConcurrentGraph::freeze`] connects the nodes it finds unreachable
-/// from the entry points, in id order (each one connected makes whatever
-/// it reaches reachable too).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unreachable {
-    /// Link the node from the closest reachable node with room in its
-    /// list, found by a search for it from the entry points (NSG's
-    /// repair); make it an entry point when no such node turns up. For
-    /// graphs with long edges, where only outliers lose their in-links.
-    Link,
-    /// Make the node an entry point: for K-NN graphs, which split into one
-    /// component per well-separated cluster, each then searched from its
-    /// own entry point.
-    EntryPoint,
 }
 
 /// The list size of the searches that link unreachable nodes.
@@ -378,7 +371,7 @@ mod tests {
     fn link_appends_then_prunes_and_freeze_matches() {
         // Points on a line; node 0 keeps two neighbours, with room for one
         // more (the slack) while the graph grows.
-        let data = [0.0f32, 1.0, 2.0, -1.0, -3.0];
+        let data = [0.0f32, 1.0, 2.0, -1.0, -3.0, 1000.0];
         let space = Space::new(Vectors::new(&data, 1).unwrap(), Metric::L2);
         let graph = ConcurrentGraph::new(space, 2);
         let mut scratch = PruneScratch::default();
@@ -408,19 +401,23 @@ mod tests {
             &mut scratch,
         );
         assert_eq!(scratch.kept(), &[candidate(1.0, 2)]);
+        graph.link(4, 3, 1.0, &mut scratch);
 
-        // Freezing cuts node 0 back to two neighbours.
-        let frozen = graph.freeze(vec![0], 1.0, 2, Unreachable::Link);
+        // Freezing cuts node 0 back to two neighbours, which leaves node 4
+        // an orphan (linked from 3, the closest reachable node with room)
+        // and node 5 cut off (an entry point).
+        let frozen = graph.freeze(vec![0], 1.0, 2);
         let view = frozen.view();
-        view.validate(5).unwrap();
+        view.validate(6).unwrap();
         assert_eq!(view.levels.len(), 1);
         assert_eq!(frozen.neighbors_of(0), [1, 3]);
+        assert_eq!(frozen.neighbors_of(3), [4]);
         assert_eq!(frozen.level0().max_degree(), 2);
-        for node in 0..5 {
+        for node in 0..6 {
             assert_eq!(view.levels[0].neighbors_of(node), frozen.neighbors_of(node));
         }
-        assert_eq!(frozen.reachable(), [true; 5]);
-        assert_eq!(frozen.entry_points(), [0]);
+        assert_eq!(frozen.reachable(), [true; 6]);
+        assert_eq!(frozen.entry_points(), [0, 5]);
         assert!(frozen.memory_bytes() > 0);
     }
 }

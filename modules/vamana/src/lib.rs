@@ -2,7 +2,7 @@
 //! and the graph-building pieces other one-level graphs share.
 //!
 //! [`Vamana`] fills the construction slot. Build parameters: `R` (default
-//! 32, the maximum out-degree), `L` (default 100, the list size of the
+//! 32, the maximum out-degree), `L` (default 64, the list size of the
 //! searches during the build), `alpha` (default 1.2, at least 1: the
 //! occlusion factor of the second pass) and `seed` (default 0).
 //!
@@ -39,10 +39,13 @@ mod parallel;
 mod prune;
 mod rng;
 
-use annvil_abi::{Base, Construction, Error, GraphView, Metric, Params, Result};
+use std::fmt;
+use std::ops::RangeInclusive;
+
+use annvil_abi::{Base, Construction, Error, GraphView, Metric, ParamSpec, Params, Result};
 use annvil_beam::{FixedDegree, NativeGraph, Space};
 
-pub use graph::{ConcurrentGraph, FrozenGraph, PruneScratch, Unreachable};
+pub use graph::{ConcurrentGraph, FrozenGraph, PruneScratch};
 pub use parallel::parallel_for;
 pub use prune::{medoid, robust_prune};
 pub use rng::SplitMix64;
@@ -64,31 +67,32 @@ impl Default for VamanaParams {
     fn default() -> VamanaParams {
         VamanaParams {
             max_degree: 32,
-            list_size: 100,
+            list_size: 64,
             alpha: 1.2,
             seed: 0,
         }
     }
 }
 
-/// Checks an occlusion factor read from parameter `name`.
-pub fn check_alpha(name: &str, alpha: f32) -> Result<f32> {
-    if alpha.is_finite() && (1.0..=16.0).contains(&alpha) {
-        Ok(alpha)
-    } else {
-        Err(Error::invalid(format!(
-            "parameter `{name}` must be in 1.0..=16.0, not {alpha}"
-        )))
-    }
-}
+/// The accepted occlusion factors (`alpha`).
+pub const ALPHAS: RangeInclusive<f32> = 1.0..=16.0;
 
-/// Checks a maximum out-degree read from parameter `name`.
-pub fn check_degree(name: &str, degree: usize) -> Result<usize> {
-    if (1..=4096).contains(&degree) {
-        Ok(degree)
+/// The accepted maximum out-degrees.
+pub const DEGREES: RangeInclusive<usize> = 1..=4096;
+
+/// `value`, read from parameter `name`, when it lies in `range`; else an
+/// invalid-argument error naming the parameter and the range (NaN is never
+/// in range).
+pub fn check_range<T: PartialOrd + fmt::Debug>(
+    name: &str,
+    value: T,
+    range: RangeInclusive<T>,
+) -> Result<T> {
+    if range.contains(&value) {
+        Ok(value)
     } else {
         Err(Error::invalid(format!(
-            "parameter `{name}` must be in 1..=4096, not {degree}"
+            "parameter `{name}` must be in {range:?}, not {value:?}"
         )))
     }
 }
@@ -99,17 +103,10 @@ impl VamanaParams {
     /// outside 1..=65536 or `alpha` outside 1.0..=16.0.
     pub fn from_params(params: &mut Params) -> Result<VamanaParams> {
         let default = VamanaParams::default();
-        let max_degree = check_degree("R", params.get_or("R", default.max_degree)?)?;
-        let list_size = params.get_or("L", default.list_size)?;
-        if !(1..=65536).contains(&list_size) {
-            return Err(Error::invalid(format!(
-                "parameter `L` must be in 1..=65536, not {list_size}"
-            )));
-        }
         Ok(VamanaParams {
-            max_degree,
-            list_size,
-            alpha: check_alpha("alpha", params.get_or("alpha", default.alpha)?)?,
+            max_degree: check_range("R", params.get_or("R", default.max_degree)?, DEGREES)?,
+            list_size: check_range("L", params.get_or("L", default.list_size)?, 1..=65536)?,
+            alpha: check_range("alpha", params.get_or("alpha", default.alpha)?, ALPHAS)?,
             seed: params.get_or("seed", default.seed)?,
         })
     }
@@ -152,6 +149,32 @@ impl Vamana {
 }
 
 impl Construction for Vamana {
+    /// The tuning ranges; [`VamanaParams::from_params`] accepts wider ones.
+    const PARAMS: &'static [ParamSpec] = &[
+        ParamSpec::int("R", 8, 128, "32", "maximum out-degree"),
+        ParamSpec::int(
+            "L",
+            16,
+            500,
+            "64",
+            "list size (beam width) of the searches during the build",
+        ),
+        ParamSpec::float(
+            "alpha",
+            1.0,
+            2.0,
+            "1.2",
+            "occlusion factor of RobustPrune in the second pass (1: first pass)",
+        ),
+        ParamSpec::int(
+            "seed",
+            0,
+            u32::MAX as i64,
+            "0",
+            "seed of the initial graph and the insertion order (any u64 is accepted)",
+        ),
+    ];
+
     fn build(base: Base, metric: Metric, params: &mut Params, threads: usize) -> Result<Vamana> {
         let params = VamanaParams::from_params(params)?;
         check_node_count(&base)?;

@@ -33,6 +33,11 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// Uniform in `[0, 1)`, with 53 random bits.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// Uniform in `0..bound` (Lemire's multiply-shift; the bias is below
     /// `bound / 2^64`, negligible here). `bound` must be positive.
     pub fn below(&mut self, bound: usize) -> usize {

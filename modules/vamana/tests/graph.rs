@@ -124,9 +124,23 @@ fn rejects_bad_parameters() {
         parsed,
         VamanaParams {
             max_degree: 48,
-            list_size: 100,
+            list_size: 64,
             alpha: 1.0,
             seed: 3,
         }
     );
+}
+
+#[test]
+fn declared_defaults_are_the_defaults() {
+    let declared: Vec<(&str, &str)> = Vamana::PARAMS
+        .iter()
+        .map(|p| (p.name(), p.default()))
+        .collect();
+    let mut params = Params::new(declared);
+    assert_eq!(
+        VamanaParams::from_params(&mut params).unwrap(),
+        VamanaParams::default()
+    );
+    params.finish().unwrap();
 }
