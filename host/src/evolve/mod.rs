@@ -95,6 +95,10 @@ pub struct EvolveOptions {
     pub check_threads: usize,
 }
 
+/// How far below the start variant's highest recall a candidate may stay
+/// and still count as an improvement (one query in a thousand).
+const RECALL_SLACK: f64 = 1e-3;
+
 /// What happened to one candidate.
 struct Verdict {
     status: CandidateStatus,
@@ -121,6 +125,9 @@ struct Stage<'a> {
     session: String,
     start: VariantSpec,
     start_reward: f64,
+    /// The start variant's highest recall: a candidate must reach it (less
+    /// [`RECALL_SLACK`]) to become a parent or the stage's best.
+    start_recall: f64,
     scope: Scope,
     database: PathBuf,
     scratch: tempfile::TempDir,
@@ -215,10 +222,11 @@ impl<'a> Stage<'a> {
         );
         let evaluated = evaluate(std::slice::from_ref(&start.dir), &options.evaluate)?;
         let store = Store::open(&evaluated.database)?;
-        let start_reward = row_of(&store, &evaluated.scope, &start.name)?
+        let start_row = row_of(&store, &evaluated.scope, &start.name)?
             .filter(|r| r.status == Status::Ok)
-            .map(|r| r.reward)
             .with_context(|| format!("{}: the start variant could not be evaluated", start.name))?;
+        let start_reward = start_row.reward;
+        let start_recall = start_row.max_recall.unwrap_or(0.0);
         let session = format!(
             "{}|{}|{}|{}|{}|{}",
             start.name,
@@ -234,6 +242,7 @@ impl<'a> Stage<'a> {
             session,
             start,
             start_reward,
+            start_recall,
             scope: evaluated.scope,
             database: evaluated.database,
             scratch: tempfile::tempdir()?,
@@ -293,8 +302,9 @@ impl<'a> Stage<'a> {
         Ok(best_dir)
     }
 
-    /// The best variant of the session so far (the start variant unless a
-    /// candidate beat it).
+    /// The best variant of the session so far: the start variant unless a
+    /// candidate beat its reward while still reaching its highest recall
+    /// (CRINN's rule: recall may not fall below the parent's).
     fn best(&self) -> Result<(PathBuf, String, f64)> {
         let mut best = (
             self.start.dir.clone(),
@@ -302,9 +312,12 @@ impl<'a> Stage<'a> {
             self.start_reward,
         );
         for c in self.store()?.session_candidates(&self.session)? {
-            if let Some(score) = &c.score
-                && score.reward > best.2
-            {
+            let Some(score) = &c.score else { continue };
+            let recall = serde_json::from_str::<serde_json::Value>(&score.metrics_json)
+                .ok()
+                .and_then(|m| m["max_recall"].as_f64())
+                .unwrap_or(0.0);
+            if score.reward > best.2 && recall >= self.start_recall - RECALL_SLACK {
                 best = (
                     PathBuf::from(&c.candidate.dir),
                     c.candidate.name,
