@@ -255,6 +255,20 @@ impl<'a> Stage<'a> {
 
     /// Runs the stage to its budget; returns the directory of its best variant.
     fn run(self) -> Result<PathBuf> {
+        if matches!(self.options.generator, Generator::Tune)
+            && self
+                .declared(&self.start)?
+                .slot(self.slot)
+                .iter()
+                .all(|p| p.knob)
+        {
+            println!(
+                "evolve: the {} slot of {} declares no tunable parameters; tune skips this stage",
+                self.slot.name(),
+                self.start.name
+            );
+            return Ok(self.start.dir.clone());
+        }
         // Finish what an interruption left behind.
         for open in self.store()?.session_candidates(&self.session)? {
             if open.status == CandidateStatus::Generated {
