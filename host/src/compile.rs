@@ -3,7 +3,9 @@
 //! A library's key is a blake3 hash over every source file of its package
 //! and of every workspace package it depends on through path dependencies
 //! (modules/, abi/), plus the workspace manifest, `Cargo.lock`, the rustc
-//! version and the size and modification time of the system files its
+//! version, the CPU model and flags (peers are compiled with
+//! `-march=native`, so a library built on one CPU may not run on another)
+//! and the size and modification time of the system files its
 //! variant.yaml `requires` (a peer's headers). A cached copy of the built `.so` lives in
 //! `target/annvil/libs/<key>/`; when it exists, cargo is not run at all.
 //! C and C++ variants are cargo packages too (a Rust shim whose build.rs runs
@@ -63,9 +65,18 @@ struct MetaDependency {
 pub struct Workspace {
     meta: Metadata,
     rustc_version: String,
+    /// CPU model and flags: libraries compiled with `-march=native` are
+    /// only valid on the CPU that built them.
+    cpu_identity: String,
     cargo: PathBuf,
     /// Passed to cargo as `--target-dir` (stand-alone packages only).
     target_override: Option<PathBuf>,
+}
+
+/// The CPU model and flags, as the results database records them.
+fn cpu_identity() -> String {
+    let env = annvil_results::Environment::detect("", "", None);
+    format!("{}\n{}", env.cpu_model, env.cpu_flags.join(" "))
 }
 
 /// The annvil checkout this host was built from, when it still exists:
@@ -137,6 +148,7 @@ impl Workspace {
         Ok(Workspace {
             meta,
             rustc_version: String::from_utf8_lossy(&rustc.stdout).into_owned(),
+            cpu_identity: cpu_identity(),
             cargo,
             target_override,
         })
@@ -210,6 +222,7 @@ impl Workspace {
         let package = self.package_at(package_dir)?;
         let mut hasher = blake3::Hasher::new();
         hasher.update(self.rustc_version.as_bytes());
+        hasher.update(self.cpu_identity.as_bytes());
         for file in ["Cargo.toml", "Cargo.lock"] {
             let path = self.root().join(file);
             hasher.update(&std::fs::read(&path).unwrap_or_default());

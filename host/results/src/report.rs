@@ -161,6 +161,7 @@ pub fn explanation(scope: &Scope) -> String {
         "Reward = mean over recall r in [{BAND_LOW:.2}, {BAND_HIGH:.2}] of Q(r), the highest QPS among \
          sweep points with recall >= r (integrated exactly; 0 where recall {BAND_LOW:.2} is never reached). \
          QPS@x = Q(x); \"—\" means recall x was never reached. QPS is the best of R runs. \
+         Max recall is the highest recall of any sweep point. \
          Dataset {} ({}), {}, config {}.",
         scope.dataset_name,
         short_hash(&scope.dataset_hash),
@@ -223,6 +224,16 @@ fn fmt_opt_qps(v: Option<f64>, none: &str) -> String {
     v.map_or_else(|| none.to_string(), fmt_qps)
 }
 
+/// A recall to four decimals, truncated rather than rounded so that 0.99996
+/// does not read as a perfect 1.0000 (the tiny offset keeps 0.85, stored
+/// as 0.8499999…, from reading as 0.8499).
+fn fmt_recall(v: Option<f64>, none: &str) -> String {
+    v.map_or_else(
+        || none.to_string(),
+        |r| format!("{:.4}", ((r * 1e4) + 1e-6).floor() / 1e4),
+    )
+}
+
 fn fmt_seconds(v: Option<f64>, none: &str) -> String {
     match v {
         None => none.to_string(),
@@ -273,11 +284,19 @@ fn memory_cell(row: &LeaderboardRow, none: &str) -> String {
 /// and the explanation.
 pub fn terminal_table(leaderboard: &Leaderboard) -> String {
     let header = [
-        "Rank", "Variant", "Reward", "QPS@0.90", "QPS@0.95", "QPS@0.99", "Build", "Memory",
+        "Rank",
+        "Variant",
+        "Reward",
+        "QPS@0.90",
+        "QPS@0.95",
+        "QPS@0.99",
+        "Max recall",
+        "Build",
+        "Memory",
         "Status",
     ];
-    let right = [true, false, true, true, true, true, true, true, false];
-    let rows: Vec<[String; 9]> = leaderboard
+    let right = [true, false, true, true, true, true, true, true, true, false];
+    let rows: Vec<[String; 10]> = leaderboard
         .rows
         .iter()
         .map(|r| {
@@ -288,6 +307,7 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
                 fmt_opt_qps(r.qps_at_090, "-"),
                 fmt_opt_qps(r.qps_at_095, "-"),
                 fmt_opt_qps(r.qps_at_099, "-"),
+                fmt_recall(r.max_recall, "-"),
                 fmt_seconds(r.build_seconds, "-"),
                 memory_cell(r, "-"),
                 r.status_text.clone(),
@@ -371,18 +391,19 @@ pub fn markdown(data: &ReportData) -> String {
     let scope = &data.scope;
     let mut out = format!("# Leaderboard: {}\n\n", md_cell(&scope.dataset_name));
     let _ = writeln!(out, "{}\n", md_cell(&data.explanation));
-    out.push_str("| Rank | Variant | Reward | QPS@0.90 | QPS@0.95 | QPS@0.99 | Build time | Memory | Status | Build params |\n");
-    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---|---|\n");
+    out.push_str("| Rank | Variant | Reward | QPS@0.90 | QPS@0.95 | QPS@0.99 | Max recall | Build time | Memory | Status | Build params |\n");
+    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
     for r in data.rows() {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.rank,
             md_cell(&variant_label(r)),
             fmt_qps(r.reward),
             fmt_opt_qps(r.qps_at_090, "—"),
             fmt_opt_qps(r.qps_at_095, "—"),
             fmt_opt_qps(r.qps_at_099, "—"),
+            fmt_recall(r.max_recall, "—"),
             fmt_seconds(r.build_seconds, "—"),
             memory_cell(r, "—"),
             md_cell(&r.status_text),
@@ -998,14 +1019,14 @@ pub fn html(data: &ReportData, svg: &str) -> String {
 
     h.push_str(
         "<table>\n<tr><th>Rank</th><th>Variant</th><th>Reward</th><th>QPS@0.90</th><th>QPS@0.95</th>\
-         <th>QPS@0.99</th><th>Build time</th><th>Memory</th><th>Status</th><th>Build params</th></tr>\n",
+         <th>QPS@0.99</th><th>Max recall</th><th>Build time</th><th>Memory</th><th>Status</th><th>Build params</th></tr>\n",
     );
     for r in data.rows() {
         let _ = writeln!(
             h,
             "<tr class=\"{}\"><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td>{}</td><td><code>{}</code></td></tr>",
+             <td class=\"n\">{}</td><td>{}</td><td><code>{}</code></td></tr>",
             row_class(r.status),
             r.rank,
             esc(&variant_label(r)),
@@ -1013,6 +1034,7 @@ pub fn html(data: &ReportData, svg: &str) -> String {
             fmt_opt_qps(r.qps_at_090, "—"),
             fmt_opt_qps(r.qps_at_095, "—"),
             fmt_opt_qps(r.qps_at_099, "—"),
+            fmt_recall(r.max_recall, "—"),
             fmt_seconds(r.build_seconds, "—"),
             esc(&memory_cell(r, "—")),
             esc(&r.status_text),
@@ -1507,5 +1529,9 @@ mod tests {
         assert_eq!(fmt_bytes(None, "-"), "-");
         assert_eq!(fmt_seconds(Some(1.234), "-"), "1.23 s");
         assert_eq!(fmt_seconds(Some(123.4), "-"), "123 s");
+        assert_eq!(fmt_recall(Some(0.99996), "-"), "0.9999");
+        assert_eq!(fmt_recall(Some(1.0), "-"), "1.0000");
+        assert_eq!(fmt_recall(Some(0.85), "-"), "0.8500");
+        assert_eq!(fmt_recall(None, "-"), "-");
     }
 }

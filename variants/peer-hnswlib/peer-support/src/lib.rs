@@ -86,11 +86,13 @@ pub fn find_library(file: &str) -> Option<PathBuf> {
 /// A C++17 `cc::Build` with the flag policy of every peer:
 ///
 /// * `-O3 -DNDEBUG`, the optimisation a library's own release build uses;
-/// * **no `-march=native` and no `-mavx*`**: the binary must run on any
-///   x86-64 (CI machines differ), so a header library gets the baseline
-///   ISA (SSE2 on x86-64) and chooses its kernels with its own `#ifdef`s.
+/// * `-march=native`, as ann-benchmarks and hnswlib's own setup.py build
+///   them: header libraries choose their SIMD kernels with `#ifdef`s at
+///   compile time, so without it hnswlib would run its SSE kernels and be
+///   measured below its real speed. The host's library cache key includes
+///   the CPU model and flags, so a library is never reused on another CPU.
 ///   Prebuilt libraries (Debian's libfaiss) and libraries that dispatch at
-///   run time (USearch's NumKong kernels) are used as they come;
+///   run time (USearch's kernels) are used as they come;
 /// * strict warnings as errors for our own code (system headers under
 ///   /usr/include are exempt, as the compiler treats them as system headers).
 pub fn cxx_build() -> cc::Build {
@@ -99,6 +101,7 @@ pub fn cxx_build() -> cc::Build {
         .cpp(true)
         .std("c++17")
         .opt_level(3)
+        .flag("-march=native")
         .define("NDEBUG", None)
         .include(ABI_INCLUDE_DIR)
         .include(INCLUDE_DIR)
