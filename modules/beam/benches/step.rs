@@ -1,16 +1,18 @@
-//! One step of the level-0 search, f32 against quantized: expanding one
+//! One step of the level-0 search, f32 against packed: expanding one
 //! node of a degree-32 random graph over Fashion-MNIST-shaped data
 //! (20,000 vectors of 784 whole numbers in 0..=255, 60 MB of f32, so the
 //! vectors come from memory as in a real search). A step visits the node's
 //! neighbours, measures the unvisited ones and updates the heaps (f32,
-//! [`LayerSearch`]) or the pool (SQ8/SQ4, [`PackedSearch`]). Each iteration
+//! [`LayerSearch`]) or the pool (SQ8/SQ4/f16, [`PackedSearch`]). Each iteration
 //! starts a fresh search from the next of a cycle of random nodes and
 //! expands it; the query is prepared once, outside the timing.
 
 use std::hint::black_box;
 
 use annvil_abi::{Level, Metric, Vectors};
-use annvil_beam::{Candidate, FixedDegree, LayerSearch, PackedLevel, PackedSearch, Space};
+use annvil_beam::{
+    Candidate, Encoding, FixedDegree, LayerSearch, PackedLevel, PackedSearch, Space,
+};
 use annvil_quant::Scheme;
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -50,8 +52,12 @@ fn step(c: &mut Criterion) {
             black_box(layer.expand(&flat, &space, &query, id, EF))
         })
     });
-    for (name, scheme) in [("sq8", Scheme::Sq8), ("sq4", Scheme::Sq4)] {
-        let packed = PackedLevel::new(&flat, base, Metric::L2, scheme).unwrap();
+    for (name, encoding) in [
+        ("sq8", Encoding::Sq(Scheme::Sq8)),
+        ("sq4", Encoding::Sq(Scheme::Sq4)),
+        ("f16", Encoding::F16),
+    ] {
+        let packed = PackedLevel::new(&flat, base, Metric::L2, encoding).unwrap();
         let mut search = PackedSearch::new(&packed);
         search.set_query(&query);
         group.bench_function(name, |bench| {

@@ -11,7 +11,10 @@
 //! search runs on scalar-quantized codes instead (the GLASS approach): level
 //! 0 is repacked into a [`PackedLevel`], one cache-line aligned record per
 //! node holding its neighbour list and then its code, and searched by a
-//! [`PackedSearch`] with integer code distances and a sorted [`Pool`]. The
+//! [`PackedSearch`] with integer code distances and a sorted [`Pool`]. With
+//! `traversal: f16` the records hold the vectors as IEEE binary16 instead
+//! (half the bytes of f32, about three significant digits) and the search
+//! measures them with annvil-distance's f32-query-to-f16 kernels. The
 //! prepare parameter `rerank` then recomputes exact f32 distances for the
 //! best of the final pool, so the results come out exactly ordered.
 //!
@@ -39,7 +42,7 @@ use annvil_abi::{
 use annvil_rerank::rank_exact;
 
 pub use layer::{Candidate, FixedDegree, LayerSearch, Links, Slot, counted, greedy, greedy_by};
-pub use packed::{PackedLevel, PackedSearch, Traversal};
+pub use packed::{Encoding, PackedLevel, PackedSearch, Traversal};
 pub use pool::{MAX_POOL_ID, Pool};
 pub use space::Space;
 pub use visited::VisitedSet;
@@ -70,18 +73,20 @@ pub const MAX_BEAM: usize = 1 << 20;
 /// Prepare parameters of a [`BeamSearch`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BeamOptions {
-    /// `traversal`: how level 0 measures distances (default f32).
+    /// `traversal`: how level 0 measures distances: `f32` (the default),
+    /// `sq8`/`sq4` codes or `f16` vectors packed with the lists.
     pub traversal: Traversal,
     /// `rerank`: when positive, the best `max(rerank, n)` of the final pool
     /// get exact f32 distances and the best `n` of them are returned
     /// (default 0: the pool's own order and distances). Skipped for a query
     /// whose code distances are already exact (see
-    /// [`PackedSearch::distances_are_exact`]), e.g. pixel data under SQ8.
+    /// [`PackedSearch::distances_are_exact`]), e.g. pixel data under SQ8
+    /// or f16.
     pub rerank: usize,
 }
 
 impl BeamOptions {
-    /// Reads `traversal` (`f32`, `sq8` or `sq4`) and `rerank` (0..=2^20),
+    /// Reads `traversal` (`f32`, `sq8`, `sq4` or `f16`) and `rerank` (0..=2^20),
     /// each defaulting to [`BeamOptions::default`]; errors name the
     /// parameter and the accepted values.
     pub fn from_params(params: &mut Params) -> Result<BeamOptions> {
@@ -103,7 +108,7 @@ impl BeamOptions {
 enum Level0 {
     /// Lists only, distances on the f32 base vectors.
     Flat(Cow<'static, FixedDegree>),
-    /// Lists and codes in one record per node.
+    /// Lists and codes (SQ or f16) in one record per node.
     Packed(PackedLevel),
 }
 
@@ -152,8 +157,8 @@ impl<N: NativeGraph> BeamSearch<N> {
     }
 
     /// A searcher like [`from_view`](Self::from_view) with `options`: for a
-    /// quantized traversal level 0 (native or copied) is repacked with the
-    /// codes of `base` into a [`PackedLevel`].
+    /// quantized or f16 traversal level 0 (native or copied) is repacked
+    /// with the codes of `base` into a [`PackedLevel`].
     pub fn with_options(
         base: Base,
         view: &GraphView<'static>,
@@ -168,11 +173,11 @@ impl<N: NativeGraph> BeamSearch<N> {
         };
         view.validate(base.len())?;
         let native = native.filter(|native| native.num_nodes() == base.len());
-        let level0 = match options.traversal.scheme() {
+        let level0 = match options.traversal.encoding() {
             // An empty base keeps the flat layout: there is nothing to search.
-            Some(scheme) if !base.is_empty() => Level0::Packed(match native {
-                Some(native) => PackedLevel::new(native, base, metric, scheme)?,
-                None => PackedLevel::new(level0, base, metric, scheme)?,
+            Some(encoding) if !base.is_empty() => Level0::Packed(match native {
+                Some(native) => PackedLevel::new(native, base, metric, encoding)?,
+                None => PackedLevel::new(level0, base, metric, encoding)?,
             }),
             _ => Level0::Flat(match native {
                 Some(native) => Cow::Borrowed(native),
@@ -207,7 +212,7 @@ impl<N: NativeGraph> BeamSearch<N> {
     }
 
     /// True when level 0 is borrowed from the construction's native graph
-    /// (never for a quantized traversal, which repacks it).
+    /// (never for a packed traversal, which repacks it).
     pub fn uses_native_graph(&self) -> bool {
         matches!(self.level0, Level0::Flat(Cow::Borrowed(_)))
     }
@@ -274,9 +279,9 @@ impl<N: NativeGraph> Search for BeamSearch<N> {
         ParamSpec::int("ef", 1, MAX_BEAM as i64, "10", "beam width on level 0").knob(),
         ParamSpec::choice(
             "traversal",
-            &["f32", "sq8", "sq4"],
+            &["f32", "sq8", "sq4", "f16"],
             "f32",
-            "level-0 distances: f32 vectors, or SQ8/SQ4 codes packed with the lists",
+            "level-0 distances: f32 vectors, or SQ8/SQ4 codes or f16 vectors packed with the lists",
         ),
         ParamSpec::int(
             "rerank",

@@ -1,6 +1,6 @@
-//! Quantized traversal through the search slot: recall against exact
-//! search, exact reranked distances, determinism, and the validation of the
-//! `traversal` and `rerank` prepare parameters.
+//! Quantized and f16 traversal through the search slot: recall against
+//! exact search, exact reranked distances, determinism, and the validation
+//! of the `traversal` and `rerank` prepare parameters.
 
 use annvil_abi::{Base, GraphView, Level, Metric, Neighbors, Params, Search, Status, Vectors};
 use annvil_beam::{BeamOptions, BeamSearch, StandardGraph, Traversal};
@@ -129,6 +129,47 @@ fn quantized_traversal_recalls_like_exact_search() {
 }
 
 #[test]
+fn f16_traversal_recalls_like_f32_traversal() {
+    for metric in ["euclidean", "angular", "ip"] {
+        let (data, base, view) = fixture(metric);
+        for ef in ["64", "256"] {
+            let at_ef = |params: &[(&str, &str)]| {
+                let mut beam = searcher(base, &view, data.metric, params);
+                beam.configure(&mut Params::new([("ef", ef)])).unwrap();
+                let (ids, distances) = answers(&beam, &data);
+                (mean_recall(&data, &ids), ids, distances)
+            };
+            let (baseline, ..) = at_ef(&[]);
+            let (plain, ..) = at_ef(&[("traversal", "f16")]);
+            let (reranked, ids, distances) = at_ef(&[("traversal", "f16"), ("rerank", "20")]);
+            println!(
+                "{metric} ef {ef}: f16 {plain:.4}, reranked {reranked:.4} (f32 {baseline:.4})"
+            );
+            // f16 keeps about three significant digits: the search steers
+            // almost exactly as with f32.
+            assert!(
+                plain >= baseline - 0.01,
+                "{metric} ef {ef}: f16 recall {plain} against f32 {baseline}"
+            );
+            assert!(
+                reranked >= baseline - 0.005,
+                "{metric} ef {ef}: reranked f16 recall {reranked} against f32 {baseline}"
+            );
+            if ef == "256" {
+                assert!(reranked >= 0.99, "{metric}: reranked f16 recall {reranked}");
+            }
+            // Reranked distances are the exact ones.
+            for ((query, ids), distances) in data.test.rows().zip(&ids).zip(&distances) {
+                for (&id, &distance) in ids.iter().zip(distances) {
+                    let exact = data.metric.distance(query, base.row(id as usize));
+                    assert!((distance - exact).abs() <= 1e-4 * exact.abs().max(1.0));
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn quantized_search_is_deterministic() {
     let (data, base, view) = fixture("euclidean");
     let params = [("traversal", "sq8"), ("rerank", "15")];
@@ -145,6 +186,10 @@ fn options_are_read_and_validated() {
         |pairs: &[(&str, &str)]| BeamOptions::from_params(&mut Params::new(pairs.iter().copied()));
     assert_eq!(read(&[]).unwrap(), BeamOptions::default());
     assert_eq!(
+        read(&[("traversal", "f16")]).unwrap().traversal,
+        Traversal::F16
+    );
+    assert_eq!(
         read(&[("traversal", "sq4"), ("rerank", "30")]).unwrap(),
         BeamOptions {
             traversal: Traversal::Sq4,
@@ -152,7 +197,10 @@ fn options_are_read_and_validated() {
         }
     );
     for (pairs, names) in [
-        (&[("traversal", "pq")][..], ["`traversal`", "f32, sq8, sq4"]),
+        (
+            &[("traversal", "pq")][..],
+            ["`traversal`", "f32, sq8, sq4, f16"],
+        ),
         (&[("rerank", "-1")][..], ["`rerank`", "not a valid usize"]),
         (&[("rerank", "2000000")][..], ["`rerank`", "0..=1048576"]),
     ] {

@@ -1,5 +1,6 @@
-//! Distance kernels on f32 vectors, following the metric conventions of the
-//! annvil ABI (smaller is closer; see [`Metric`]).
+//! Distance kernels on f32 vectors, and from an f32 query to vectors stored
+//! as IEEE binary16 ("f16", half the memory), following the metric
+//! conventions of the annvil ABI (smaller is closer; see [`Metric`]).
 //!
 //! # Paths and dispatch
 //!
@@ -22,6 +23,26 @@
 //!
 //! Tests and benchmarks force a level with [`Kernels::for_isa`], which
 //! returns `None` where the CPU lacks it.
+//!
+//! # f16 storage
+//!
+//! A vector may be stored as f16 bit patterns (`u16`), encoded with
+//! [`encode_f16`] (round to nearest, ties to even) and decoded exactly with
+//! [`decode_f16`]. [`Kernels::kernel_f16`] (or [`kernel_f16`]) measures an
+//! f32 query against such a vector: a [`KernelF16`], the same function
+//! pointer shape as [`Kernel`]. The AVX2 path widens 8 halves per load with
+//! F16C; the AVX-512 level uses that same AVX2 + F16C kernel. The result
+//! is the f32 kernel's on the decoded vector, with the same precision.
+//!
+//! ```
+//! use annvil_abi::Metric;
+//!
+//! let mut stored = [0u16; 3];
+//! annvil_distance::encode_f16(&[1.0, 0.5, 0.0], &mut stored);
+//! assert_eq!(stored, [0x3c00, 0x3800, 0]);
+//! let kernel = annvil_distance::kernel_f16(Metric::InnerProduct);
+//! assert_eq!(kernel.distance(&[2.0, 2.0, 2.0], &stored), -3.0);
+//! ```
 //!
 //! # Precision
 //!
@@ -47,6 +68,9 @@ use std::sync::OnceLock;
 
 use annvil_abi::Metric;
 
+pub use f16::{f16_to_f32, f32_to_f16};
+
+mod f16;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 pub mod x86;
@@ -57,9 +81,10 @@ pub mod x86;
 pub enum Isa {
     /// Portable Rust, no CPU requirement beyond the compilation target.
     Scalar,
-    /// x86_64 with AVX2 and FMA: 256-bit registers.
+    /// x86_64 with AVX2, FMA and F16C: 256-bit registers.
     Avx2,
-    /// x86_64 with AVX-512 F and BW: 512-bit registers.
+    /// x86_64 with AVX-512 F and BW (and everything [`Isa::Avx2`] needs):
+    /// 512-bit registers.
     Avx512,
 }
 
@@ -73,10 +98,20 @@ impl Isa {
         match self {
             Isa::Scalar => true,
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            // Every CPU with AVX2 and FMA (Intel from Haswell, AMD from
+            // Piledriver) also has F16C, which came earlier (Ivy Bridge,
+            // Piledriver), so asking for it excludes no real CPU.
+            Isa::Avx2 => {
+                is_x86_feature_detected!("avx2")
+                    && is_x86_feature_detected!("fma")
+                    && is_x86_feature_detected!("f16c")
+            }
+            // The AVX-512 level runs the AVX2 f16 kernels too.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => {
-                is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
+                is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && Isa::Avx2.is_supported()
             }
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 | Isa::Avx512 => false,
@@ -117,17 +152,29 @@ impl fmt::Display for Isa {
     }
 }
 
-/// A raw f32 kernel. `unsafe` because a SIMD kernel may only run on a CPU
-/// with its features; [`Kernels`] holds one only once that is established.
-type RawFn = unsafe fn(&[f32], &[f32]) -> f32;
+/// A raw kernel from an f32 vector to one of `S` (f32, or f16 bits as
+/// `u16`). `unsafe` because a SIMD kernel may only run on a CPU with its
+/// features; [`Kernels`] holds one only once that is established.
+type RawFn<S = f32> = unsafe fn(&[f32], &[S]) -> f32;
 
-/// The f32 kernels of one [`Isa`] level.
+/// A raw f16 encoder (f32 to f16 bits).
+type EncodeFn = unsafe fn(&[f32], &mut [u16]);
+
+/// A raw f16 decoder (f16 bits to f32).
+type DecodeFn = unsafe fn(&[u16], &mut [f32]);
+
+/// The kernels of one [`Isa`] level: f32, f32 to f16, and the f16
+/// conversions.
 #[derive(Clone, Copy, Debug)]
 pub struct Kernels {
     isa: Isa,
-    // Invariant: both run on this CPU (checked by `for_isa`).
+    // Invariant: all run on this CPU (checked by `for_isa`).
     l2_squared: RawFn,
     dot: RawFn,
+    l2_squared_f16: RawFn<u16>,
+    dot_f16: RawFn<u16>,
+    encode_f16: EncodeFn,
+    decode_f16: DecodeFn,
 }
 
 impl Kernels {
@@ -139,16 +186,40 @@ impl Kernels {
         let (l2_squared, dot): (RawFn, RawFn) = match isa {
             Isa::Scalar => (scalar::l2_squared, scalar::dot),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => (x86::avx2::l2_squared, x86::avx2::dot),
+            Isa::Avx2 => (x86::avx2::l2_squared::<f32>, x86::avx2::dot::<f32>),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => (x86::avx512::l2_squared, x86::avx512::dot),
             #[cfg(not(target_arch = "x86_64"))]
             Isa::Avx2 | Isa::Avx512 => unreachable!("{isa} is never supported off x86_64"),
         };
+        // f16: AVX2 + F16C serves the AVX-512 level as well (it is part of
+        // that level, see `is_supported`).
+        let (l2_squared_f16, dot_f16, encode_f16, decode_f16): (_, _, EncodeFn, DecodeFn) =
+            match isa {
+                Isa::Scalar => (
+                    scalar::l2_squared_f16 as RawFn<u16>,
+                    scalar::dot_f16 as RawFn<u16>,
+                    f16::encode,
+                    f16::decode,
+                ),
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 | Isa::Avx512 => (
+                    x86::avx2::l2_squared::<u16> as RawFn<u16>,
+                    x86::avx2::dot::<u16> as RawFn<u16>,
+                    x86::avx2::encode_f16,
+                    x86::avx2::decode_f16,
+                ),
+                #[cfg(not(target_arch = "x86_64"))]
+                Isa::Avx2 | Isa::Avx512 => unreachable!("{isa} is never supported off x86_64"),
+            };
         Some(Kernels {
             isa,
             l2_squared,
             dot,
+            l2_squared_f16,
+            dot_f16,
+            encode_f16,
+            decode_f16,
         })
     }
 
@@ -183,12 +254,54 @@ impl Kernels {
         unsafe { (self.dot)(a, b) }
     }
 
+    /// Squared Euclidean distance from `a` to the f16 vector `b`. Panics if
+    /// the lengths differ.
+    #[inline]
+    pub fn l2_squared_f16(&self, a: &[f32], b: &[u16]) -> f32 {
+        // SAFETY: as in `l2_squared`: the level was checked by `for_isa`.
+        unsafe { (self.l2_squared_f16)(a, b) }
+    }
+
+    /// Inner product of `a` and the f16 vector `b`. Panics if the lengths
+    /// differ.
+    #[inline]
+    pub fn dot_f16(&self, a: &[f32], b: &[u16]) -> f32 {
+        // SAFETY: as in `l2_squared`: the level was checked by `for_isa`.
+        unsafe { (self.dot_f16)(a, b) }
+    }
+
+    /// Writes the f16 bits of each value of `src` to `dst`, as
+    /// [`f32_to_f16`] does (the same bits on every level). Panics if the
+    /// lengths differ.
+    pub fn encode_f16(&self, src: &[f32], dst: &mut [u16]) {
+        // SAFETY: as in `l2_squared`: the level was checked by `for_isa`.
+        unsafe { (self.encode_f16)(src, dst) }
+    }
+
+    /// Writes the value of each f16 of `src` to `dst`, as [`f16_to_f32`]
+    /// does. Panics if the lengths differ.
+    pub fn decode_f16(&self, src: &[u16], dst: &mut [f32]) {
+        // SAFETY: as in `l2_squared`: the level was checked by `for_isa`.
+        unsafe { (self.decode_f16)(src, dst) }
+    }
+
     /// The distance `metric` defines, as one function pointer of this level.
     pub fn kernel(&self, metric: Metric) -> Kernel {
+        self.bind(metric, self.l2_squared, self.dot)
+    }
+
+    /// The distance `metric` defines from an f32 query to an f16 vector, as
+    /// one function pointer of this level.
+    pub fn kernel_f16(&self, metric: Metric) -> KernelF16 {
+        self.bind(metric, self.l2_squared_f16, self.dot_f16)
+    }
+
+    /// The [`Kernel`] of `metric` from this level's raw L2 and dot kernels.
+    fn bind<S>(&self, metric: Metric, l2_squared: RawFn<S>, dot: RawFn<S>) -> Kernel<S> {
         let (raw, sign, offset) = match metric {
-            Metric::L2 => (self.l2_squared, 1.0, 0.0),
-            Metric::Angular => (self.dot, -1.0, 1.0),
-            Metric::InnerProduct => (self.dot, -1.0, 0.0),
+            Metric::L2 => (l2_squared, 1.0, 0.0),
+            Metric::Angular => (dot, -1.0, 1.0),
+            Metric::InnerProduct => (dot, -1.0, 0.0),
         };
         Kernel {
             raw,
@@ -203,21 +316,26 @@ impl Kernels {
 /// One metric's distance on one [`Isa`] level, for hot loops: a call is one
 /// indirect call plus `offset + sign * raw`, which reproduces the metric
 /// exactly (`x`, `1 - x` or `-x`), with no feature test and no `match`.
+/// The first vector is f32; the second has elements `S`: f32, or f16 bit
+/// patterns (`u16`) for a [`KernelF16`].
 #[derive(Clone, Copy, Debug)]
-pub struct Kernel {
+pub struct Kernel<S = f32> {
     // Invariant: runs on this CPU (it comes from a `Kernels`).
-    raw: RawFn,
+    raw: RawFn<S>,
     sign: f32,
     offset: f32,
     isa: Isa,
     metric: Metric,
 }
 
-impl Kernel {
+/// A [`Kernel`] from an f32 query to a vector of f16 bit patterns.
+pub type KernelF16 = Kernel<u16>;
+
+impl<S> Kernel<S> {
     /// The distance between `a` and `b` (smaller is closer). Panics if the
     /// lengths differ.
     #[inline]
-    pub fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
+    pub fn distance(&self, a: &[f32], b: &[S]) -> f32 {
         // SAFETY: `raw` comes from a `Kernels`, whose level `for_isa`
         // checked on this CPU.
         self.offset + self.sign * unsafe { (self.raw)(a, b) }
@@ -237,6 +355,23 @@ impl Kernel {
 /// The kernel of `metric` on [`Isa::best`]: obtain it once, call it often.
 pub fn kernel(metric: Metric) -> Kernel {
     Kernels::best().kernel(metric)
+}
+
+/// The f32-query-to-f16-vector kernel of `metric` on [`Isa::best`].
+pub fn kernel_f16(metric: Metric) -> KernelF16 {
+    Kernels::best().kernel_f16(metric)
+}
+
+/// Encodes `src` into f16 bit patterns in `dst` on [`Isa::best`]: round to
+/// nearest, ties to even, as [`f32_to_f16`]. Panics if the lengths differ.
+pub fn encode_f16(src: &[f32], dst: &mut [u16]) {
+    Kernels::best().encode_f16(src, dst)
+}
+
+/// Decodes the f16 bit patterns of `src` into `dst` on [`Isa::best`]
+/// (exact). Panics if the lengths differ.
+pub fn decode_f16(src: &[u16], dst: &mut [f32]) {
+    Kernels::best().decode_f16(src, dst)
 }
 
 /// Squared Euclidean distance on [`Isa::best`]. Panics if the lengths differ.

@@ -1,12 +1,20 @@
 //! The portable kernels: plain Rust with 16 independent partial sums, which
 //! the compiler vectorises for whatever the compilation target offers.
 
+use crate::f16::f16_to_f32;
+
 /// Number of independent partial sums.
 const LANES: usize = 16;
 
-/// Sums `term(x, y)` over the pairs of `a` and `b` in [`LANES`] partial sums.
+/// Sums `term(x, widen(y))` over the pairs of `a` and `b` in [`LANES`]
+/// partial sums; `widen` turns an element of `b` into f32.
 #[inline(always)]
-fn fold(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+fn fold<T: Copy>(
+    a: &[f32],
+    b: &[T],
+    widen: impl Fn(T) -> f32,
+    term: impl Fn(f32, f32) -> f32,
+) -> f32 {
     assert_eq!(a.len(), b.len(), "vectors differ in dimension");
     let mut acc = [0.0f32; LANES];
     let a_chunks = a.chunks_exact(LANES);
@@ -15,11 +23,11 @@ fn fold(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
         .remainder()
         .iter()
         .zip(b_chunks.remainder())
-        .map(|(&x, &y)| term(x, y))
+        .map(|(&x, &y)| term(x, widen(y)))
         .sum();
     for (x, y) in a_chunks.zip(b_chunks) {
         for ((acc, &x), &y) in acc.iter_mut().zip(x).zip(y) {
-            *acc += term(x, y);
+            *acc += term(x, widen(y));
         }
     }
     pairwise_sum(acc) + tail
@@ -41,10 +49,20 @@ fn pairwise_sum(mut acc: [f32; LANES]) -> f32 {
 
 /// Squared Euclidean distance.
 pub(crate) fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
-    fold(a, b, |x, y| (x - y) * (x - y))
+    fold(a, b, |y| y, |x, y| (x - y) * (x - y))
 }
 
 /// Inner product.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    fold(a, b, |x, y| x * y)
+    fold(a, b, |y| y, |x, y| x * y)
+}
+
+/// Squared Euclidean distance to a vector of f16 bit patterns.
+pub(crate) fn l2_squared_f16(a: &[f32], b: &[u16]) -> f32 {
+    fold(a, b, f16_to_f32, |x, y| (x - y) * (x - y))
+}
+
+/// Inner product with a vector of f16 bit patterns.
+pub(crate) fn dot_f16(a: &[f32], b: &[u16]) -> f32 {
+    fold(a, b, f16_to_f32, |x, y| x * y)
 }
