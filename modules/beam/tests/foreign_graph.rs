@@ -4,51 +4,16 @@
 
 use annvil_abi::{Base, GraphView, Level, Metric, Neighbors, Params, Search, Vectors};
 use annvil_beam::BeamSearch;
-use annvil_data::{ANN_BENCHMARKS_EPSILON, DatasetSpec, exact_ground_truth, recall};
+use annvil_testkit::{K, Truth, answers, dataset, knn_graph, leak, leak_base};
 
-const K: usize = 10;
 const GRAPH_DEGREE: usize = 16;
-
-/// Leaks `values`: a searcher keeps its base and view for `'static`, as the
-/// ABI guarantees for a prepared handle.
-fn leak<T>(values: Vec<T>) -> &'static [T] {
-    Box::leak(values.into_boxed_slice())
-}
 
 #[test]
 fn searches_an_exact_knn_graph_from_another_library() {
-    let data = "synthetic:n=2000,queries=100,dim=16,clusters=10,seed=3"
-        .parse::<DatasetSpec>()
-        .and_then(|spec| spec.load())
-        .unwrap();
+    let data = dataset("synthetic:n=2000,queries=100,dim=16,clusters=10,seed=3");
     let n = data.train.len();
-
-    // The exact kNN graph: each node's GRAPH_DEGREE nearest others.
-    let knn = exact_ground_truth(&data.train, &data.train, Metric::L2, GRAPH_DEGREE + 1).unwrap();
-    let mut offsets = vec![0u64];
-    let mut neighbors = Vec::with_capacity(n * GRAPH_DEGREE);
-    for v in 0..n {
-        neighbors.extend(
-            knn.row(v)
-                .ids
-                .iter()
-                .filter(|&&u| u as usize != v)
-                .take(GRAPH_DEGREE),
-        );
-        offsets.push(neighbors.len() as u64);
-    }
-    // kNN graphs of clustered data fall apart into clusters: seed from a
-    // spread of entry points, as a one-level view may.
-    let entry_points: Vec<u32> = (0..n as u32).step_by(50).collect();
-    let view = GraphView {
-        num_nodes: n,
-        levels: vec![Level {
-            offsets: leak(offsets),
-            neighbors: leak(neighbors),
-        }],
-        entry_points: leak(entry_points),
-    };
-    let base: Base = Vectors::new(leak(data.train.as_slice().to_vec()), data.train.dim()).unwrap();
+    let view = knn_graph(&data, GRAPH_DEGREE, 50);
+    let base = leak_base(&data);
 
     let mut searcher =
         BeamSearch::<annvil_beam::StandardGraph>::from_view(base, &view, Metric::L2, None).unwrap();
@@ -59,36 +24,32 @@ fn searches_an_exact_knn_graph_from_another_library() {
     assert_eq!(searcher.ef(), 64);
     assert!(searcher.memory_bytes() >= n * (1 + GRAPH_DEGREE) * 4);
 
-    let mut context = searcher.new_context().unwrap();
-    let mut results = Vec::new();
-    for query in data.test.rows() {
-        let (mut ids, mut distances) = (vec![0u32; K], vec![0f32; K]);
-        let mut out = Neighbors::new(&mut ids, &mut distances);
-        searcher.search(&mut context, query, &mut out).unwrap();
-        assert_eq!(out.len(), K);
-        assert!(out.distances().windows(2).all(|w| w[0] <= w[1]));
-        let mut unique = out.ids().to_vec();
+    let results: Vec<Vec<u32>> = answers(&searcher, &data, K)
+        .into_iter()
+        .map(|(ids, _)| ids)
+        .collect();
+    for ids in &results {
+        assert_eq!(ids.len(), K);
+        let mut unique = ids.clone();
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), K);
-        results.push(ids);
     }
-    let truth = exact_ground_truth(&data.train, &data.test, Metric::L2, K).unwrap();
-    let measured = recall(
-        &data.train,
-        &data.test,
-        Metric::L2,
-        &results,
-        &truth,
-        K,
-        ANN_BENCHMARKS_EPSILON,
-    )
-    .unwrap();
-    assert_eq!(measured.invalid, 0);
-    println!("kNN graph, ef=64: recall@{K} = {:.4}", measured.mean);
-    assert!(measured.mean >= 0.95, "recall@{K} = {}", measured.mean);
+    let recall = Truth::new(&data).recall(&results);
+    println!("kNN graph, ef=64: recall@{K} = {recall:.4}");
+    assert!(recall >= 0.95, "recall@{K} = {recall}");
+    // One query on a fresh context: some distances, fewer than a scan.
+    let mut context = searcher.new_context().unwrap();
+    let (mut ids, mut distances) = (vec![0u32; K], vec![0f32; K]);
+    searcher
+        .search(
+            &mut context,
+            data.test.row(0),
+            &mut Neighbors::new(&mut ids, &mut distances),
+        )
+        .unwrap();
     let counted = BeamSearch::<annvil_beam::StandardGraph>::distance_count(&context);
-    assert!(counted > 0 && counted < (n * data.test.len()) as u64);
+    assert!(counted > 0 && counted < n as u64, "{counted} distances");
 }
 
 #[test]

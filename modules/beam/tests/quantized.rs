@@ -2,46 +2,23 @@
 //! exact search, exact reranked distances, determinism, and the validation
 //! of the `traversal` and `rerank` prepare parameters.
 
-use annvil_abi::{Base, GraphView, Level, Metric, Neighbors, Params, Search, Status, Vectors};
+use annvil_abi::{Base, GraphView, Metric, Params, Search, Status};
 use annvil_beam::{BeamOptions, BeamSearch, StandardGraph, Traversal};
-use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, exact_ground_truth, recall};
+use annvil_data::Dataset;
+use annvil_testkit::{K, Truth, dataset, knn_graph, leak_base};
 
-const K: usize = 10;
 const GRAPH_DEGREE: usize = 16;
 
 type Beam = BeamSearch<StandardGraph>;
 
-/// Leaks `values`: a searcher keeps its base and view for `'static`, as the
-/// ABI guarantees for a prepared handle.
-fn leak<T>(values: Vec<T>) -> &'static [T] {
-    Box::leak(values.into_boxed_slice())
-}
-
 /// A small clustered dataset, its base leaked, and its exact kNN graph as
 /// a one-level view with a spread of entry points.
 fn fixture(metric: &str) -> (Dataset, Base, GraphView<'static>) {
-    let data = format!("synthetic:n=2000,queries=100,dim=24,clusters=10,seed=5,metric={metric}")
-        .parse::<DatasetSpec>()
-        .and_then(|spec| spec.load())
-        .unwrap();
-    let n = data.train.len();
-    let knn = exact_ground_truth(&data.train, &data.train, data.metric, GRAPH_DEGREE + 1).unwrap();
-    let mut offsets = vec![0u64];
-    let mut neighbors = Vec::with_capacity(n * GRAPH_DEGREE);
-    for v in 0..n {
-        let row = knn.row(v).ids.iter().filter(|&&u| u as usize != v);
-        neighbors.extend(row.take(GRAPH_DEGREE));
-        offsets.push(neighbors.len() as u64);
-    }
-    let view = GraphView {
-        num_nodes: n,
-        levels: vec![Level {
-            offsets: leak(offsets),
-            neighbors: leak(neighbors),
-        }],
-        entry_points: leak((0..n as u32).step_by(50).collect()),
-    };
-    let base = Vectors::new(leak(data.train.as_slice().to_vec()), data.train.dim()).unwrap();
+    let data = dataset(&format!(
+        "synthetic:n=2000,queries=100,dim=24,clusters=10,seed=5,metric={metric}"
+    ));
+    let view = knn_graph(&data, GRAPH_DEGREE, 50);
+    let base = leak_base(&data);
     (data, base, view)
 }
 
@@ -58,45 +35,21 @@ fn searcher(
     beam
 }
 
-/// The ids and distances `beam` returns for every query.
+/// The ids and distances `beam` returns for every query, K of each.
 fn answers(beam: &Beam, data: &Dataset) -> (Vec<Vec<u32>>, Vec<Vec<f32>>) {
-    let mut context = beam.new_context().unwrap();
-    data.test
-        .rows()
-        .map(|query| {
-            let (mut ids, mut distances) = (vec![0u32; K], vec![0f32; K]);
-            let mut out = Neighbors::new(&mut ids, &mut distances);
-            beam.search(&mut context, query, &mut out).unwrap();
-            assert_eq!(out.len(), K);
-            assert!(out.distances().windows(2).all(|w| w[0] <= w[1]));
-            (ids, distances)
-        })
-        .unzip()
-}
-
-fn mean_recall(data: &Dataset, results: &[Vec<u32>]) -> f64 {
-    let truth = exact_ground_truth(&data.train, &data.test, data.metric, K).unwrap();
-    let measured = recall(
-        &data.train,
-        &data.test,
-        data.metric,
-        results,
-        &truth,
-        K,
-        ANN_BENCHMARKS_EPSILON,
-    )
-    .unwrap();
-    assert_eq!(measured.invalid, 0);
-    measured.mean
+    let all = annvil_testkit::answers(beam, data, K);
+    assert!(all.iter().all(|(ids, _)| ids.len() == K));
+    all.into_iter().unzip()
 }
 
 #[test]
 fn quantized_traversal_recalls_like_exact_search() {
     for metric in ["euclidean", "angular"] {
         let (data, base, view) = fixture(metric);
+        let truth = Truth::new(&data);
         let f32_beam = searcher(base, &view, data.metric, &[]);
         let (exact_ids, _) = answers(&f32_beam, &data);
-        let baseline = mean_recall(&data, &exact_ids);
+        let baseline = truth.recall(&exact_ids);
         // SQ4 (16 levels over the widest range of any dimension) steers
         // the search much more coarsely than SQ8.
         let cases = [("sq8", "0", 0.95), ("sq8", "20", 0.99), ("sq4", "40", 0.85)];
@@ -109,7 +62,7 @@ fn quantized_traversal_recalls_like_exact_search() {
             );
             assert!(!beam.uses_native_graph());
             let (ids, distances) = answers(&beam, &data);
-            let measured = mean_recall(&data, &ids);
+            let measured = truth.recall(&ids);
             println!("{metric} {traversal} rerank {rerank}: {measured:.4} (f32 {baseline:.4})");
             assert!(
                 measured >= floor,
@@ -132,12 +85,13 @@ fn quantized_traversal_recalls_like_exact_search() {
 fn f16_traversal_recalls_like_f32_traversal() {
     for metric in ["euclidean", "angular", "ip"] {
         let (data, base, view) = fixture(metric);
+        let truth = Truth::new(&data);
         for ef in ["64", "256"] {
             let at_ef = |params: &[(&str, &str)]| {
                 let mut beam = searcher(base, &view, data.metric, params);
                 beam.configure(&mut Params::new([("ef", ef)])).unwrap();
                 let (ids, distances) = answers(&beam, &data);
-                (mean_recall(&data, &ids), ids, distances)
+                (truth.recall(&ids), ids, distances)
             };
             let (baseline, ..) = at_ef(&[]);
             let (plain, ..) = at_ef(&[("traversal", "f16")]);

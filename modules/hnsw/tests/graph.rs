@@ -1,67 +1,10 @@
 //! HNSW construction: graph invariants, determinism, and recall of
 //! annvil-hnsw + annvil-beam against exact search.
 
-use annvil_abi::{
-    Base, Construction, GraphView, Metric, Neighbors, Params, Search, Status, Vectors,
-};
+use annvil_abi::{Construction, GraphView, Metric, Params, Status, Vectors};
 use annvil_beam::{BeamSearch, NativeGraph, Space, StandardGraph};
-use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, exact_ground_truth, recall};
 use annvil_hnsw::{Hnsw, HnswParams};
-
-const K: usize = 10;
-
-fn dataset(spec: &str) -> Dataset {
-    spec.parse::<DatasetSpec>().and_then(|s| s.load()).unwrap()
-}
-
-/// The base vectors for `'static`, as the ABI keeps them for a handle.
-fn leak_base(data: &Dataset) -> Base {
-    let values: &'static [f32] = Box::leak(data.train.as_slice().to_vec().into_boxed_slice());
-    Vectors::new(values, data.train.dim()).unwrap()
-}
-
-fn build(base: Base, metric: Metric, params: &[(&str, &str)], threads: usize) -> &'static Hnsw {
-    let mut params = Params::new(params.iter().copied());
-    let graph = Hnsw::build(base, metric, &mut params, threads).unwrap();
-    params.finish().unwrap();
-    Box::leak(Box::new(graph))
-}
-
-/// Searches every query with `searcher` at `ef`; the ids per query.
-fn search_all<S: Search>(searcher: &mut S, data: &Dataset, ef: usize) -> Vec<Vec<u32>> {
-    searcher
-        .configure(&mut Params::new([("ef", ef.to_string())]))
-        .unwrap();
-    let mut context = searcher.new_context().unwrap();
-    data.test
-        .rows()
-        .map(|query| {
-            let (mut ids, mut distances) = (vec![0u32; K], vec![0f32; K]);
-            let mut out = Neighbors::new(&mut ids, &mut distances);
-            searcher.search(&mut context, query, &mut out).unwrap();
-            assert!(out.distances().windows(2).all(|w| w[0] <= w[1]));
-            let found = out.len();
-            ids.truncate(found);
-            ids
-        })
-        .collect()
-}
-
-fn recall_at_k(data: &Dataset, results: &[Vec<u32>]) -> f64 {
-    let truth = exact_ground_truth(&data.train, &data.test, data.metric, K).unwrap();
-    let measured = recall(
-        &data.train,
-        &data.test,
-        data.metric,
-        results,
-        &truth,
-        K,
-        ANN_BENCHMARKS_EPSILON,
-    )
-    .unwrap();
-    assert_eq!(measured.invalid, 0, "{:?}", measured.first_invalid);
-    measured.mean
-}
+use annvil_testkit::{K, Truth, build, dataset, leak_base, search_all};
 
 /// Degree bounds, no self loops or repeats, level membership, entry point
 /// on the top level.
@@ -122,9 +65,10 @@ fn same_view(a: &GraphView<'_>, b: &GraphView<'_>) -> bool {
 #[test]
 fn recall_of_hnsw_and_beam_search_on_clustered_data() {
     let data = dataset("synthetic:n=4000,queries=200,dim=32,clusters=20,seed=11");
+    let truth = Truth::new(&data);
     let base = leak_base(&data);
     for threads in [1, 2] {
-        let graph = build(
+        let graph = build::<Hnsw>(
             base,
             Metric::L2,
             &[("M", "16"), ("ef_construction", "200")],
@@ -140,14 +84,14 @@ fn recall_of_hnsw_and_beam_search_on_clustered_data() {
             BeamSearch::<StandardGraph>::from_view(base, view, Metric::L2, None).unwrap();
         assert!(!copied.uses_native_graph());
 
-        let at_100 = search_all(&mut native, &data, 100);
+        let at_100 = search_all(&mut native, &data, "ef", 100);
         assert_eq!(
             at_100,
-            search_all(&mut copied, &data, 100),
+            search_all(&mut copied, &data, "ef", 100),
             "native and copied level 0 differ"
         );
-        let r100 = recall_at_k(&data, &at_100);
-        let r10 = recall_at_k(&data, &search_all(&mut native, &data, 10));
+        let r100 = truth.recall(&at_100);
+        let r10 = truth.recall(&search_all(&mut native, &data, "ef", 10));
         println!("threads {threads}: recall@{K} = {r10:.4} at ef=10, {r100:.4} at ef=100");
         assert!(
             r100 >= 0.95,
@@ -162,12 +106,12 @@ fn one_thread_builds_are_deterministic_and_seeded() {
     let data = dataset("synthetic:n=1500,queries=1,dim=8,clusters=6,seed=5");
     let base = leak_base(&data);
     let params = [("M", "8"), ("ef_construction", "64"), ("seed", "9")];
-    let a = build(base, Metric::L2, &params, 1);
-    let b = build(base, Metric::L2, &params, 1);
+    let a = build::<Hnsw>(base, Metric::L2, &params, 1);
+    let b = build::<Hnsw>(base, Metric::L2, &params, 1);
     assert!(same_view(&a.view(), &b.view()));
     check_invariants(a, 8);
 
-    let reseeded = build(
+    let reseeded = build::<Hnsw>(
         base,
         Metric::L2,
         &[("M", "8"), ("ef_construction", "64"), ("seed", "10")],
@@ -183,7 +127,7 @@ fn one_thread_builds_are_deterministic_and_seeded() {
     );
 
     // Concurrent builds keep every invariant too.
-    check_invariants(build(base, Metric::L2, &params, 4), 8);
+    check_invariants(build::<Hnsw>(base, Metric::L2, &params, 4), 8);
 }
 
 #[test]
@@ -194,12 +138,12 @@ fn every_metric_builds_and_searches() {
             metric.name()
         ));
         let base = leak_base(&data);
-        let graph = build(base, metric, &[("M", "12")], 2);
+        let graph = build::<Hnsw>(base, metric, &[("M", "12")], 2);
         check_invariants(graph, 12);
         let view: &'static GraphView<'static> = Box::leak(Box::new(graph.view()));
         let mut searcher =
             BeamSearch::<Hnsw>::from_view(base, view, metric, Some(graph.level0())).unwrap();
-        let r = recall_at_k(&data, &search_all(&mut searcher, &data, 80));
+        let r = Truth::new(&data).recall(&search_all(&mut searcher, &data, "ef", 80));
         assert!(r >= 0.9, "{metric}: recall@{K} = {r}");
     }
 }

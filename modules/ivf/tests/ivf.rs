@@ -1,68 +1,17 @@
 //! annvil-ivf: k-means behaviour, list invariants, and IVF-Flat recall
 //! against exact search.
 
-use annvil_abi::{Base, Construction, Metric, Neighbors, Params, Search, Status, Vectors};
-use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, exact_ground_truth, recall};
+use annvil_abi::{Construction, Metric, Neighbors, Params, Search, Status, Vectors};
+use annvil_data::Dataset;
 use annvil_ivf::{Ivf, IvfFlatSearch, KMeans};
+use annvil_testkit::{Truth, build, leak_base, search_all};
 
-const K: usize = 10;
-
+/// 3,000 clustered vectors of 16 dimensions, 100 queries.
 fn dataset(metric: Metric) -> Dataset {
-    format!(
+    annvil_testkit::dataset(&format!(
         "synthetic:n=3000,queries=100,dim=16,clusters=20,metric={},seed=11",
         metric.name()
-    )
-    .parse::<DatasetSpec>()
-    .and_then(|s| s.load())
-    .unwrap()
-}
-
-/// The base vectors for `'static`, as the ABI keeps them for a handle.
-fn leak_base(data: &Dataset) -> Base {
-    let values: &'static [f32] = Box::leak(data.train.as_slice().to_vec().into_boxed_slice());
-    Vectors::new(values, data.train.dim()).unwrap()
-}
-
-fn build(base: Base, metric: Metric, params: &[(&str, &str)], threads: usize) -> &'static Ivf {
-    let mut params = Params::new(params.iter().copied());
-    let ivf = Ivf::build(base, metric, &mut params, threads).unwrap();
-    params.finish().unwrap();
-    Box::leak(Box::new(ivf))
-}
-
-fn search_all(searcher: &mut IvfFlatSearch, data: &Dataset, nprobe: usize) -> Vec<Vec<u32>> {
-    searcher
-        .configure(&mut Params::new([("nprobe", nprobe.to_string())]))
-        .unwrap();
-    let mut context = searcher.new_context().unwrap();
-    data.test
-        .rows()
-        .map(|query| {
-            let (mut ids, mut distances) = (vec![0u32; K], vec![0f32; K]);
-            let mut out = Neighbors::new(&mut ids, &mut distances);
-            searcher.search(&mut context, query, &mut out).unwrap();
-            assert!(out.distances().windows(2).all(|w| w[0] <= w[1]));
-            let found = out.len();
-            ids.truncate(found);
-            ids
-        })
-        .collect()
-}
-
-fn recall_at_k(data: &Dataset, results: &[Vec<u32>]) -> f64 {
-    let truth = exact_ground_truth(&data.train, &data.test, data.metric, K).unwrap();
-    let measured = recall(
-        &data.train,
-        &data.test,
-        data.metric,
-        results,
-        &truth,
-        K,
-        ANN_BENCHMARKS_EPSILON,
-    )
-    .unwrap();
-    assert_eq!(measured.invalid, 0, "{:?}", measured.first_invalid);
-    measured.mean
+    ))
 }
 
 #[test]
@@ -106,7 +55,7 @@ fn kmeans_objective_decreases_and_is_deterministic() {
 fn lists_partition_the_base_contiguously() {
     let data = dataset(Metric::L2);
     let base = leak_base(&data);
-    let ivf = build(base, Metric::L2, &[("nlist", "50")], 2);
+    let ivf = build::<Ivf>(base, Metric::L2, &[("nlist", "50")], 2);
     assert_eq!(ivf.lists().len(), 50);
     let mut seen = vec![false; base.len()];
     for c in 0..ivf.lists().len() {
@@ -125,17 +74,18 @@ fn lists_partition_the_base_contiguously() {
 fn scanning_every_list_is_exact_and_recall_grows_with_nprobe() {
     for metric in Metric::ALL {
         let data = dataset(metric);
+        let truth = Truth::new(&data);
         let base = leak_base(&data);
-        let ivf = build(base, metric, &[("nlist", "64"), ("seed", "5")], 2);
+        let ivf = build::<Ivf>(base, metric, &[("nlist", "64"), ("seed", "5")], 2);
         let mut searcher = IvfFlatSearch::new(ivf, base, metric).unwrap();
         let mut last = 0.0;
         for nprobe in [1, 2, 4, 8, 16] {
-            let r = recall_at_k(&data, &search_all(&mut searcher, &data, nprobe));
+            let r = truth.recall(&search_all(&mut searcher, &data, "nprobe", nprobe));
             assert!(r >= last, "{metric}: nprobe {nprobe}: {r} < {last}");
             last = r;
         }
         assert!(last > 0.8, "{metric}: recall {last} at nprobe 16");
-        let exact = recall_at_k(&data, &search_all(&mut searcher, &data, 64));
+        let exact = truth.recall(&search_all(&mut searcher, &data, "nprobe", 64));
         assert_eq!(exact, 1.0, "{metric}");
     }
 }
@@ -144,7 +94,7 @@ fn scanning_every_list_is_exact_and_recall_grows_with_nprobe() {
 fn small_lists_are_extended_to_fill_n() {
     let data = dataset(Metric::L2);
     let base = leak_base(&data);
-    let ivf = build(base, Metric::L2, &[("nlist", "300")], 1);
+    let ivf = build::<Ivf>(base, Metric::L2, &[("nlist", "300")], 1);
     let mut searcher = IvfFlatSearch::new(ivf, base, Metric::L2).unwrap();
     searcher
         .configure(&mut Params::new([("nprobe", "1")]))
@@ -168,10 +118,10 @@ fn tiny_and_empty_bases_work() {
     let values: &'static [f32] =
         Box::leak(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0].into_boxed_slice());
     let base = Vectors::new(values, 2).unwrap();
-    let ivf = build(base, Metric::L2, &[("nlist", "1000")], 2);
+    let ivf = build::<Ivf>(base, Metric::L2, &[("nlist", "1000")], 2);
     assert_eq!(ivf.lists().len(), 3);
     let empty = Vectors::new(&[], 2).unwrap();
-    let ivf = build(empty, Metric::L2, &[], 2);
+    let ivf = build::<Ivf>(empty, Metric::L2, &[], 2);
     let mut searcher = IvfFlatSearch::new(ivf, empty, Metric::L2).unwrap();
     let mut context = searcher.new_context().unwrap();
     let (mut ids, mut distances) = (vec![0u32; 3], vec![0f32; 3]);
@@ -208,7 +158,7 @@ fn invalid_parameters_are_rejected_with_their_range() {
         assert_eq!(err.status, Status::InvalidArgument, "{key}={value}");
         assert!(err.message.contains(needle), "{}", err.message);
     }
-    let ivf = build(base, Metric::L2, &[("nlist", "8")], 1);
+    let ivf = build::<Ivf>(base, Metric::L2, &[("nlist", "8")], 1);
     let mut searcher = IvfFlatSearch::new(ivf, base, Metric::L2).unwrap();
     let err = searcher
         .configure(&mut Params::new([("nprobe", "0")]))

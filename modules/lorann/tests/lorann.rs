@@ -2,37 +2,23 @@
 //! grow, exactness at full rank, determinism, parameter validation.
 
 use annvil_abi::{Base, Construction, Metric, Neighbors, Params, Search, Status, Vectors};
-use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, exact_ground_truth, recall};
+use annvil_data::Dataset;
 use annvil_lorann::{Lorann, LorannParams, LorannSearch};
 use annvil_rerank::rank_exact;
+use annvil_testkit::{K, Truth, answers, build, leak_base};
 
-const K: usize = 10;
 const CANDIDATES: usize = 30;
 
+/// 4,000 clustered vectors of 48 dimensions, 100 queries.
 fn dataset(metric: Metric) -> Dataset {
-    format!(
+    annvil_testkit::dataset(&format!(
         "synthetic:n=4000,queries=100,dim=48,clusters=30,metric={},seed=9",
         metric.name()
-    )
-    .parse::<DatasetSpec>()
-    .and_then(|s| s.load())
-    .unwrap()
+    ))
 }
 
-/// The base vectors for `'static`, as the ABI keeps them for a handle.
-fn leak_base(data: &Dataset) -> Base {
-    let values: &'static [f32] = Box::leak(data.train.as_slice().to_vec().into_boxed_slice());
-    Vectors::new(values, data.train.dim()).unwrap()
-}
-
-fn build(base: Base, metric: Metric, params: &[(&str, &str)], threads: usize) -> &'static Lorann {
-    let mut params = Params::new(params.iter().copied());
-    let index = Lorann::build(base, metric, &mut params, threads).unwrap();
-    params.finish().unwrap();
-    Box::leak(Box::new(index))
-}
-
-/// Per query: the search's candidates, exactly reranked to the best K.
+/// Per query: the search's candidates at `nprobe`, and the best K of them
+/// after an exact rerank.
 fn search_all(
     index: &'static Lorann,
     base: Base,
@@ -43,15 +29,10 @@ fn search_all(
     searcher
         .configure(&mut Params::new([("nprobe", nprobe.to_string())]))
         .unwrap();
-    let mut context = searcher.new_context().unwrap();
-    data.test
-        .rows()
-        .map(|query| {
-            let (mut ids, mut distances) = (vec![0u32; CANDIDATES], vec![0f32; CANDIDATES]);
-            let mut out = Neighbors::new(&mut ids, &mut distances);
-            searcher.search(&mut context, query, &mut out).unwrap();
-            assert!(out.distances().windows(2).all(|w| w[0] <= w[1]));
-            let candidates = out.ids().to_vec();
+    answers(&searcher, data, CANDIDATES)
+        .into_iter()
+        .zip(data.test.rows())
+        .map(|((candidates, _), query)| {
             let (mut ids, mut distances) = (vec![0u32; K], vec![0f32; K]);
             let mut best = Neighbors::new(&mut ids, &mut distances);
             rank_exact(
@@ -61,48 +42,39 @@ fn search_all(
                 candidates.iter().copied(),
                 &mut best,
             );
-            (candidates, best.ids().to_vec())
+            let best = best.ids().to_vec();
+            (candidates, best)
         })
         .collect()
 }
 
-fn recall_at_k(data: &Dataset, results: &[(Vec<u32>, Vec<u32>)]) -> f64 {
+/// Recall@K of the reranked answers of [`search_all`].
+fn reranked_recall(truth: &Truth<'_>, results: &[(Vec<u32>, Vec<u32>)]) -> f64 {
     let reranked: Vec<&Vec<u32>> = results.iter().map(|(_, best)| best).collect();
-    let truth = exact_ground_truth(&data.train, &data.test, data.metric, K).unwrap();
-    let measured = recall(
-        &data.train,
-        &data.test,
-        data.metric,
-        &reranked,
-        &truth,
-        K,
-        ANN_BENCHMARKS_EPSILON,
-    )
-    .unwrap();
-    assert_eq!(measured.invalid, 0, "{:?}", measured.first_invalid);
-    measured.mean
+    truth.recall(&reranked)
 }
 
 #[test]
 fn recall_grows_with_rank_and_nprobe() {
     let data = dataset(Metric::L2);
+    let truth = Truth::new(&data);
     let base = leak_base(&data);
     let params = |rank: &'static str| [("nlist", "40"), ("rank", rank), ("dim_reduction", "48")];
     let by_rank: Vec<f64> = ["1", "4", "16", "48"]
         .into_iter()
         .map(|rank| {
-            let index = build(base, Metric::L2, &params(rank), 2);
-            recall_at_k(&data, &search_all(index, base, &data, 8))
+            let index = build::<Lorann>(base, Metric::L2, &params(rank), 2);
+            reranked_recall(&truth, &search_all(index, base, &data, 8))
         })
         .collect();
     assert!(
         by_rank.windows(2).all(|w| w[0] < w[1]),
         "recall by rank 1, 4, 16, 48: {by_rank:?}"
     );
-    let index = build(base, Metric::L2, &params("32"), 2);
+    let index = build::<Lorann>(base, Metric::L2, &params("32"), 2);
     let by_nprobe: Vec<f64> = [1, 2, 8]
         .into_iter()
-        .map(|nprobe| recall_at_k(&data, &search_all(index, base, &data, nprobe)))
+        .map(|nprobe| reranked_recall(&truth, &search_all(index, base, &data, nprobe)))
         .collect();
     assert!(
         by_nprobe[0] < by_nprobe[1] && by_nprobe[1] < by_nprobe[2],
@@ -117,7 +89,7 @@ fn full_rank_without_reduction_scoring_every_cluster_is_exact() {
         let data = dataset(metric);
         let base = leak_base(&data);
         // Rank 48 = dim: every model reproduces the inner products.
-        let index = build(
+        let index = build::<Lorann>(
             base,
             metric,
             &[("nlist", "20"), ("rank", "48"), ("dim_reduction", "48")],
@@ -125,19 +97,14 @@ fn full_rank_without_reduction_scoring_every_cluster_is_exact() {
         );
         assert!(index.projection().is_none());
         let results = search_all(index, base, &data, 20);
-        assert_eq!(recall_at_k(&data, &results), 1.0, "{metric}");
+        let truth = Truth::new(&data);
+        assert_eq!(reranked_recall(&truth, &results), 1.0, "{metric}");
         // The candidates themselves are the exact top (estimates are
         // exact up to rounding), so reranking only reorders them.
-        let truth = exact_ground_truth(&data.train, &data.test, metric, K).unwrap();
         let mut hits = 0;
         for (q, (candidates, _)) in results.iter().enumerate() {
             let top: Vec<u32> = candidates[..K].to_vec();
-            hits += truth
-                .row(q)
-                .ids
-                .iter()
-                .filter(|id| top.contains(id))
-                .count();
+            hits += truth.ids(q).iter().filter(|id| top.contains(id)).count();
         }
         assert!(
             hits as f64 >= 0.99 * (K * results.len()) as f64,
@@ -149,13 +116,14 @@ fn full_rank_without_reduction_scoring_every_cluster_is_exact() {
 #[test]
 fn global_reduction_is_orthonormal_and_recall_grows_with_its_dimension() {
     let data = dataset(Metric::L2);
+    let truth = Truth::new(&data);
     let base = leak_base(&data);
     let by_dim: Vec<f64> = [4, 16, 48]
         .into_iter()
         .map(|dim| {
             let dim_reduction = dim.to_string();
             let params = [("nlist", "16"), ("dim_reduction", dim_reduction.as_str())];
-            let index = build(base, Metric::L2, &params, 2);
+            let index = build::<Lorann>(base, Metric::L2, &params, 2);
             if let Some(projection) = index.projection() {
                 assert_eq!((projection.dim(), projection.out_dim()), (48, dim));
                 for a in 0..dim {
@@ -173,7 +141,7 @@ fn global_reduction_is_orthonormal_and_recall_grows_with_its_dimension() {
             } else {
                 assert_eq!(dim, 48);
             }
-            recall_at_k(&data, &search_all(index, base, &data, 16))
+            reranked_recall(&truth, &search_all(index, base, &data, 16))
         })
         .collect();
     assert!(
@@ -187,9 +155,24 @@ fn builds_are_deterministic_for_any_thread_count() {
     let data = dataset(Metric::Angular);
     let base = leak_base(&data);
     let params = [("nlist", "24"), ("rank", "8"), ("dim_reduction", "16")];
-    let one = search_all(build(base, Metric::Angular, &params, 1), base, &data, 4);
-    let again = search_all(build(base, Metric::Angular, &params, 1), base, &data, 4);
-    let three = search_all(build(base, Metric::Angular, &params, 3), base, &data, 4);
+    let one = search_all(
+        build::<Lorann>(base, Metric::Angular, &params, 1),
+        base,
+        &data,
+        4,
+    );
+    let again = search_all(
+        build::<Lorann>(base, Metric::Angular, &params, 1),
+        base,
+        &data,
+        4,
+    );
+    let three = search_all(
+        build::<Lorann>(base, Metric::Angular, &params, 3),
+        base,
+        &data,
+        4,
+    );
     assert_eq!(one, again);
     assert_eq!(one, three);
 }
@@ -200,7 +183,7 @@ fn small_bases_fill_n_and_empty_bases_return_nothing() {
     let values: &'static [f32] =
         Box::leak(data.train.as_slice()[..48 * 50].to_vec().into_boxed_slice());
     let base = Vectors::new(values, 48).unwrap();
-    let index = build(
+    let index = build::<Lorann>(
         base,
         Metric::L2,
         &[("nlist", "500"), ("train_queries", "10")],
@@ -220,7 +203,7 @@ fn small_bases_fill_n_and_empty_bases_return_nothing() {
     assert_eq!(out.len(), 50);
 
     let empty = Vectors::new(&[], 48).unwrap();
-    let index = build(empty, Metric::L2, &[], 2);
+    let index = build::<Lorann>(empty, Metric::L2, &[], 2);
     let searcher = LorannSearch::new(index, empty, Metric::L2).unwrap();
     let mut context = searcher.new_context().unwrap();
     let (mut ids, mut distances) = (vec![0u32; 5], vec![0f32; 5]);
@@ -252,7 +235,7 @@ fn invalid_parameters_are_rejected_with_their_range() {
         assert_eq!(err.status, Status::InvalidArgument, "{key}={value}");
         assert!(err.message.contains(needle), "{}", err.message);
     }
-    let index = build(base, Metric::L2, &[("nlist", "8")], 1);
+    let index = build::<Lorann>(base, Metric::L2, &[("nlist", "8")], 1);
     let mut searcher = LorannSearch::new(index, base, Metric::L2).unwrap();
     let err = searcher
         .configure(&mut Params::new([("nprobe", "0")]))

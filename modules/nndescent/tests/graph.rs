@@ -4,24 +4,13 @@
 #[path = "../../vamana/tests/support/mod.rs"]
 mod support;
 
-use annvil_abi::{Base, Construction, Metric, Params, Status, Vectors};
+use annvil_abi::{Construction, Metric, Params, Status, Vectors};
 use annvil_beam::Space;
 use annvil_data::exact_ground_truth;
 use annvil_nndescent::{NnDescent, NnDescentParams, nn_descent};
+use annvil_testkit::{Truth, build, dataset, leak_base};
 
-use support::{check_invariants, dataset, leak_base, native_recall, same_graph};
-
-fn build(
-    base: Base,
-    metric: Metric,
-    params: &[(&str, &str)],
-    threads: usize,
-) -> &'static NnDescent {
-    let mut params = Params::new(params.iter().copied());
-    let graph = NnDescent::build(base, metric, &mut params, threads).unwrap();
-    params.finish().unwrap();
-    Box::leak(Box::new(graph))
-}
+use support::{check_invariants, native_recall, same_graph};
 
 #[test]
 fn descent_finds_most_true_neighbours() {
@@ -60,10 +49,11 @@ fn descent_finds_most_true_neighbours() {
 #[test]
 fn recall_of_the_pruned_graph_and_beam_search() {
     let data = dataset("synthetic:n=2000,queries=200,dim=16,clusters=10,seed=3");
+    let truth = Truth::new(&data);
     let base = leak_base(&data);
     let space = Space::new(base, Metric::L2);
     for threads in [1, 2] {
-        let graph = build(
+        let graph = build::<NnDescent>(
             base,
             Metric::L2,
             &[("K", "24"), ("max_degree", "24")],
@@ -71,7 +61,7 @@ fn recall_of_the_pruned_graph_and_beam_search() {
         );
         check_invariants(graph.graph(), &space, Metric::L2, 24);
         assert!(graph.graph().entry_points().len() >= 16);
-        let r64 = native_recall(graph, graph.graph(), base, Metric::L2, &data, 64);
+        let r64 = native_recall(graph, graph.graph(), base, Metric::L2, &truth, 64);
         println!("threads {threads}: recall@10 = {r64:.4} at ef=64");
         assert!(
             r64 >= 0.95,
@@ -90,11 +80,11 @@ fn one_thread_builds_are_deterministic_and_seeded() {
         ("rho", "0.8"),
         ("seed", "9"),
     ];
-    let a = build(base, Metric::L2, &params, 1);
-    let b = build(base, Metric::L2, &params, 1);
+    let a = build::<NnDescent>(base, Metric::L2, &params, 1);
+    let b = build::<NnDescent>(base, Metric::L2, &params, 1);
     assert!(same_graph(a.graph(), b.graph()));
     assert_eq!(a.iterations(), b.iterations());
-    let reseeded = build(
+    let reseeded = build::<NnDescent>(
         base,
         Metric::L2,
         &[
@@ -109,7 +99,7 @@ fn one_thread_builds_are_deterministic_and_seeded() {
 
     let space = Space::new(base, Metric::L2);
     check_invariants(
-        build(base, Metric::L2, &params, 4).graph(),
+        build::<NnDescent>(base, Metric::L2, &params, 4).graph(),
         &space,
         Metric::L2,
         12,
@@ -124,9 +114,9 @@ fn every_metric_builds_and_searches() {
             metric.name()
         ));
         let base = leak_base(&data);
-        let graph = build(base, metric, &[("K", "20"), ("max_degree", "16")], 2);
+        let graph = build::<NnDescent>(base, metric, &[("K", "20"), ("max_degree", "16")], 2);
         check_invariants(graph.graph(), &Space::new(base, metric), metric, 16);
-        let r = native_recall(graph, graph.graph(), base, metric, &data, 80);
+        let r = native_recall(graph, graph.graph(), base, metric, &Truth::new(&data), 80);
         assert!(r >= 0.9, "{metric}: recall@10 = {r}");
     }
 }

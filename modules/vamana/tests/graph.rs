@@ -3,29 +3,24 @@
 
 mod support;
 
-use annvil_abi::{Base, Construction, Metric, Params, Status, Vectors};
+use annvil_abi::{Construction, Metric, Params, Status, Vectors};
 use annvil_beam::Space;
+use annvil_testkit::{Truth, build, dataset, leak_base};
 use annvil_vamana::{Vamana, VamanaParams};
 
-use support::{check_invariants, dataset, leak_base, native_recall, same_graph};
-
-fn build(base: Base, metric: Metric, params: &[(&str, &str)], threads: usize) -> &'static Vamana {
-    let mut params = Params::new(params.iter().copied());
-    let graph = Vamana::build(base, metric, &mut params, threads).unwrap();
-    params.finish().unwrap();
-    Box::leak(Box::new(graph))
-}
+use support::{check_invariants, native_recall, same_graph};
 
 #[test]
 fn recall_of_vamana_and_beam_search() {
     let data = dataset("synthetic:n=2000,queries=200,dim=16,clusters=10,seed=3");
+    let truth = Truth::new(&data);
     let base = leak_base(&data);
     let space = Space::new(base, Metric::L2);
     for threads in [1, 2] {
-        let graph = build(base, Metric::L2, &[("R", "24"), ("L", "64")], threads);
+        let graph = build::<Vamana>(base, Metric::L2, &[("R", "24"), ("L", "64")], threads);
         check_invariants(graph.graph(), &space, Metric::L2, 24);
-        let r64 = native_recall(graph, graph.graph(), base, Metric::L2, &data, 64);
-        let r10 = native_recall(graph, graph.graph(), base, Metric::L2, &data, 10);
+        let r64 = native_recall(graph, graph.graph(), base, Metric::L2, &truth, 64);
+        let r10 = native_recall(graph, graph.graph(), base, Metric::L2, &truth, 10);
         println!("threads {threads}: recall@10 = {r10:.4} at ef=10, {r64:.4} at ef=64");
         assert!(
             r64 >= 0.95,
@@ -40,10 +35,10 @@ fn one_thread_builds_are_deterministic_and_seeded() {
     let data = dataset("synthetic:n=1500,queries=1,dim=8,clusters=6,seed=5");
     let base = leak_base(&data);
     let params = [("R", "12"), ("L", "40"), ("alpha", "1.3"), ("seed", "9")];
-    let a = build(base, Metric::L2, &params, 1);
-    let b = build(base, Metric::L2, &params, 1);
+    let a = build::<Vamana>(base, Metric::L2, &params, 1);
+    let b = build::<Vamana>(base, Metric::L2, &params, 1);
     assert!(same_graph(a.graph(), b.graph()));
-    let reseeded = build(
+    let reseeded = build::<Vamana>(
         base,
         Metric::L2,
         &[("R", "12"), ("L", "40"), ("seed", "10")],
@@ -54,7 +49,7 @@ fn one_thread_builds_are_deterministic_and_seeded() {
     // Concurrent builds keep every invariant too.
     let space = Space::new(base, Metric::L2);
     check_invariants(
-        build(base, Metric::L2, &params, 4).graph(),
+        build::<Vamana>(base, Metric::L2, &params, 4).graph(),
         &space,
         Metric::L2,
         12,
@@ -66,7 +61,7 @@ fn alpha_keeps_longer_edges() {
     let data = dataset("synthetic:n=1500,queries=1,dim=8,clusters=6,seed=5");
     let base = leak_base(&data);
     let edges = |alpha: &str| {
-        let graph = build(base, Metric::L2, &[("R", "32"), ("alpha", alpha)], 1);
+        let graph = build::<Vamana>(base, Metric::L2, &[("R", "32"), ("alpha", alpha)], 1);
         graph.graph().view().levels[0].neighbors.len()
     };
     // alpha = 1 prunes hardest; a larger alpha occludes less.
@@ -81,8 +76,8 @@ fn every_metric_builds_and_searches() {
             metric.name()
         ));
         let base = leak_base(&data);
-        let graph = build(base, metric, &[("R", "16")], 2);
-        let r = native_recall(graph, graph.graph(), base, metric, &data, 80);
+        let graph = build::<Vamana>(base, metric, &[("R", "16")], 2);
+        let r = native_recall(graph, graph.graph(), base, metric, &Truth::new(&data), 80);
         check_invariants(graph.graph(), &Space::new(base, metric), metric, 16);
         assert!(r >= 0.9, "{metric}: recall@10 = {r}");
     }
