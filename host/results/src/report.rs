@@ -551,51 +551,75 @@ fn lineage_html(h: &mut String, node: &LineageNode) {
 /// Name prefix of the peer variants (the libraries users already run).
 pub const PEER_PREFIX: &str = "peer-";
 
-/// One figure of a leaderboard row, when it has it.
-type RowFigure = fn(&LeaderboardRow) -> Option<f64>;
+/// One figure of a build set's summary, when it has it.
+type BuildFigure = fn(&RewardSummary) -> Option<f64>;
 
 /// How the best own variant compares with the best peer in one leaderboard
-/// (issue 4's bar): ratios of reward, QPS@0.95 and QPS@0.99, and of build
-/// time against `peer-hnswlib`.
+/// (issue 4's bar): ratios of reward, QPS@0.95 and QPS@0.99, each taken at
+/// the best build set of either side for that figure (a peer is compared at
+/// its best parameters), and of build time of the best own variant against
+/// `peer-hnswlib`, both at the build set the leaderboard shows.
 fn peer_comparison(data: &ReportData) -> Option<String> {
-    let ok: Vec<&LeaderboardRow> = data.rows().filter(|r| r.status == Status::Ok).collect();
-    let best = |own: bool, key: RowFigure| {
-        ok.iter()
-            .filter(|r| r.variant_name.starts_with(PEER_PREFIX) != own)
-            .filter_map(|r| Some((key(r)?, r.variant_name.as_str())))
+    // Every successful build set: (variant, its label, the set).
+    let sets: Vec<(&VariantDetail, String, &BuildDetail)> = data
+        .variants
+        .iter()
+        .flat_map(|v| {
+            v.builds
+                .iter()
+                .filter(|b| b.evaluation.status == Status::Ok)
+                .map(move |b| {
+                    let name = &v.row.variant_name;
+                    let params = fmt_params(&b.evaluation.key.build_params);
+                    let label = if v.builds.len() > 1 && !params.is_empty() {
+                        format!("`{name}` ({params})")
+                    } else {
+                        format!("`{name}`")
+                    };
+                    (v, label, b)
+                })
+        })
+        .collect();
+    let best = |own: bool, figure: BuildFigure| {
+        sets.iter()
+            .filter(|(v, ..)| v.row.variant_name.starts_with(PEER_PREFIX) != own)
+            .filter_map(|(_, label, b)| Some((figure(&b.summary)?, label.as_str())))
             .max_by(|a, b| a.0.total_cmp(&b.0))
     };
     let mut lines = Vec::new();
-    let metrics: [(&str, RowFigure); 3] = [
-        ("reward", |r| Some(r.reward)),
-        ("QPS@0.95", |r| r.qps_at_095),
-        ("QPS@0.99", |r| r.qps_at_099),
+    let figures: [(&str, BuildFigure); 3] = [
+        ("reward", |s| Some(s.reward)),
+        ("QPS@0.95", |s| s.qps_at_095),
+        ("QPS@0.99", |s| s.qps_at_099),
     ];
-    for (label, key) in metrics {
+    for (label, figure) in figures {
         if let (Some((own, own_name)), Some((peer, peer_name))) =
-            (best(true, key), best(false, key))
+            (best(true, figure), best(false, figure))
             && peer > 0.0
         {
             lines.push(format!(
-                "- {label}: best own `{own_name}` {} vs best peer `{peer_name}` {} = **{:.2}×**",
+                "- {label}: best own {own_name} {} vs best peer {peer_name} {} = **{:.2}×**",
                 fmt_qps(own),
                 fmt_qps(peer),
                 own / peer
             ));
         }
     }
+    let ok: Vec<&LeaderboardRow> = data.rows().filter(|r| r.status == Status::Ok).collect();
     let hnswlib = ok
         .iter()
         .find(|r| r.variant_name == "peer-hnswlib")
         .and_then(|r| r.build_seconds);
-    if let (Some((_, own_name)), Some(peer_build)) = (best(true, |r| Some(r.reward)), hnswlib)
-        && let Some(own_build) = ok
-            .iter()
-            .find(|r| r.variant_name == own_name)
-            .and_then(|r| r.build_seconds)
+    let best_own = ok
+        .iter()
+        .filter(|r| !r.variant_name.starts_with(PEER_PREFIX))
+        .max_by(|a, b| a.reward.total_cmp(&b.reward));
+    if let (Some(own), Some(peer_build)) = (best_own, hnswlib)
+        && let Some(own_build) = own.build_seconds
     {
         lines.push(format!(
-            "- build time: `{own_name}` {} vs `peer-hnswlib` {} = {:.2}×",
+            "- build time: `{}` {} vs `peer-hnswlib` {} = {:.2}×",
+            own.variant_name,
             fmt_seconds(Some(own_build), "—"),
             fmt_seconds(Some(peer_build), "—"),
             own_build / peer_build
@@ -1310,6 +1334,12 @@ mod tests {
         add("peer-hnswlib", 1000.0);
         add("hnsw", 900.0);
         add("hnsw-search-tune-001", 1500.0);
+        // A second build set of the peer: lower reward, higher QPS@0.99.
+        let id = store
+            .start_evaluation(&key("peer-hnswlib", "h", &[("M", "32")]), run)
+            .unwrap();
+        let points = [point(10, 0.90, 400.0), point(40, 0.995, 700.0)];
+        store.finish_evaluation(id, &outcome(), &points).unwrap();
         store.end_run(run).unwrap();
         store
             .record_lineage(
@@ -1327,6 +1357,13 @@ mod tests {
         assert!(
             section.contains(
                 "reward: best own `hnsw-search-tune-001` 1125 vs best peer `peer-hnswlib` 750 = **1.50×**"
+            ),
+            "{section}"
+        );
+        // Each figure at the peer's best build set for it.
+        assert!(
+            section.contains(
+                "QPS@0.99: best own `hnsw-search-tune-001` 375 vs best peer `peer-hnswlib` (M=32) 700 = **0.54×**"
             ),
             "{section}"
         );
