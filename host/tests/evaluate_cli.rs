@@ -33,18 +33,26 @@ fn evaluate(results: &Path, variants: &[&str], extra: &[&str]) -> std::process::
     common::host(&evaluate_args(results, variants, extra))
 }
 
-/// (variant name, status, failure reason) of every evaluation row.
-fn rows(results: &Path) -> Vec<(String, String, Option<String>)> {
-    let conn = rusqlite::Connection::open(results.join("results.sqlite")).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT variant_name, status, failure_reason FROM evaluations ORDER BY variant_name",
-        )
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
+/// An evaluation row: variant name, status, failure reason.
+type Row = (String, String, Option<String>);
+
+/// Every evaluation row, or the error of a database not readable yet (a
+/// running host creates the file before its schema).
+fn try_rows(results: &Path) -> rusqlite::Result<Vec<Row>> {
+    let conn = rusqlite::Connection::open_with_flags(
+        results.join("results.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let mut stmt = conn.prepare(
+        "SELECT variant_name, status, failure_reason FROM evaluations ORDER BY variant_name",
+    )?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect()
+}
+
+/// Every evaluation row of a finished host's database.
+fn rows(results: &Path) -> Vec<Row> {
+    try_rows(results).unwrap()
 }
 
 #[test]
@@ -147,15 +155,12 @@ fn a_killed_run_keeps_finished_results_and_the_rerun_completes_the_rest() {
             Instant::now() < deadline,
             "the first evaluation never finished"
         );
-        let done = db.exists()
-            && rows(results.path())
-                .iter()
-                .any(|r| r.0 == "bruteforce" && r.1 == "ok");
-        let hanging = done
-            && rows(results.path())
-                .iter()
-                .any(|r| r.0 == "hangs" && r.1 == "running");
-        if hanging {
+        // Polled while the host writes: a database without its schema yet
+        // counts as nothing recorded.
+        let now = try_rows(results.path()).unwrap_or_default();
+        let done = now.iter().any(|r| r.0 == "bruteforce" && r.1 == "ok");
+        let hanging = now.iter().any(|r| r.0 == "hangs" && r.1 == "running");
+        if done && hanging {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
