@@ -130,7 +130,9 @@ const VECTORS_MAGIC: &[u8; 8] = b"ANNVIL1\0";
 /// Written to a temporary name and renamed, so readers never see a partial
 /// file.
 pub fn write_vectors_file(path: &Path, base: &Matrix, queries: &Matrix) -> std::io::Result<()> {
-    let tmp = path.with_extension("partial");
+    // One temporary name per process: concurrent hosts evaluating the same
+    // dataset each write and rename their own copy (identical contents).
+    let tmp = path.with_extension(format!("partial{}", std::process::id()));
     {
         let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
         out.write_all(VECTORS_MAGIC)?;
