@@ -396,12 +396,8 @@ pub struct PackedSearch {
 enum PackedQuery {
     /// The integer form, for scalar-quantized codes.
     Sq(IntegerQuery),
-    /// The f32 query of `dim` dimensions and the f16 kernel of the metric.
-    F16 {
-        query: Vec<f32>,
-        dim: usize,
-        kernel: KernelF16,
-    },
+    /// The f32 query and the f16 kernel of the metric.
+    F16 { query: Vec<f32>, kernel: KernelF16 },
 }
 
 impl PackedQuery {
@@ -410,8 +406,8 @@ impl PackedQuery {
     fn distance(&self, level: &PackedLevel, node: u32) -> f32 {
         match self {
             PackedQuery::Sq(query) => query.distance(level.code(node)),
-            PackedQuery::F16 { query, dim, kernel } => {
-                kernel.distance(query, level.halves_of(node, *dim))
+            PackedQuery::F16 { query, kernel } => {
+                kernel.distance(query, level.halves_of(node, query.len()))
             }
         }
     }
@@ -424,7 +420,6 @@ impl PackedSearch {
             Codec::Sq(quantizer) => PackedQuery::Sq(quantizer.integer_query(level.metric)),
             Codec::F16 { dim } => PackedQuery::F16 {
                 query: vec![0.0; *dim],
-                dim: *dim,
                 kernel: kernel_f16(level.metric),
             },
         };
