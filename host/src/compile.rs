@@ -329,18 +329,17 @@ impl Workspace {
         let dir = self.cache_dir(hash);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let file_name = artifact.file_name().context("artifact has no file name")?;
-        // Copy under a temporary name and rename, so a killed host never
-        // leaves a truncated library in the cache.
-        // The name is per process: hosts sharing a target directory may
-        // cache the same library at once, and each renames only its own copy.
-        let tmp = dir.join(format!(
-            ".{}.{}.tmp",
-            file_name.to_string_lossy(),
-            std::process::id()
-        ));
-        std::fs::copy(artifact, &tmp).with_context(|| format!("copying {}", artifact.display()))?;
+        // Whole or not at all: a killed host never leaves a truncated
+        // library, and hosts sharing a target directory may cache the same
+        // library at once.
         let path = dir.join(file_name);
-        std::fs::rename(&tmp, &path)?;
+        annvil_data::write_atomically(&path, |out| {
+            let mut library = std::fs::File::open(artifact)?;
+            out.get_ref()
+                .set_permissions(library.metadata()?.permissions())?;
+            std::io::copy(&mut library, out).map(drop)
+        })
+        .with_context(|| format!("copying {} to {}", artifact.display(), path.display()))?;
         Ok(BuiltLibrary {
             path,
             hash: hash.to_owned(),

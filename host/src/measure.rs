@@ -127,14 +127,9 @@ const VECTORS_MAGIC: &[u8; 8] = b"ANNVIL1\0";
 
 /// Writes base and query vectors for workers (no ground truth): a magic,
 /// three little-endian u64 (base count, query count, dim), then the f32s.
-/// Written to a temporary name and renamed, so readers never see a partial
-/// file.
+/// Written whole or not at all ([`annvil_data::write_atomically`]).
 pub fn write_vectors_file(path: &Path, base: &Matrix, queries: &Matrix) -> std::io::Result<()> {
-    // One temporary name per process: concurrent hosts evaluating the same
-    // dataset each write and rename their own copy (identical contents).
-    let tmp = path.with_extension(format!("partial{}", std::process::id()));
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    annvil_data::write_atomically(path, |out| {
         out.write_all(VECTORS_MAGIC)?;
         for n in [base.len(), queries.len(), base.dim()] {
             out.write_all(&(n as u64).to_le_bytes())?;
@@ -142,9 +137,8 @@ pub fn write_vectors_file(path: &Path, base: &Matrix, queries: &Matrix) -> std::
         for x in base.as_slice().iter().chain(queries.as_slice()) {
             out.write_all(&x.to_le_bytes())?;
         }
-        out.flush()?;
-    }
-    std::fs::rename(tmp, path)
+        Ok(())
+    })
 }
 
 /// Reads a file written by [`write_vectors_file`].

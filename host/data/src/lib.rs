@@ -33,6 +33,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod atomic;
 mod dataset;
 mod distance;
 mod error;
@@ -46,6 +47,7 @@ mod texmex;
 mod truth;
 
 pub use annvil_abi::Metric;
+pub use atomic::write_atomically;
 pub use dataset::Dataset;
 pub use distance::exact_distance;
 pub use error::{DataError, Result};

@@ -2,6 +2,7 @@
 //! neighbours against it.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -9,6 +10,7 @@ use annvil_abi::Metric;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::atomic::write_atomically;
 use crate::dataset::Dataset;
 use crate::distance::{distance_within, exact_distance};
 use crate::error::{DataError, Result};
@@ -370,18 +372,11 @@ fn decode_cache(bytes: &[u8], header: &[u8], dataset: &Dataset, k: usize) -> Opt
         .then_some(GroundTruth { k, ids, distances })
 }
 
-/// Writes `bytes` to `path` through a temporary file, so readers never see
-/// a partial cache.
+/// Writes `bytes` to `path` whole or not at all.
 fn write_cache(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-    let fail = |source| DataError::Write {
+    write_atomically(path, |out| out.write_all(bytes)).map_err(|source| DataError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    fs::write(&temporary, bytes).map_err(fail)?;
-    fs::rename(&temporary, path).map_err(|source| {
-        let _ = fs::remove_file(&temporary);
-        fail(source)
     })
 }
 
