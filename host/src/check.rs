@@ -4,15 +4,17 @@
 //! Checks (euclidean data unless named): the slots' parameter declarations
 //! are consistent (see [`SlotParams::problems`]; vacuous when nothing is
 //! declared); the variant builds; the returned
-//! ids are in range and unique; results are sorted by distance; k larger
+//! ids are in range and unique, and an OK status comes with at least
+//! min(k, n) of them; results are sorted by distance; k larger
 //! than the number of points works; a query of the wrong dimension gets an
 //! error status; unknown build/search/refinement parameters and a malformed
 //! build parameter or knob value get an error status; two contexts searching from two threads
 //! at once agree with one thread; two passes give identical results; the
 //! reported memory (graph, searcher, refiner and one thread's contexts) is
-//! plausible; angular and inner-product data build and
+//! plausible (not above a ceiling, not below half of the resident growth
+//! over build and prepare once that exceeds 1 MiB); angular and inner-product data build and
 //! search (or are declared unsupported). A crash in the worker fails the
-//! check it happened in.
+//! check it happened in; each check has the full `--timeout` to itself.
 
 use std::fmt::Write as _;
 
@@ -23,12 +25,12 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use crate::describe::SlotParams;
-use crate::isolate::{Ending, Limits, run_worker};
-use crate::pipeline::{BaseVectors, Graph, QueryRunner, Refiner, Searcher, SlotError};
+use crate::coordinator::measurer::{Ending, Limits, bounded, run_job};
+use crate::worker::pipeline::{BaseVectors, Graph, QueryRunner, Refiner, Searcher, SlotError};
 use crate::prepare::{Prepared, PreparedState};
 use crate::variant::ParamMap;
-use crate::worker::Job;
-use crate::worker::{LoadedSlots, PipelineSpec};
+use crate::protocol::{Job, PipelineSpec};
+use crate::worker::LoadedSlots;
 
 /// What a check worker runs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -83,6 +85,22 @@ fn suite_data(metric: Metric) -> (Matrix, Matrix) {
     (dataset.train, dataset.test)
 }
 
+/// Resident growth below which under-reported memory is not flagged (the
+/// allocator's and loader's own pages dominate small indexes).
+const UNDER_REPORT_FLOOR: u64 = 1 << 20;
+
+/// Resident memory of this (worker) process, bytes.
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64
+}
+
 /// Results of all queries: (ids, distances) per query.
 type Answers = Vec<(Vec<u32>, Vec<f32>)>;
 
@@ -115,6 +133,21 @@ fn ids_problem(answers: &Answers, num_base: usize) -> Option<String> {
         }
     }
     None
+}
+
+/// An OK status with fewer than min(k, n) results is a failure, not a miss.
+fn short_problem(answers: &Answers, k: usize, num_base: usize) -> Option<String> {
+    let wanted = k.min(num_base);
+    let short = answers.iter().filter(|(ids, _)| ids.len() < wanted).count();
+    let (q, (ids, _)) = answers
+        .iter()
+        .enumerate()
+        .find(|(_, (ids, _))| ids.len() < wanted)?;
+    Some(format!(
+        "{short} queries returned fewer than min(k, n) = {wanted} results with an OK status \
+         (query {q}: {})",
+        ids.len()
+    ))
 }
 
 fn order_problem(answers: &Answers) -> Option<String> {
@@ -185,6 +218,7 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
     let (train, test) = suite_data(Metric::L2);
     let base = BaseVectors::new(train.as_slice(), train.dim());
 
+    let rss_before = resident_bytes();
     let graph = match Graph::build(
         slots.construction,
         &base,
@@ -211,6 +245,7 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
                 return Err("the search or refinement slot cannot be prepared".into());
             }
         };
+    let rss_growth = resident_bytes().saturating_sub(rss_before);
     if let Err(e) = searcher.configure(&job.knobs) {
         suite.row("search configure", Verdict::Fail, e.to_string());
         return Err("the search slot rejects its own sweep values".into());
@@ -237,7 +272,7 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
             );
             suite.expect_ok(
                 "ids in range and unique",
-                ids_problem(answers, train.len()),
+                ids_problem(answers, train.len()).or_else(|| short_problem(answers, K, train.len())),
                 &detail,
             );
             suite.expect_ok(
@@ -260,7 +295,9 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
     ) {
         Ok(answers) => {
             let most = answers.iter().map(|(ids, _)| ids.len()).max().unwrap_or(0);
-            let problem = ids_problem(&answers, train.len()).or_else(|| order_problem(&answers));
+            let problem = ids_problem(&answers, train.len())
+                .or_else(|| order_problem(&answers))
+                .or_else(|| short_problem(&answers, big_k, train.len()));
             suite.expect_ok(
                 "k larger than n",
                 problem,
@@ -391,12 +428,18 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
         + contexts;
     let data_bytes = train.as_slice().len() * 4;
     let ceiling = 64 * data_bytes + (64 << 20);
-    let detail = format!("{reported} bytes reported for {data_bytes} bytes of vectors");
-    suite.expect_ok(
-        "memory_bytes plausible",
-        (reported > ceiling).then(|| format!("{detail}: above the plausible ceiling of {ceiling}")),
-        &detail,
+    let detail = format!(
+        "{reported} bytes reported for {data_bytes} bytes of vectors; resident memory grew \
+         {rss_growth} bytes over build and prepare"
     );
+    let problem = if reported > ceiling {
+        Some(format!("{detail}: above the plausible ceiling of {ceiling}"))
+    } else if rss_growth > UNDER_REPORT_FLOOR && (reported as u64) < rss_growth / 2 {
+        Some(format!("{detail}: below half of the resident growth"))
+    } else {
+        None
+    };
+    suite.expect_ok("memory_bytes plausible", problem, &detail);
     drop(refiner);
     drop(searcher);
     drop(graph);
@@ -512,9 +555,9 @@ pub fn check_prepared(
             return Ok(CheckOutcome::Failed);
         }
     };
-    let run = run_worker(&Job::Check(job), limits, scratch, |row: &CheckRow| {
-        out(&row_line(row));
-        None
+    let readable = job.pipeline.libraries();
+    let run = run_job(&Job::Check(job), readable, limits, scratch, |row: &CheckRow| {
+        out(&row_line(row))
     })?;
     let mut ok = !run.items.iter().any(|r| r.verdict == Verdict::Fail);
     if let Ending::Failed(reason) = &run.ending {
@@ -551,5 +594,10 @@ fn row_line(row: &CheckRow) -> String {
         Verdict::Fail => "FAIL",
         Verdict::NotApplicable => "n/a ",
     };
-    format!("  {tag}  {:<40} {}", row.name, row.detail)
+    // The row comes from the worker: its text is cut to a readable length.
+    format!(
+        "  {tag}  {:<40} {}",
+        bounded(row.name.clone(), 80),
+        bounded(row.detail.clone(), 2000)
+    )
 }

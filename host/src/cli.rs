@@ -10,11 +10,11 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check::{CheckOutcome, check_prepared};
-use crate::evaluate::EvaluateOptions;
+use crate::coordinator::evaluate::EvaluateOptions;
 use crate::evolve::generate::{Cmd, Llm};
 use crate::evolve::prompt::Sampling;
 use crate::evolve::{EvolveOptions, Generator};
-use crate::isolate::Limits;
+use crate::coordinator::measurer::Limits;
 use crate::prepare::{prepare_variants, variant_dirs};
 use crate::scaffold::Lang;
 use crate::variant::SlotKind;
@@ -44,16 +44,9 @@ enum Command {
     Prompt(PromptCmdArgs),
     /// Write the program database as JSONL records for RL training.
     ExportRl(ExportRlArgs),
-    /// Internal: run one job in an isolated worker process.
+    /// Internal: run one job in a worker process (the job comes on stdin).
     #[command(hide = true)]
-    Worker {
-        /// The job file (JSON).
-        #[arg(long)]
-        job: PathBuf,
-        /// The events file to append to.
-        #[arg(long)]
-        events: PathBuf,
-    },
+    Worker,
 }
 
 /// Limits for worker processes.
@@ -65,11 +58,15 @@ pub struct WorkerLimits {
     /// Address-space cap per worker, in MiB (default: 3/4 of physical memory).
     #[arg(long)]
     pub memory_cap_mb: Option<u64>,
+    /// Run variant code without the sandbox (see README, "Running untrusted
+    /// variants"); such rows are marked `unsandboxed` in every report.
+    #[arg(long)]
+    pub unsandboxed: bool,
 }
 
 impl WorkerLimits {
-    /// The limits for one worker, optionally pinned to a CPU.
-    pub fn limits(&self, cpu: Option<usize>) -> Limits {
+    /// The limits for one worker.
+    pub fn limits(&self) -> Limits {
         let memory = self
             .memory_cap_mb
             .map(|mb| mb << 20)
@@ -77,7 +74,25 @@ impl WorkerLimits {
         Limits {
             timeout: Duration::from_secs(self.timeout),
             memory_bytes: Some(memory),
-            cpu,
+            sandboxed: !self.unsandboxed && sandbox_ready(),
+        }
+    }
+}
+
+/// Whether workers can be sandboxed here; the first call says why not,
+/// once, on stderr.
+pub fn sandbox_ready() -> bool {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    match crate::coordinator::sandbox::availability() {
+        Ok(()) => true,
+        Err(reason) => {
+            WARNED.call_once(|| {
+                eprintln!(
+                    "annvil: the sandbox is unavailable here ({reason}); variants run \
+                     unsandboxed and are marked so in every report"
+                )
+            });
+            false
         }
     }
 }
@@ -361,7 +376,9 @@ pub fn main() -> ExitCode {
         Command::Evolve(args) => evolve(&args),
         Command::Prompt(args) => prompt(&args),
         Command::ExportRl(args) => export_rl(&args),
-        Command::Worker { job, events } => crate::worker::main(&job, &events).map(|code| code == 0),
+        Command::Worker => crate::worker::main()
+            .map(|code| code == 0)
+            .map_err(|e| anyhow::anyhow!(e)),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -400,7 +417,7 @@ fn check(args: &CheckArgs) -> Result<bool> {
         let outcome = check_prepared(
             variant,
             args.threads,
-            &args.limits.limits(None),
+            &args.limits.limits(),
             scratch.path(),
             &mut |line| println!("{line}"),
         )?;
@@ -419,10 +436,21 @@ fn check(args: &CheckArgs) -> Result<bool> {
 
 fn evaluate(args: &EvaluateArgs) -> Result<bool> {
     let dirs = variant_dirs(&args.variants)?;
-    Ok(crate::evaluate::evaluate(&dirs, &args.measure.options()?)?.all_ok)
+    Ok(crate::coordinator::evaluate::evaluate(&dirs, &args.measure.options()?)?.all_ok)
 }
 
 fn evolve(args: &EvolveArgs) -> Result<bool> {
+    let writes_code = matches!(args.generator, GeneratorKind::Llm | GeneratorKind::Cmd);
+    if writes_code
+        && !args.measure.limits.unsandboxed
+        && let Err(reason) = crate::coordinator::sandbox::availability()
+    {
+        anyhow::bail!(
+            "refusing to run generated code without the sandbox, which is unavailable here \
+             ({reason}); pass --unsandboxed to run it anyway (see README, \"Running untrusted \
+             variants\")"
+        );
+    }
     let generator = match args.generator {
         GeneratorKind::Llm => {
             let (Some(endpoint), Some(model)) = (&args.endpoint, &args.model) else {

@@ -14,10 +14,11 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
-use crate::isolate::{Ending, Limits, run_worker};
-use crate::loader::LoadError;
+use crate::coordinator::measurer::{Ending, Limits, run_job};
+use crate::worker::loader::LoadError;
 use crate::variant::SlotKind;
-use crate::worker::{Job, LoadedSlots, PipelineSpec};
+use crate::protocol::{Job, PipelineSpec};
+use crate::worker::LoadedSlots;
 
 /// The values a declared parameter takes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -285,11 +286,12 @@ pub fn run_in_worker(pipeline: &PipelineSpec) -> Result<SlotParams, String> {
 /// does not load, a declaration is malformed or inconsistent (see
 /// [`SlotParams::problems`]), or the worker dies.
 pub fn describe(pipeline: &PipelineSpec, limits: &Limits, scratch: &Path) -> Result<SlotParams> {
-    let run = run_worker(
+    let run = run_job(
         &Job::Describe(pipeline.clone()),
+        pipeline.libraries(),
         limits,
         scratch,
-        |_: &SlotParams| None,
+        |_: &SlotParams| {},
     )?;
     if let Ending::Failed(reason) = run.ending {
         let tail = run.stderr_tail.trim();

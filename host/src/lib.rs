@@ -2,22 +2,20 @@
 //! isolated worker processes, scores and stores the results, and writes
 //! leaderboards. See ARCHITECTURE.md for the map of modules and data flow.
 //!
-//! Coordinator side: [`cli`], [`variant`], [`compile`], [`prepare`],
-//! [`isolate`], [`evaluate`]. Worker side (the only code that loads variant libraries):
-//! [`worker`], [`loader`], [`pipeline`], [`measure`], and the worker halves of
-//! [`check`] and [`describe`].
+//! Trusted side: [`cli`], [`variant`], [`compile`], [`prepare`], and
+//! [`coordinator`] (the sandbox, the measurer, `host evaluate`). What the
+//! two sides say to each other: [`protocol`]. Worker side (the only code
+//! that loads variant libraries, untrusted): [`worker`], and the worker
+//! halves of [`check`] and [`describe`].
 
 pub mod check;
 pub mod cli;
 pub mod compile;
+pub mod coordinator;
 pub mod describe;
-pub mod evaluate;
 pub mod evolve;
-pub mod isolate;
-pub mod loader;
-pub mod measure;
-pub mod pipeline;
 pub mod prepare;
+pub mod protocol;
 pub mod report;
 pub mod scaffold;
 pub mod variant;

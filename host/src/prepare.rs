@@ -10,7 +10,7 @@ use anyhow::{Result, anyhow};
 
 use crate::compile::{BuildFailure, BuiltLibrary, Workspace};
 use crate::variant::{LibrarySource, SlotKind, VariantSpec};
-use crate::worker::PipelineSpec;
+use crate::protocol::PipelineSpec;
 
 /// A variant after preparation.
 pub struct Prepared {

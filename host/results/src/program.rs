@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Result, Store, StoreError};
@@ -186,16 +186,21 @@ fn read_candidate(r: &Row<'_>) -> rusqlite::Result<(CandidateRecord, String)> {
     Ok((record, r.get(12)?))
 }
 
+/// Records (or replaces) where `variant` came from, inside `tx`.
+fn upsert_lineage(tx: &Transaction<'_>, variant: &str, lineage: &Lineage) -> Result<()> {
+    tx.execute(
+        "INSERT INTO lineage (variant_name, parent_name, slot) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (variant_name) DO UPDATE SET parent_name = excluded.parent_name, \
+         slot = excluded.slot",
+        params![variant, lineage.parent, lineage.slot],
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// Records (or replaces) where `variant` came from.
     pub fn record_lineage(&mut self, variant: &str, lineage: &Lineage) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO lineage (variant_name, parent_name, slot) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (variant_name) DO UPDATE SET parent_name = excluded.parent_name, \
-             slot = excluded.slot",
-            params![variant, lineage.parent, lineage.slot],
-        )?;
-        Ok(())
+        self.write(|tx| upsert_lineage(tx, variant, lineage))
     }
 
     /// Where `variant` came from, if recorded.
@@ -218,7 +223,7 @@ impl Store {
     /// Records a generated candidate (status `generated`) and its lineage.
     /// Fails when the session already holds the same content hash.
     pub fn insert_candidate(&mut self, candidate: &NewCandidate) -> Result<CandidateId> {
-        let tx = self.conn_mut().transaction()?;
+        self.write(|tx| {
         tx.execute(
             "INSERT INTO candidates (session, name, dir, content_hash, parent_name, slot, generator, \
              prompt, response, slot_code, language, status) \
@@ -238,18 +243,9 @@ impl Store {
             ],
         )?;
         let id = tx.last_insert_rowid();
-        tx.execute(
-            "INSERT INTO lineage (variant_name, parent_name, slot) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (variant_name) DO UPDATE SET parent_name = excluded.parent_name, \
-             slot = excluded.slot",
-            params![
-                candidate.name,
-                candidate.lineage.parent,
-                candidate.lineage.slot
-            ],
-        )?;
-        tx.commit()?;
+        upsert_lineage(tx, &candidate.name, &candidate.lineage)?;
         Ok(CandidateId(id))
+        })
     }
 
     /// Closes a `generated` candidate as `status`. An `Ok` candidate needs
@@ -270,30 +266,32 @@ impl Store {
                 reason: format!("status {status} needs a score exactly when it is ok"),
             });
         }
-        let changed = self.conn().execute(
-            "UPDATE candidates SET status = ?2, build_log = ?3, failure = ?4, reward = ?5, \
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE candidates SET status = ?2, build_log = ?3, failure = ?4, reward = ?5, \
              parent_reward = ?6, metrics_json = ?7, dataset_hash = ?8, config_key = ?9, \
              finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') \
              WHERE id = ?1 AND status = 'generated'",
-            params![
-                id.0,
-                status.as_str(),
-                build_log,
-                failure,
-                score.map(|s| s.reward),
-                score.and_then(|s| s.parent_reward),
-                score.map(|s| s.metrics_json.as_str()),
-                score.map(|s| s.dataset_hash.as_str()),
-                score.map(|s| s.config_key.as_str()),
-            ],
-        )?;
-        if changed != 1 {
-            return Err(StoreError::Invalid {
-                what: format!("candidate {}", id.0),
-                reason: "it is not open (already closed, or unknown)".into(),
-            });
-        }
-        Ok(())
+                params![
+                    id.0,
+                    status.as_str(),
+                    build_log,
+                    failure,
+                    score.map(|s| s.reward),
+                    score.and_then(|s| s.parent_reward),
+                    score.map(|s| s.metrics_json.as_str()),
+                    score.map(|s| s.dataset_hash.as_str()),
+                    score.map(|s| s.config_key.as_str()),
+                ],
+            )?;
+            if changed != 1 {
+                return Err(StoreError::Invalid {
+                    what: format!("candidate {}", id.0),
+                    reason: "it is not open (already closed, or unknown)".into(),
+                });
+            }
+            Ok(())
+        })
     }
 
     /// The candidate of `session` with `content_hash`, if any.

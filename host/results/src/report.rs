@@ -17,9 +17,10 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use serde::{Deserialize, Serialize};
 
-use crate::reward::{self, BAND_HIGH, BAND_LOW, RecallQps, RewardSummary};
+use crate::reward::{BAND_HIGH, BAND_LOW, RewardSummary};
 use crate::store::{
     EvaluationRecord, Leaderboard, LeaderboardRow, RunRecord, Scope, Status, Store, SweepPoint,
+    sandbox_note, summarize_points,
 };
 
 /// The font embedded for plot text (DejaVu Sans 2.37, Bitstream Vera licence).
@@ -124,7 +125,7 @@ impl ReportData {
             for id in &row.evaluation_ids {
                 let evaluation = store.evaluation(*id)?;
                 let points = store.sweep_points(*id)?;
-                let summary = reward::summarize(&valid_points(&points));
+                let summary = summarize_points(&points);
                 builds.push(BuildDetail {
                     evaluation,
                     points,
@@ -145,14 +146,6 @@ impl ReportData {
     pub fn rows(&self) -> impl Iterator<Item = &LeaderboardRow> {
         self.variants.iter().map(|v| &v.row)
     }
-}
-
-fn valid_points(points: &[SweepPoint]) -> Vec<RecallQps> {
-    points
-        .iter()
-        .filter(|p| p.invalid_queries == 0)
-        .map(SweepPoint::recall_qps)
-        .collect()
 }
 
 /// The explanation line printed under every leaderboard.
@@ -268,6 +261,42 @@ fn fmt_params(params: &crate::store::Params) -> String {
         .join(" ")
 }
 
+/// A build time with the build's threads when known (`12.3 s (2 thr)`).
+fn fmt_build(seconds: Option<f64>, threads: Option<u32>, none: &str) -> String {
+    let time = fmt_seconds(seconds, none);
+    match (seconds, threads) {
+        (Some(_), Some(threads)) => format!("{time} ({threads} thr)"),
+        _ => time,
+    }
+}
+
+/// The Build column of a row.
+fn build_cell(row: &LeaderboardRow, none: &str) -> String {
+    fmt_build(row.build_seconds, row.build_threads, none)
+}
+
+/// Marker after the reward of a row whose figures rest on a point whose runs
+/// disagreed ([`LeaderboardRow::runs_disagree`]).
+const DISAGREE_MARK: &str = "*";
+/// What [`DISAGREE_MARK`] means; printed under a table that uses it.
+const DISAGREE_LEGEND: &str = "runs disagreed: recall is the lowest run's";
+
+/// The reward shown in tables, marked when the row's runs disagreed.
+fn reward_cell(row: &LeaderboardRow) -> String {
+    let mark = if row.runs_disagree { DISAGREE_MARK } else { "" };
+    format!("{}{mark}", fmt_qps(row.reward))
+}
+
+/// The legend of [`DISAGREE_MARK`] (`mark` spells the marker for the
+/// format), or nothing when no row carries it.
+fn disagree_legend<'a>(rows: impl IntoIterator<Item = &'a LeaderboardRow>, mark: &str) -> String {
+    if rows.into_iter().any(|r| r.runs_disagree) {
+        format!("{mark} {DISAGREE_LEGEND}")
+    } else {
+        String::new()
+    }
+}
+
 /// Memory shown in tables: module-reported index memory, else peak RSS.
 fn memory_cell(row: &LeaderboardRow, none: &str) -> String {
     match (row.index_memory_bytes, row.rss_bytes) {
@@ -303,12 +332,12 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
             [
                 r.rank.to_string(),
                 variant_label(r),
-                fmt_qps(r.reward),
+                reward_cell(r),
                 fmt_opt_qps(r.qps_at_090, "-"),
                 fmt_opt_qps(r.qps_at_095, "-"),
                 fmt_opt_qps(r.qps_at_099, "-"),
                 fmt_recall(r.max_recall, "-"),
-                fmt_seconds(r.build_seconds, "-"),
+                build_cell(r, "-"),
                 memory_cell(r, "-"),
                 r.status_text.clone(),
             ]
@@ -356,6 +385,11 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
     if rows.is_empty() {
         out.push_str("(no variants)\n");
     }
+    let legend = disagree_legend(&leaderboard.rows, DISAGREE_MARK);
+    if !legend.is_empty() {
+        out.push_str(&legend);
+        out.push('\n');
+    }
     out.push_str(&wrap(&explanation(scope).replace('—', "-"), 100));
     out
 }
@@ -399,12 +433,12 @@ pub fn markdown(data: &ReportData) -> String {
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.rank,
             md_cell(&variant_label(r)),
-            fmt_qps(r.reward),
+            reward_cell(r),
             fmt_opt_qps(r.qps_at_090, "—"),
             fmt_opt_qps(r.qps_at_095, "—"),
             fmt_opt_qps(r.qps_at_099, "—"),
             fmt_recall(r.max_recall, "—"),
-            fmt_seconds(r.build_seconds, "—"),
+            build_cell(r, "—"),
             memory_cell(r, "—"),
             md_cell(&r.status_text),
             md_cell(&fmt_params(&r.build_params)),
@@ -412,6 +446,11 @@ pub fn markdown(data: &ReportData) -> String {
     }
     if data.variants.is_empty() {
         out.push_str("\n(no variants)\n");
+    }
+    // Escaped: a line starting with `* ` would be a list item.
+    let legend = disagree_legend(data.rows(), &format!("\\{DISAGREE_MARK}"));
+    if !legend.is_empty() {
+        let _ = writeln!(out, "\n{legend}");
     }
     let tree = lineage_tree(data);
     if !tree.is_empty() {
@@ -709,11 +748,13 @@ pub fn csv_field(s: &str) -> String {
 }
 
 /// `leaderboard.csv`: RFC 4180 (CRLF line ends, header row); numbers in full
-/// precision, empty fields for missing values, build params as a JSON object.
+/// precision, empty fields for missing values, build params as a JSON object,
+/// booleans as `true`/`false` (`sandboxed` empty when unknown).
 pub fn csv(data: &ReportData) -> String {
     let mut out = String::from(
         "rank,variant,variant_hash,status,status_text,reward,qps_at_0.90,qps_at_0.95,qps_at_0.99,\
-         max_recall,build_seconds,index_memory_bytes,rss_bytes,build_params,evaluation_id\r\n",
+         max_recall,build_seconds,index_memory_bytes,rss_bytes,build_params,evaluation_id,\
+         sandboxed,build_threads,runs_disagree\r\n",
     );
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     let opt_u = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
@@ -734,6 +775,9 @@ pub fn csv(data: &ReportData) -> String {
             opt_u(r.rss_bytes),
             serde_json::to_string(&r.build_params).unwrap_or_default(),
             r.evaluation_id.0.to_string(),
+            r.sandboxed.map(|b| b.to_string()).unwrap_or_default(),
+            r.build_threads.map(|t| t.to_string()).unwrap_or_default(),
+            r.runs_disagree.to_string(),
         ];
         out.push_str(
             &fields
@@ -1054,18 +1098,22 @@ pub fn html(data: &ReportData, svg: &str) -> String {
             row_class(r.status),
             r.rank,
             esc(&variant_label(r)),
-            fmt_qps(r.reward),
+            esc(&reward_cell(r)),
             fmt_opt_qps(r.qps_at_090, "—"),
             fmt_opt_qps(r.qps_at_095, "—"),
             fmt_opt_qps(r.qps_at_099, "—"),
             fmt_recall(r.max_recall, "—"),
-            fmt_seconds(r.build_seconds, "—"),
+            esc(&build_cell(r, "—")),
             esc(&memory_cell(r, "—")),
             esc(&r.status_text),
             esc(&fmt_params(&r.build_params)),
         );
     }
     h.push_str("</table>\n");
+    let legend = disagree_legend(data.rows(), DISAGREE_MARK);
+    if !legend.is_empty() {
+        let _ = writeln!(h, "<p class=\"note\">{}</p>", esc(&legend));
+    }
     let tree = lineage_tree(data);
     if !tree.is_empty() {
         h.push_str("<h2>Lineage</h2>\n<p class=\"note\">Each derived variant under its parent: the slot it \
@@ -1109,7 +1157,7 @@ fn variant_html(h: &mut String, v: &VariantDetail) {
          {} build set(s).</p>",
         r.rank,
         esc(&r.variant_name),
-        fmt_qps(r.reward),
+        esc(&reward_cell(r)),
         esc(&r.status_text),
         esc(&r.variant_hash),
         v.builds.len()
@@ -1123,10 +1171,11 @@ fn variant_html(h: &mut String, v: &VariantDetail) {
         };
         let _ = writeln!(
             h,
-            "<h3>Build <code>{}</code>{shown}</h3>\n<p>Status: {}{}; reward {}; build {}; index memory {}; \
+            "<h3>Build <code>{}</code>{shown}</h3>\n<p>Status: {}{}{}; reward {}; build {}; index memory {}; \
              RSS {}; evaluation {} started {}.</p>",
             esc(&fmt_params(&e.key.build_params)),
             e.status,
+            sandbox_note(e.sandboxed),
             e.failure_reason
                 .as_deref()
                 .map(|reason| format!(
@@ -1140,7 +1189,7 @@ fn variant_html(h: &mut String, v: &VariantDetail) {
                 ))
                 .unwrap_or_default(),
             fmt_qps(b.summary.reward),
-            fmt_seconds(e.build_seconds, "—"),
+            esc(&fmt_build(e.build_seconds, e.build_threads, "—")),
             fmt_bytes(e.index_memory_bytes, "—"),
             fmt_bytes(e.rss_bytes, "—"),
             e.id,
@@ -1167,11 +1216,11 @@ fn points_html(h: &mut String, b: &BuildDetail) {
     );
     for p in &b.points {
         let mut notes = Vec::new();
-        if b.summary.frontier.contains(&p.recall_qps()) && p.invalid_queries == 0 {
+        if p.on_frontier(&b.summary) {
             notes.push("frontier".to_string());
         }
         if p.runs_disagree {
-            notes.push("runs disagree".to_string());
+            notes.push(DISAGREE_LEGEND.to_string());
         }
         if p.invalid_queries > 0 {
             notes.push(format!("{} invalid queries (excluded)", p.invalid_queries));
@@ -1237,7 +1286,7 @@ fn run_html(h: &mut String, run: &RunRecord) {
 mod tests {
     use super::*;
     use crate::store::tests::{env, key, outcome, point};
-    use crate::store::{Failure, RunId};
+    use crate::store::{EvaluationOutcome, Failure, RunId};
 
     fn populated(dir: &Path) -> Store {
         let mut store = Store::open(dir.join("results.sqlite")).unwrap();
@@ -1278,6 +1327,7 @@ mod tests {
                     reason: "crash: SIGSEGV".to_string(),
                     detail: "worker died, line1\nline2".to_string(),
                     log: Some("building <graph> & stuff".to_string()),
+                    sandboxed: Some(false),
                 },
             )
             .unwrap();
@@ -1377,6 +1427,111 @@ mod tests {
             line.contains("search changed") && line.contains("1.67× the parent"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn reports_mark_unsandboxed_rows_build_threads_and_disagreeing_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("results.sqlite")).unwrap();
+        let run = store.begin_run(&env(), "host run").unwrap();
+        let id = store
+            .start_evaluation(&key("flaky", "h", &[]), run)
+            .unwrap();
+        let unsandboxed = EvaluationOutcome {
+            sandboxed: false,
+            build_threads: 4,
+            ..outcome()
+        };
+        let disagreeing = SweepPoint {
+            recall_max: 0.97,
+            runs_disagree: true,
+            ..point(10, 0.96, 1000.0)
+        };
+        store
+            .finish_evaluation(id, &unsandboxed, &[disagreeing])
+            .unwrap();
+        let id = store
+            .start_evaluation(&key("steady", "h", &[]), run)
+            .unwrap();
+        store
+            .finish_evaluation(id, &outcome(), &[point(10, 0.96, 500.0)])
+            .unwrap();
+        let legend = "runs disagreed: recall is the lowest run's";
+
+        let lb = store.leaderboard("synthetic").unwrap().unwrap();
+        let table = terminal_table(&lb);
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(
+            lines[3].contains(" 1000* ") && lines[3].contains("1.25 s (4 thr)"),
+            "{table}"
+        );
+        assert!(lines[3].ends_with("ok (unsandboxed)"), "{table}");
+        assert!(
+            lines[4].contains(" 500 ") && lines[4].ends_with("  ok"),
+            "{table}"
+        );
+        assert_eq!(lines[5], format!("* {legend}"), "{table}");
+        assert!(table.is_ascii());
+
+        let files = write_reports(&store, "synthetic", &dir.path().join("out")).unwrap();
+        let md = fs::read_to_string(&files.markdown).unwrap();
+        assert!(
+            md.contains("| 1 | flaky | 1000* | 1000 | 1000 | — | 0.9600 | 1.25 s (4 thr) | 10.0 MiB | ok (unsandboxed) |"),
+            "{md}"
+        );
+        assert!(md.contains("| 2 | steady | 500 |"), "{md}");
+        assert!(md.contains(&format!("\n\\* {legend}\n")), "{md}");
+
+        let html = fs::read_to_string(&files.html).unwrap();
+        assert!(html.contains("<td class=\"n\">1000*</td>"), "{html}");
+        assert!(html.contains("<td>ok (unsandboxed)</td>"), "{html}");
+        assert!(html.contains("1.25 s (4 thr)"), "{html}");
+        assert!(html.contains("Status: ok (unsandboxed);"), "{html}");
+        assert!(
+            html.contains(&format!("<p class=\"note\">* {}</p>", esc(legend))),
+            "{html}"
+        );
+
+        let records = parse_csv(&fs::read_to_string(&files.csv).unwrap());
+        let column = |name: &str| records[0].iter().position(|c| c == name).unwrap();
+        let (sandboxed, threads, disagree) = (
+            column("sandboxed"),
+            column("build_threads"),
+            column("runs_disagree"),
+        );
+        assert_eq!(
+            [
+                &records[1][sandboxed],
+                &records[1][threads],
+                &records[1][disagree]
+            ],
+            ["false", "4", "true"]
+        );
+        assert_eq!(
+            [
+                &records[2][sandboxed],
+                &records[2][threads],
+                &records[2][disagree]
+            ],
+            ["true", "2", "false"]
+        );
+
+        let json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&files.json).unwrap()).unwrap();
+        let flaky = &json["variants"][0];
+        assert_eq!(flaky["row"]["sandboxed"], false);
+        assert_eq!(flaky["row"]["build_threads"], 4);
+        assert_eq!(flaky["row"]["runs_disagree"], true);
+        assert_eq!(flaky["builds"][0]["evaluation"]["sandboxed"], false);
+        assert_eq!(flaky["builds"][0]["points"][0]["runs_disagree"], true);
+        assert_eq!(json["variants"][1]["row"]["sandboxed"], true);
+
+        // A board without disagreeing runs carries no legend.
+        let quiet_dir = dir.path().join("quiet");
+        fs::create_dir(&quiet_dir).unwrap();
+        let quiet = populated(&quiet_dir);
+        let md = markdown(&ReportData::collect(&quiet, "synthetic").unwrap());
+        assert!(!md.contains(legend), "{md}");
     }
 
     #[test]

@@ -10,20 +10,27 @@
 //!
 //! The schema is described in `docs/RESULTS_DB.md`; [`SCHEMA_VERSION`] is kept in
 //! `PRAGMA user_version`. A database written by a newer schema is refused.
+//!
+//! A file deleted or replaced under a running store is detected before and
+//! after every write: the rows the open connection holds are saved next to
+//! it and the write fails with [`StoreError::Vanished`] (see [`Store::open`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::fs::OpenOptions;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::program::Lineage;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::backup::Backup;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use crate::reward::{self, RecallQps, RewardSummary};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// `PRAGMA application_id` of an annvil results database (ASCII "annv").
 pub const APPLICATION_ID: i64 = 0x616E_6E76;
 /// Longest build log excerpt stored, in bytes; longer logs keep their tail.
@@ -84,6 +91,37 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("corrupt value in results database: {0}")]
     Corrupt(String),
+    /// The database file was deleted or replaced while this store had it
+    /// open. The rows the open connection held were saved to `recovered`
+    /// (online backup); this write and every later one fail, and reads see
+    /// the saved copy.
+    #[error(
+        "the results database {} was deleted or replaced during the run; the rows recorded so far \
+         were saved to {}; nothing from this run was written to the new file",
+        path.display(),
+        recovered.display()
+    )]
+    Vanished {
+        /// Database file, as opened.
+        path: PathBuf,
+        /// The saved copy: `<path>.recovered-<unix seconds>`, or that name in
+        /// the system temporary directory when `path`'s directory is gone.
+        recovered: PathBuf,
+    },
+    /// As [`StoreError::Vanished`], but saving the rows failed; the next
+    /// write tries again.
+    #[error(
+        "the results database {} was deleted or replaced during the run, and saving the rows \
+         recorded so far failed ({reason}); they are held only by this process; nothing from \
+         this run was written to the new file",
+        path.display()
+    )]
+    VanishedUnsaved {
+        /// Database file, as opened.
+        path: PathBuf,
+        /// Why each place the rows were to be saved failed.
+        reason: String,
+    },
     /// SQLite error.
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
@@ -356,7 +394,9 @@ impl fmt::Display for Status {
 }
 
 /// What a successful build reported, stored by [`Store::finish_evaluation`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// No `Default`: whether the worker was sandboxed and how many threads the
+/// build ran with are always stated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvaluationOutcome {
     /// Wall time of the index build, seconds.
     pub build_seconds: f64,
@@ -366,6 +406,11 @@ pub struct EvaluationOutcome {
     pub rss_bytes: Option<u64>,
     /// Excerpt of the build log (the last [`MAX_LOG_BYTES`] are kept).
     pub build_log: Option<String>,
+    /// Whether the worker that ran the variant's code was sandboxed.
+    /// Reports mark rows with `false` as `unsandboxed`.
+    pub sandboxed: bool,
+    /// Threads the index build ran with (>= 1).
+    pub build_threads: u32,
 }
 
 /// Why an evaluation failed or was skipped.
@@ -379,15 +424,21 @@ pub struct Failure {
     pub detail: String,
     /// Excerpt of the build or worker log (the last [`MAX_LOG_BYTES`] are kept).
     pub log: Option<String>,
+    /// Whether the worker that ran (or would have run) the variant's code was
+    /// sandboxed; `None` when no worker ran or it is not known. Reports mark
+    /// `Some(false)` as `unsandboxed`.
+    #[serde(default)]
+    pub sandboxed: Option<bool>,
 }
 
 impl Failure {
-    /// A failure with a reason and detail and no log.
+    /// A failure with a reason and detail, no log, sandboxing unknown.
     pub fn new(reason: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
             detail: detail.into(),
             log: None,
+            sandboxed: None,
         }
     }
 }
@@ -397,13 +448,17 @@ impl Failure {
 pub struct SweepPoint {
     /// Search parameters of this point (ef, nprobe, …).
     pub search_params: Params,
-    /// Mean recall@k over the queries, averaged over the R runs, in [0, 1].
+    /// Recall@k (mean over the queries) of the run with the lowest recall
+    /// among the R runs, in [0, 1]: equal to `recall_min`. The reward, QPS@x
+    /// and the adaptive sweep use this figure. (Rows written before the host
+    /// stored the lowest run hold the mean over the runs.)
     pub recall: f64,
     /// Lowest recall among the R runs.
     pub recall_min: f64,
     /// Highest recall among the R runs.
     pub recall_max: f64,
-    /// True when the runs returned different results.
+    /// True when the runs returned different results; reports mark the
+    /// figures such a point stands behind.
     pub runs_disagree: bool,
     /// Queries per second of the best run.
     pub qps: f64,
@@ -428,6 +483,17 @@ impl SweepPoint {
     /// The (recall, QPS) pair the reward uses.
     pub fn recall_qps(&self) -> RecallQps {
         RecallQps::new(self.recall, self.qps)
+    }
+
+    /// Whether the point counts for rewards and frontiers (no invalid queries).
+    pub(crate) fn is_valid(&self) -> bool {
+        self.invalid_queries == 0
+    }
+
+    /// Whether this point is on the frontier of `summary` (the summary of its
+    /// build set, see [`summarize_points`]).
+    pub(crate) fn on_frontier(&self, summary: &RewardSummary) -> bool {
+        self.is_valid() && summary.frontier.contains(&self.recall_qps())
     }
 
     fn validate(&self, index: usize) -> Result<()> {
@@ -481,6 +547,26 @@ impl SweepPoint {
     }
 }
 
+/// Reward, QPS@x, max recall and frontier of one build set's sweep points;
+/// points with invalid queries take no part.
+pub(crate) fn summarize_points(points: &[SweepPoint]) -> RewardSummary {
+    let valid: Vec<RecallQps> = points
+        .iter()
+        .filter(|p| p.is_valid())
+        .map(SweepPoint::recall_qps)
+        .collect();
+    reward::summarize(&valid)
+}
+
+/// Whether a point on the frontier of `points` had runs that disagreed: then
+/// a figure computed from them (reward, QPS@x, max recall) rests on the lowest
+/// run's recall.
+pub(crate) fn frontier_disagrees(points: &[SweepPoint], summary: &RewardSummary) -> bool {
+    points
+        .iter()
+        .any(|p| p.runs_disagree && p.on_frontier(summary))
+}
+
 /// A stored evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvaluationRecord {
@@ -504,6 +590,11 @@ pub struct EvaluationRecord {
     pub index_memory_bytes: Option<u64>,
     /// Peak RSS of the worker, bytes.
     pub rss_bytes: Option<u64>,
+    /// Whether the worker was sandboxed; `None`: unknown (rows of schema
+    /// version 2 and earlier, or a failure that did not say).
+    pub sandboxed: Option<bool>,
+    /// Threads the index build ran with; `None`: unknown or no build.
+    pub build_threads: Option<u32>,
     /// Build or failure log excerpt.
     pub log: Option<String>,
     /// UTC start time, RFC 3339.
@@ -558,7 +649,8 @@ pub struct LeaderboardRow {
     /// `Ok` when at least one build-parameter set succeeded; else the status
     /// of the most recent failed or skipped one.
     pub status: Status,
-    /// "ok", "ok (1 of 3 build sets failed)", "failed: crash: SIGSEGV", "skipped: …".
+    /// "ok", "ok (1 of 3 build sets failed)", "failed: crash: SIGSEGV", "skipped: …",
+    /// followed by " (unsandboxed)" when the shown evaluation ran unsandboxed.
     pub status_text: String,
     /// Reward of the best build set (0 when failed).
     pub reward: f64,
@@ -578,6 +670,14 @@ pub struct LeaderboardRow {
     pub index_memory_bytes: Option<u64>,
     /// Peak RSS of the best build set, bytes.
     pub rss_bytes: Option<u64>,
+    /// Whether the shown evaluation's worker was sandboxed (`None`: unknown).
+    pub sandboxed: Option<bool>,
+    /// Threads the shown evaluation's build ran with (`None`: unknown).
+    pub build_threads: Option<u32>,
+    /// True when a point on the frontier of the best build set had runs that
+    /// disagreed: its figures rest on the lowest run's recall. Reports mark
+    /// such rows.
+    pub runs_disagree: bool,
     /// Evaluation shown in this row.
     pub evaluation_id: EvalId,
     /// All evaluations (build sets) of this variant version in the scope, oldest first.
@@ -596,19 +696,50 @@ pub struct Leaderboard {
 }
 
 /// Schema migrations: `MIGRATIONS[i]` takes the database from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
+const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
 const KEY_WHERE: &str = "variant_name = ?1 AND variant_hash = ?2 AND dataset_hash = ?3 \
                          AND build_params_json = ?4 AND config_key = ?5";
 
 const EVAL_COLUMNS: &str = "id, run_id, variant_name, variant_hash, dataset_name, dataset_hash, \
      build_params_json, config_json, config_key, status, failure_reason, failure_detail, \
-     build_seconds, index_memory_bytes, rss_bytes, log, started_at, finished_at";
+     build_seconds, index_memory_bytes, rss_bytes, log, started_at, finished_at, sandboxed, \
+     build_threads";
+
+/// Identity of a file: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// The identity of the file at `path` now (symbolic links followed);
+    /// `None` when nothing can be found there.
+    fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+}
 
 /// Handle on a results database file.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Identity of `path` when opened; `None` when it had none (an in-memory
+    /// database), and then nothing is checked.
+    file_id: Option<FileId>,
+    /// Where the rows were saved once the file vanished; from then on every
+    /// write fails and `conn` reads that copy.
+    recovered: Option<PathBuf>,
 }
 
 impl fmt::Debug for Store {
@@ -621,11 +752,21 @@ impl Store {
     /// Opens (creating if needed) the database at `path`, switches it to WAL
     /// mode and brings its schema up to [`SCHEMA_VERSION`]. Refuses a database
     /// of a newer schema or of another application.
+    ///
+    /// The store remembers which file it opened (device and inode). Should
+    /// `path` be deleted or replaced later, the next write saves what the
+    /// open connection holds and fails with [`StoreError::Vanished`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
-        let mut store = Self { conn, path };
+        let file_id = FileId::of(&path);
+        let mut store = Self {
+            conn,
+            path,
+            file_id,
+            recovered: None,
+        };
         store.check_identity()?;
         store
             .conn
@@ -640,8 +781,124 @@ impl Store {
         &self.conn
     }
 
-    pub(crate) fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
+    /// Runs `body` in one `BEGIN IMMEDIATE … COMMIT` transaction: every write
+    /// of the store goes through here. Before the transaction and again after
+    /// the commit, [`Store::ensure_same_file`] checks that `path` is still the
+    /// file opened.
+    pub(crate) fn write<T>(
+        &mut self,
+        body: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.ensure_same_file()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = body(&tx)?;
+        tx.commit()?;
+        self.ensure_same_file()?;
+        Ok(value)
+    }
+
+    /// Fails unless `path` still names the file [`Store::open`] opened. When
+    /// it does not (deleted, or replaced by another file), saves everything
+    /// the open connection holds with SQLite's online backup, empties this
+    /// connection's write-ahead log (so the file now at `path` can never
+    /// replay it), switches reads to the saved copy and returns
+    /// [`StoreError::Vanished`]; if saving fails, returns
+    /// [`StoreError::VanishedUnsaved`] and keeps the connection for a retry.
+    fn ensure_same_file(&mut self) -> Result<()> {
+        let vanished = |recovered: &Path| StoreError::Vanished {
+            path: self.path.clone(),
+            recovered: recovered.to_path_buf(),
+        };
+        if let Some(recovered) = &self.recovered {
+            return Err(vanished(recovered));
+        }
+        let Some(opened) = self.file_id else {
+            return Ok(());
+        };
+        if FileId::of(&self.path) == Some(opened) {
+            return Ok(());
+        }
+        let recovered = self
+            .save_rows()
+            .map_err(|reason| StoreError::VanishedUnsaved {
+                path: self.path.clone(),
+                reason,
+            })?;
+        let err = vanished(&recovered);
+        // Checkpointing writes into the file this connection opened (wherever
+        // it went), never into the one now at `path`; truncating the log
+        // leaves nothing a later opener of `path` could replay.
+        let _ = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        if let Ok(copy) = Connection::open(&recovered) {
+            self.conn = copy;
+        }
+        self.recovered = Some(recovered);
+        Err(err)
+    }
+
+    /// Saves the open database into a new file `<name>.recovered-<unix
+    /// seconds>` beside `path` or, when that fails (its directory is gone),
+    /// in the system temporary directory. Returns the file, or why every
+    /// place failed.
+    fn save_rows(&self) -> Result<PathBuf, String> {
+        let name = self
+            .path
+            .file_name()
+            .map_or_else(|| "results.sqlite".into(), |n| n.to_string_lossy());
+        let seconds = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let name = format!("{name}.recovered-{seconds}");
+        let beside = match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut failures = Vec::new();
+        for dir in [beside, std::env::temp_dir()] {
+            match self.backup_into(&dir, &name) {
+                Ok(file) => return Ok(file),
+                Err(e) => failures.push(format!("{}: {e}", dir.display())),
+            }
+        }
+        Err(failures.join("; "))
+    }
+
+    /// Online backup of the open database into a file named `name` (or
+    /// `name.2`, `name.3`, … when taken) created in `dir`.
+    fn backup_into(&self, dir: &Path, name: &str) -> Result<PathBuf, String> {
+        let mut attempt = 1;
+        let file = loop {
+            let file = if attempt == 1 {
+                dir.join(name)
+            } else {
+                dir.join(format!("{name}.{attempt}"))
+            };
+            match OpenOptions::new().write(true).create_new(true).open(&file) {
+                Ok(_) => break file,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        let copy = || -> rusqlite::Result<()> {
+            let mut target = Connection::open(&file)?;
+            Backup::new(&self.conn, &mut target)?.run_to_completion(
+                1000,
+                Duration::from_millis(10),
+                None,
+            )
+        };
+        copy().map(|()| file.clone()).map_err(|e| {
+            let _ = std::fs::remove_file(&file);
+            e.to_string()
+        })
     }
 
     /// Path the store was opened from.
@@ -668,6 +925,12 @@ impl Store {
             return Err(StoreError::Foreign {
                 path: display,
                 reason: format!("application_id {app:#x}"),
+            });
+        }
+        if version < 0 {
+            return Err(StoreError::Foreign {
+                path: display,
+                reason: format!("negative schema version {version}"),
             });
         }
         if version > SCHEMA_VERSION {
@@ -697,34 +960,38 @@ impl Store {
         if self.schema_version()? == SCHEMA_VERSION {
             return Ok(());
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Re-read under the write lock: another process may have migrated meanwhile.
-        let mut version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::NewerSchema {
-                path: self.path.display().to_string(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        while version < SCHEMA_VERSION {
-            tx.execute_batch(MIGRATIONS[version as usize])?;
-            version += 1;
-            tx.pragma_update(None, "user_version", version)?;
-        }
-        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-        tx.commit()?;
-        Ok(())
+        let path = self.path.display().to_string();
+        self.write(|tx| {
+            // Re-read under the write lock: another process may have migrated meanwhile.
+            let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let Ok(mut version) = usize::try_from(found) else {
+                return Err(StoreError::Foreign {
+                    path,
+                    reason: format!("negative schema version {found}"),
+                });
+            };
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::NewerSchema {
+                    path,
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            while version < MIGRATIONS.len() {
+                tx.execute_batch(MIGRATIONS[version])?;
+                version += 1;
+                tx.pragma_update(None, "user_version", version)?;
+            }
+            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+            Ok(())
+        })
     }
 
     /// Records the start of a host invocation.
     pub fn begin_run(&mut self, environment: &Environment, command: &str) -> Result<RunId> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        let extra = serde_json::to_string(&environment.extra)?;
+        self.write(|tx| {
+            tx.execute(
             "INSERT INTO runs (started_at, command, cpu_model, cpu_flags, logical_cores, memory_bytes, \
              os, rustc_version, host_version, git_commit, extra_json) \
              VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -738,28 +1005,25 @@ impl Store {
                 environment.rustc_version,
                 environment.host_version,
                 environment.git_commit,
-                serde_json::to_string(&environment.extra)?,
+                extra,
             ],
         )?;
-        let id = RunId(tx.last_insert_rowid());
-        tx.commit()?;
-        Ok(id)
+            Ok(RunId(tx.last_insert_rowid()))
+        })
     }
 
     /// Records the end of a run (a run without an end was killed or is still going).
     pub fn end_run(&mut self, run: RunId) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let n = tx.execute(
-            "UPDATE runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
-            [run.0],
-        )?;
-        if n == 0 {
-            return Err(StoreError::UnknownRun(run));
-        }
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE runs SET finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
+                [run.0],
+            )?;
+            if n == 0 {
+                return Err(StoreError::UnknownRun(run));
+            }
+            Ok(())
+        })
     }
 
     /// Reads a run.
@@ -811,9 +1075,7 @@ impl Store {
     pub fn start_evaluation(&mut self, key: &EvaluationKey, run: RunId) -> Result<EvalId> {
         let build_params = serde_json::to_string(&key.build_params)?;
         let config_key = key.config.key();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
         let run_exists: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1)",
             [run.0],
@@ -853,9 +1115,8 @@ impl Store {
                 key.config.query_count,
             ],
         )?;
-        let id = EvalId(tx.last_insert_rowid());
-        tx.commit()?;
-        Ok(id)
+        Ok(EvalId(tx.last_insert_rowid()))
+        })
     }
 
     /// Finishes a running evaluation: stores its sweep points and outcome and
@@ -867,22 +1128,26 @@ impl Store {
         outcome: &EvaluationOutcome,
         points: &[SweepPoint],
     ) -> Result<()> {
-        if !(outcome.build_seconds.is_finite() && outcome.build_seconds >= 0.0) {
-            return Err(StoreError::Invalid {
+        let bad_outcome = |reason: String| {
+            Err(StoreError::Invalid {
                 what: "outcome".to_string(),
-                reason: format!(
-                    "build seconds {} must be finite and >= 0",
-                    outcome.build_seconds
-                ),
-            });
+                reason,
+            })
+        };
+        if !(outcome.build_seconds.is_finite() && outcome.build_seconds >= 0.0) {
+            return bad_outcome(format!(
+                "build seconds {} must be finite and >= 0",
+                outcome.build_seconds
+            ));
+        }
+        if outcome.build_threads == 0 {
+            return bad_outcome("build threads must be >= 1".to_string());
         }
         for (i, p) in points.iter().enumerate() {
             p.validate(i)?;
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        require_running(&tx, id)?;
+        self.write(|tx| {
+        require_running(tx, id)?;
         {
             let mut insert = tx.prepare(
                 "INSERT INTO sweep_points (evaluation_id, ordinal, search_params_json, recall, recall_min, \
@@ -913,17 +1178,20 @@ impl Store {
         }
         tx.execute(
             "UPDATE evaluations SET status = 'ok', build_seconds = ?2, index_memory_bytes = ?3, \
-             rss_bytes = ?4, log = ?5, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
+             rss_bytes = ?4, log = ?5, sandboxed = ?6, build_threads = ?7, \
+             finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
             params![
                 id.0,
                 outcome.build_seconds,
                 outcome.index_memory_bytes,
                 outcome.rss_bytes,
                 outcome.build_log.as_deref().map(log_excerpt),
+                outcome.sandboxed,
+                outcome.build_threads,
             ],
         )?;
-        tx.commit()?;
         Ok(())
+        })
     }
 
     /// Marks a running evaluation as failed, with its reason.
@@ -942,23 +1210,23 @@ impl Store {
         status: Status,
         failure: &Failure,
     ) -> Result<()> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        require_running(&tx, id)?;
-        tx.execute(
-            "UPDATE evaluations SET status = ?2, failure_reason = ?3, failure_detail = ?4, log = ?5, \
-             finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
-            params![
-                id.0,
-                status.as_str(),
-                failure.reason,
-                failure.detail,
-                failure.log.as_deref().map(log_excerpt),
-            ],
-        )?;
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| {
+            require_running(tx, id)?;
+            tx.execute(
+                "UPDATE evaluations SET status = ?2, failure_reason = ?3, failure_detail = ?4, \
+                 log = ?5, sandboxed = ?6, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') \
+                 WHERE id = ?1",
+                params![
+                    id.0,
+                    status.as_str(),
+                    failure.reason,
+                    failure.detail,
+                    failure.log.as_deref().map(log_excerpt),
+                    failure.sandboxed,
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     /// The finished evaluation of this key, if any, so that a rerun can skip
@@ -1150,18 +1418,13 @@ impl Store {
     fn variant_row(&self, sets: &[&EvaluationRecord]) -> Result<LeaderboardRow> {
         let latest = sets.last().expect("a variant has at least one evaluation");
         let evaluation_ids = sets.iter().map(|e| e.id).collect();
-        let mut best: Option<(&EvaluationRecord, RewardSummary)> = None;
+        let mut best: Option<(&EvaluationRecord, RewardSummary, bool)> = None;
         for e in sets.iter().filter(|e| e.status == Status::Ok) {
-            let points: Vec<RecallQps> = self
-                .sweep_points(e.id)?
-                .iter()
-                .filter(|p| p.invalid_queries == 0)
-                .map(SweepPoint::recall_qps)
-                .collect();
-            let summary = reward::summarize(&points);
+            let points = self.sweep_points(e.id)?;
+            let summary = summarize_points(&points);
             let better = match &best {
                 None => true,
-                Some((b, s)) => summary
+                Some((b, s, _)) => summary
                     .reward
                     .total_cmp(&s.reward)
                     .then(
@@ -1178,12 +1441,13 @@ impl Store {
                     .is_gt(),
             };
             if better {
-                best = Some((e, summary));
+                let disagree = frontier_disagrees(&points, &summary);
+                best = Some((e, summary, disagree));
             }
         }
         let unsuccessful = sets.iter().filter(|e| e.status != Status::Ok).count();
-        let row = match best {
-            Some((e, s)) => LeaderboardRow {
+        let mut row = match best {
+            Some((e, s, runs_disagree)) => LeaderboardRow {
                 rank: 0,
                 variant_name: e.key.variant_name.clone(),
                 variant_hash: e.key.variant_hash.clone(),
@@ -1202,6 +1466,9 @@ impl Store {
                 build_seconds: e.build_seconds,
                 index_memory_bytes: e.index_memory_bytes,
                 rss_bytes: e.rss_bytes,
+                sandboxed: e.sandboxed,
+                build_threads: e.build_threads,
+                runs_disagree,
                 evaluation_id: e.id,
                 evaluation_ids,
                 lineage: None,
@@ -1228,16 +1495,30 @@ impl Store {
                 build_seconds: latest.build_seconds,
                 index_memory_bytes: latest.index_memory_bytes,
                 rss_bytes: latest.rss_bytes,
+                sandboxed: latest.sandboxed,
+                build_threads: latest.build_threads,
+                runs_disagree: false,
                 evaluation_id: latest.id,
                 evaluation_ids,
                 lineage: None,
             },
         };
+        row.status_text.push_str(sandbox_note(row.sandboxed));
         Ok(row)
     }
 }
 
-fn require_running(tx: &rusqlite::Transaction<'_>, id: EvalId) -> Result<()> {
+/// What follows the status of an evaluation whose worker ran unsandboxed:
+/// " (unsandboxed)"; nothing when it was sandboxed or it is unknown.
+pub(crate) fn sandbox_note(sandboxed: Option<bool>) -> &'static str {
+    if sandboxed == Some(false) {
+        " (unsandboxed)"
+    } else {
+        ""
+    }
+}
+
+fn require_running(tx: &Transaction<'_>, id: EvalId) -> Result<()> {
     let status: Option<String> = tx
         .query_row(
             "SELECT status FROM evaluations WHERE id = ?1",
@@ -1286,6 +1567,8 @@ struct RawEvaluation {
     log: Option<String>,
     started_at: String,
     finished_at: Option<String>,
+    sandboxed: Option<bool>,
+    build_threads: Option<u32>,
 }
 
 impl RawEvaluation {
@@ -1309,6 +1592,8 @@ impl RawEvaluation {
             log: r.get(15)?,
             started_at: r.get(16)?,
             finished_at: r.get(17)?,
+            sandboxed: r.get(18)?,
+            build_threads: r.get(19)?,
         })
     }
 
@@ -1331,6 +1616,8 @@ impl RawEvaluation {
             build_seconds: self.build_seconds,
             index_memory_bytes: self.index_memory_bytes,
             rss_bytes: self.rss_bytes,
+            sandboxed: self.sandboxed,
+            build_threads: self.build_threads,
             log: self.log,
             started_at: self.started_at,
             finished_at: self.finished_at,
@@ -1404,6 +1691,8 @@ pub(crate) mod tests {
             index_memory_bytes: Some(10 << 20),
             rss_bytes: Some(50 << 20),
             build_log: Some("built".to_string()),
+            sandboxed: true,
+            build_threads: 2,
         }
     }
 
@@ -1879,5 +2168,316 @@ pub(crate) mod tests {
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].id, run);
         assert!(store.leaderboard("no-such-dataset").unwrap().is_none());
+    }
+
+    /// A store at `path` with one finished evaluation; returns it and the evaluation.
+    fn store_with_finished_row(path: &Path) -> (Store, EvalId) {
+        let mut store = Store::open(path).unwrap();
+        let run = store.begin_run(&env(), "host run").unwrap();
+        let id = finished(
+            &mut store,
+            run,
+            &key("hnsw", "h1", &[]),
+            &[point(10, 0.9, 100.0)],
+        );
+        (store, id)
+    }
+
+    /// Checks that `err` is `Vanished` for `path` and that the file it names
+    /// holds the finished evaluation `id` with its point; returns that file.
+    fn assert_saved(err: StoreError, path: &Path, id: EvalId) -> PathBuf {
+        let StoreError::Vanished {
+            path: reported,
+            recovered,
+        } = &err
+        else {
+            panic!("expected Vanished, got {err}");
+        };
+        assert_eq!(reported, path);
+        let message = err.to_string();
+        for part in [
+            format!(
+                "the results database {} was deleted or replaced during the run",
+                path.display()
+            ),
+            format!(
+                "the rows recorded so far were saved to {}",
+                recovered.display()
+            ),
+            "nothing from this run was written to the new file".to_string(),
+        ] {
+            assert!(message.contains(&part), "{message}");
+        }
+        let name = recovered
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let prefix = format!("{}.recovered-", path.file_name().unwrap().to_string_lossy());
+        assert!(
+            name.strip_prefix(&prefix)
+                .is_some_and(|secs| secs.parse::<u64>().is_ok()),
+            "{name}"
+        );
+        let saved = Store::open(recovered).unwrap();
+        let e = saved.evaluation(id).unwrap();
+        assert_eq!(e.status, Status::Ok);
+        assert_eq!(e.sandboxed, Some(true));
+        assert_eq!(saved.sweep_points(id).unwrap(), vec![point(10, 0.9, 100.0)]);
+        recovered.clone()
+    }
+
+    #[test]
+    fn deleted_database_fails_the_next_write_and_saves_the_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.sqlite");
+        let (mut store, id) = store_with_finished_row(&path);
+        std::fs::remove_file(&path).unwrap();
+
+        let err = store.begin_run(&env(), "host run").unwrap_err();
+        let recovered = assert_saved(err, &path, id);
+        assert_eq!(
+            recovered.parent(),
+            Some(dir.path()),
+            "saved beside the original"
+        );
+        // Every later write fails the same way, through every write path;
+        // reads see the saved rows.
+        let lineage = Lineage {
+            parent: "hnsw".into(),
+            slot: "search".into(),
+        };
+        for err in [
+            store.record_lineage("x", &lineage).unwrap_err(),
+            store
+                .start_evaluation(&key("ivf", "h", &[]), RunId(1))
+                .unwrap_err(),
+            store.end_run(RunId(1)).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, StoreError::Vanished { recovered: r, .. } if *r == recovered),
+                "{err}"
+            );
+        }
+        assert_eq!(store.evaluation(id).unwrap().status, Status::Ok);
+        assert!(!path.exists(), "nothing is written at the old path");
+    }
+
+    #[test]
+    fn replaced_database_fails_the_next_write_and_the_new_file_stays_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.sqlite");
+        let (mut store, id) = store_with_finished_row(&path);
+        let other = dir.path().join("other.sqlite");
+        {
+            let mut other = Store::open(&other).unwrap();
+            other.begin_run(&env(), "the other file").unwrap();
+        }
+        std::fs::rename(&other, &path).unwrap();
+
+        let failure = Failure {
+            sandboxed: Some(true),
+            ..Failure::new("crash: SIGSEGV", "")
+        };
+        let running = store.start_evaluation(&key("ivf", "h", &[]), RunId(1));
+        let err = running.unwrap_err();
+        let recovered = assert_saved(err, &path, id);
+        assert!(matches!(
+            store.fail_evaluation(id, &failure),
+            Err(StoreError::Vanished { .. })
+        ));
+        drop(store);
+
+        // The file now at the path is the other one, whole: none of this
+        // run's rows (nor its write-ahead log) reached it.
+        let now = Store::open(&path).unwrap();
+        let integrity: String = now
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+        assert_eq!(count(&now, "SELECT count(*) FROM evaluations"), 0);
+        assert_eq!(now.run(RunId(1)).unwrap().command, "the other file");
+        let saved = Store::open(&recovered).unwrap();
+        assert_eq!(saved.run(RunId(1)).unwrap().command, "host run");
+    }
+
+    #[test]
+    fn rows_are_saved_to_the_temp_dir_when_the_directory_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("results");
+        std::fs::create_dir(&sub).unwrap();
+        let path = sub.join(format!("vanish-test-{}.sqlite", std::process::id()));
+        let (mut store, id) = store_with_finished_row(&path);
+        std::fs::remove_dir_all(&sub).unwrap();
+        let err = store.end_run(RunId(1)).unwrap_err();
+        let recovered = assert_saved(err, &path, id);
+        assert_eq!(recovered.parent(), Some(std::env::temp_dir().as_path()));
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = recovered.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
+
+    #[test]
+    fn sandboxing_and_build_threads_are_stored_and_shown() {
+        let (_dir, mut store) = open_tmp();
+        let run = store.begin_run(&env(), "host run").unwrap();
+        let id = store.start_evaluation(&key("open", "h", &[]), run).unwrap();
+        let unsandboxed = EvaluationOutcome {
+            sandboxed: false,
+            build_threads: 4,
+            ..outcome()
+        };
+        store
+            .finish_evaluation(id, &unsandboxed, &[point(10, 0.9, 100.0)])
+            .unwrap();
+        let e = store.evaluation(id).unwrap();
+        assert_eq!((e.sandboxed, e.build_threads), (Some(false), Some(4)));
+        finished(
+            &mut store,
+            run,
+            &key("boxed", "h", &[]),
+            &[point(10, 0.9, 90.0)],
+        );
+        let crash = store
+            .start_evaluation(&key("crash", "h", &[]), run)
+            .unwrap();
+        let failure = Failure {
+            sandboxed: Some(false),
+            ..Failure::new("crash: SIGSEGV", "")
+        };
+        store.fail_evaluation(crash, &failure).unwrap();
+        let unknown = store
+            .start_evaluation(&key("unknown", "h", &[]), run)
+            .unwrap();
+        store
+            .skip_evaluation(unknown, &Failure::new("missing package libfoo-dev", ""))
+            .unwrap();
+        assert_eq!(store.evaluation(crash).unwrap().sandboxed, Some(false));
+        assert_eq!(store.evaluation(unknown).unwrap().sandboxed, None);
+
+        let lb = store.leaderboard("synthetic").unwrap().unwrap();
+        let row = |name: &str| lb.rows.iter().find(|r| r.variant_name == name).unwrap();
+        assert_eq!(row("open").status_text, "ok (unsandboxed)");
+        assert_eq!(row("open").sandboxed, Some(false));
+        assert_eq!(row("open").build_threads, Some(4));
+        assert_eq!(row("boxed").status_text, "ok");
+        assert_eq!(row("boxed").sandboxed, Some(true));
+        assert_eq!(
+            row("crash").status_text,
+            "failed: crash: SIGSEGV (unsandboxed)"
+        );
+        assert_eq!(
+            row("unknown").status_text,
+            "skipped: missing package libfoo-dev"
+        );
+
+        let id = store.start_evaluation(&key("zero", "h", &[]), run).unwrap();
+        let zero_threads = EvaluationOutcome {
+            build_threads: 0,
+            ..outcome()
+        };
+        let err = store.finish_evaluation(id, &zero_threads, &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("build threads must be >= 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rows_whose_frontier_rests_on_disagreeing_runs_are_flagged() {
+        let (_dir, mut store) = open_tmp();
+        let run = store.begin_run(&env(), "host run").unwrap();
+        let disagreeing = |ef, recall, qps| SweepPoint {
+            recall_min: recall,
+            recall_max: recall + 0.01,
+            runs_disagree: true,
+            ..point(ef, recall, qps)
+        };
+        // On the frontier: flagged.
+        finished(
+            &mut store,
+            run,
+            &key("flaky", "h", &[]),
+            &[point(10, 0.9, 100.0), disagreeing(20, 0.95, 50.0)],
+        );
+        // Dominated (lower recall and QPS than another point): not flagged.
+        finished(
+            &mut store,
+            run,
+            &key("steady", "h", &[]),
+            &[point(10, 0.9, 100.0), disagreeing(5, 0.8, 90.0)],
+        );
+        let lb = store.leaderboard("synthetic").unwrap().unwrap();
+        let row = |name: &str| lb.rows.iter().find(|r| r.variant_name == name).unwrap();
+        assert!(row("flaky").runs_disagree);
+        assert!(!row("steady").runs_disagree);
+    }
+
+    #[test]
+    fn version_2_database_is_migrated_and_old_rows_read_as_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(MIGRATIONS[1]).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.execute_batch(&format!(
+                "INSERT INTO runs (started_at, command, cpu_model, cpu_flags, logical_cores, \
+                 memory_bytes, os, rustc_version, host_version) \
+                 VALUES ('2025-01-01T00:00:00.000Z', 'old', 'cpu', '', 2, 0, 'linux', 'rustc', '0');
+                 INSERT INTO evaluations (run_id, variant_name, variant_hash, dataset_name, \
+                 dataset_hash, build_params_json, config_json, config_key, k, runs, mode, threads, \
+                 query_count, status, build_seconds, started_at, finished_at) \
+                 VALUES (1, 'old', 'h', 'synthetic', 'd5a7a5e7', '{{}}', '{}', '{}', 10, 3, \
+                 'single', 1, 1000, 'ok', 1.25, '2025-01-01T00:00:00.000Z', \
+                 '2025-01-01T00:00:01.000Z');
+                 INSERT INTO sweep_points (evaluation_id, ordinal, search_params_json, recall, \
+                 recall_min, recall_max, runs_disagree, qps, latency_p50_us, latency_p95_us, \
+                 latency_p99_us, runs, invalid_queries, mode, threads) \
+                 VALUES (1, 0, '{{\"ef\":\"10\"}}', 0.9, 0.9, 0.9, 0, 100, 1, 2, 3, 3, 0, 'single', 1);",
+                config().canonical_json(),
+                config().key()
+            ))
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        let e = store.evaluation(EvalId(1)).unwrap();
+        assert_eq!((e.sandboxed, e.build_threads), (None, None));
+        assert_eq!(e.build_seconds, Some(1.25));
+        let lb = store.leaderboard("synthetic").unwrap().unwrap();
+        assert_eq!(lb.rows[0].status_text, "ok");
+        assert_eq!(
+            (lb.rows[0].sandboxed, lb.rows[0].build_threads),
+            (None, None)
+        );
+        // The migrated file takes new rows with the new columns.
+        let run = store.begin_run(&env(), "new").unwrap();
+        let id = finished(
+            &mut store,
+            run,
+            &key("new", "h", &[]),
+            &[point(1, 0.9, 1.0)],
+        );
+        assert_eq!(store.evaluation(id).unwrap().build_threads, Some(2));
+    }
+
+    #[test]
+    fn negative_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", -1).unwrap();
+        }
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Foreign { .. }), "{err}");
     }
 }

@@ -60,6 +60,17 @@ fn points() -> Vec<SweepPoint> {
         .collect()
 }
 
+fn outcome() -> EvaluationOutcome {
+    EvaluationOutcome {
+        build_seconds: 0.5,
+        index_memory_bytes: None,
+        rss_bytes: None,
+        build_log: None,
+        sandboxed: true,
+        build_threads: 1,
+    }
+}
+
 /// The child side: writes evaluations until killed (bounded to 60 s),
 /// printing a line after each commit.
 #[test]
@@ -72,10 +83,7 @@ fn writer_child() {
     let run = store
         .begin_run(&Environment::default(), "kill test writer")
         .unwrap();
-    let outcome = EvaluationOutcome {
-        build_seconds: 0.5,
-        ..EvaluationOutcome::default()
-    };
+    let outcome = outcome();
     let points = points();
     let start = Instant::now();
     let mut i = 0;
@@ -211,9 +219,7 @@ fn sigkill_leaves_a_consistent_database() {
     for k in &interrupted {
         assert_eq!(store.completed(k).unwrap(), None);
         let id = store.start_evaluation(k, run).unwrap();
-        store
-            .finish_evaluation(id, &EvaluationOutcome::default(), &points())
-            .unwrap();
+        store.finish_evaluation(id, &outcome(), &points()).unwrap();
         assert_eq!(
             store.completed(k).unwrap().map(|c| (c.id, c.status)),
             Some((id, Status::Ok))

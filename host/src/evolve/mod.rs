@@ -35,7 +35,7 @@ use self::generate::{Cmd, Llm};
 use self::prompt::{ParentInfo, PromptInput, Rng, Sampling};
 use crate::check::{CheckOutcome, check_prepared};
 use crate::describe::{SlotParams, describe};
-use crate::evaluate::{EvaluateOptions, evaluate};
+use crate::coordinator::evaluate::{EvaluateOptions, evaluate};
 use crate::prepare::{PreparedState, prepare_variants};
 use crate::scaffold::{Lang, NewVariant, SlotChoice};
 use crate::variant::{SlotKind, VARIANT_FILE, VariantSpec};
@@ -458,7 +458,7 @@ impl<'a> Stage<'a> {
         let outcome = check_prepared(
             variant,
             self.options.check_threads,
-            &self.options.evaluate.limits.limits(None),
+            &self.options.evaluate.limits.limits(),
             self.scratch.path(),
             &mut |line| {
                 table.push_str(line);
@@ -559,7 +559,7 @@ impl<'a> Stage<'a> {
         match &prepared[0].state {
             PreparedState::Ready { pipeline, .. } => describe(
                 pipeline,
-                &self.options.evaluate.limits.limits(None),
+                &self.options.evaluate.limits.limits(),
                 self.scratch.path(),
             ),
             PreparedState::Skipped { hint } => bail!("{}: skipped: {hint}", variant.name),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use annvil_host::prepare::{PreparedState, prepare_variants};
-use annvil_host::worker::PipelineSpec;
+use annvil_host::protocol::PipelineSpec;
 
 /// The workspace root.
 pub fn root() -> PathBuf {

@@ -13,7 +13,7 @@ use std::ptr::{self, NonNull};
 
 use annvil_abi::{Metric, Status, ffi};
 
-use crate::loader::Library;
+use super::loader::Library;
 use crate::variant::ParamMap;
 
 /// A slot call that returned an error status.

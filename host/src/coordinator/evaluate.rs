@@ -1,0 +1,728 @@
+//! `host evaluate`: the coordinator's half of an evaluation. For each
+//! (variant, build-parameter set) it drives a worker through the trusted
+//! [`super::measurer`], hands every timed run queries that no worker
+//! process of this evaluation has been given before ([`QueryPlan`]),
+//! scores every answer against exact ground truth that never leaves this
+//! process, extends the sweep adaptively, records everything in the results
+//! database and writes the reports.
+//!
+//! Scoring happens only while the worker waits for its next request, so
+//! the coordinator's threads never compete with a timed run.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, GroundTruth, Matrix};
+use annvil_results::reward::{AdaptivePolicy, KnobPoint, propose_knobs};
+use annvil_results::{
+    EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Mode, Store, SweepPoint,
+};
+use anyhow::{Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use super::measurer::{Built, Session, Timed};
+use crate::cli::WorkerLimits;
+use crate::prepare::{Prepared, PreparedState, prepare_variants};
+use crate::protocol::{EvaluateJob, NO_ID, base_file};
+use crate::variant::{ParamMap, VariantSpec};
+
+/// Everything `host evaluate` needs besides the variant directories.
+#[derive(Clone, Debug)]
+pub struct EvaluateOptions {
+    /// Dataset spec (see [`DatasetSpec`]).
+    pub dataset: String,
+    /// Keep only the first N queries.
+    pub queries: Option<usize>,
+    /// Neighbours per query (recall@k).
+    pub k: usize,
+    /// Timed runs per sweep point.
+    pub runs: usize,
+    /// Time budget of the timed runs of one sweep point, in seconds.
+    pub point_budget_secs: f64,
+    /// Threads for building indexes.
+    pub build_threads: usize,
+    /// Batch mode with this many search threads (None: single thread).
+    pub batch_threads: Option<usize>,
+    /// Add sweep points by bisection (see [`propose_knobs`]).
+    pub adaptive: bool,
+    /// Most distinct knob values per build when adaptive.
+    pub max_points: usize,
+    /// Re-evaluate what the database already holds.
+    pub force: bool,
+    /// Rebuild libraries even when cached.
+    pub force_build: bool,
+    /// Where the database and reports go.
+    pub results_dir: PathBuf,
+    /// Worker limits.
+    pub limits: WorkerLimits,
+    /// The command line, for the run record.
+    pub command: String,
+}
+
+/// The progress display: bars on a terminal, plain lines otherwise.
+struct Progress {
+    bars: MultiProgress,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let bars = MultiProgress::new();
+        if !terminal {
+            bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        Progress { bars, terminal }
+    }
+
+    fn bar(&self, len: u64, template: &str) -> ProgressBar {
+        let bar = self.bars.add(ProgressBar::new(len));
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    }
+
+    /// A line that stays (printed above the bars, or to stderr).
+    fn line(&self, text: &str) {
+        if self.terminal {
+            let _ = self.bars.println(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+}
+
+/// Directory for annvil's caches (ground truth, worker vector files).
+fn cache_dir(prepared_workspace: Option<&crate::compile::Workspace>) -> PathBuf {
+    match prepared_workspace {
+        Some(ws) => ws.target_dir().join("annvil"),
+        None => PathBuf::from("target/annvil"),
+    }
+}
+
+fn git_commit(root: &Path) -> Option<String> {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = run(&["rev-parse", "HEAD"])?;
+    let dirty = run(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
+}
+
+/// What one `host evaluate` did.
+#[derive(Clone, Debug)]
+pub struct Evaluated {
+    /// True when every variant was evaluated (or already was).
+    pub all_ok: bool,
+    /// The leaderboard the run wrote to.
+    pub scope: annvil_results::Scope,
+    /// The results database.
+    pub database: PathBuf,
+}
+
+/// Runs `host evaluate`.
+pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated> {
+    let progress = Progress::new();
+    let spec: DatasetSpec = options
+        .dataset
+        .parse()
+        .with_context(|| format!("--dataset {}", options.dataset))?;
+    let mut dataset = spec
+        .load()
+        .with_context(|| format!("loading dataset `{spec}`"))?;
+    if let Some(n) = options.queries {
+        dataset = dataset.first_queries(n)?;
+    }
+    progress.line(&format!("dataset {dataset}"));
+    let spinner = progress.bar(0, "{spinner} building variants: {msg}");
+    let (prepared, workspace) = prepare_variants(dirs, options.force_build, |c| {
+        spinner.set_message(c.to_owned())
+    })?;
+    spinner.finish_and_clear();
+    let cache = cache_dir(workspace.as_ref());
+    let dataset_hash = dataset.content_hash();
+
+    let truth_bar = progress.bar(
+        dataset.test.len() as u64,
+        "ground truth  [{bar:30}] {pos}/{len} queries {msg}",
+    );
+    let truth = dataset
+        .resolve_ground_truth(options.k, &cache.join("ground-truth"), |done, _| {
+            truth_bar.set_position(done as u64)
+        })
+        .context("computing ground truth")?;
+    truth_bar.finish_and_clear();
+    let base = cache.join("vectors").join(format!("{dataset_hash}.base"));
+    let base_stamp = base_file::ensure(&base, &dataset.train, None)
+        .with_context(|| format!("writing {}", base.display()))?;
+
+    std::fs::create_dir_all(&options.results_dir)
+        .with_context(|| format!("creating {}", options.results_dir.display()))?;
+    let db_path = options.results_dir.join("results.sqlite");
+    let mut store =
+        Store::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    let rustc = workspace.as_ref().map_or("", |w| w.rustc_version());
+    let commit = workspace.as_ref().and_then(|w| git_commit(w.root()));
+    let environment =
+        annvil_results::Environment::detect(env!("CARGO_PKG_VERSION"), rustc, commit.as_deref());
+    let run = store.begin_run(&environment, &options.command)?;
+
+    let evaluation = Evaluation {
+        options,
+        dataset: &dataset,
+        dataset_hash: &dataset_hash,
+        truth: &truth,
+        base: &base,
+        base_stamp: std::cell::Cell::new(base_stamp),
+        progress: &progress,
+    };
+    let mut all_ok = true;
+    let scratch = scratch_root()?;
+    for variant in &prepared {
+        if let PreparedState::Ready { spec, .. } = &variant.state
+            && let Some(lineage) = &spec.lineage
+        {
+            store.record_lineage(&variant.name, lineage)?;
+        }
+        all_ok &= evaluation.variant(variant, &mut store, run, scratch.path())?;
+    }
+    store.end_run(run)?;
+
+    let scope = annvil_results::Scope {
+        dataset_name: dataset.name.clone(),
+        dataset_hash: dataset_hash.clone(),
+        config_key: evaluation.config().key(),
+        config: evaluation.config(),
+    };
+    crate::report::write(&store, &options.results_dir, scope.clone())?;
+    Ok(Evaluated {
+        all_ok,
+        scope,
+        database: db_path,
+    })
+}
+
+/// The per-dataset context of one `host evaluate`.
+struct Evaluation<'a> {
+    options: &'a EvaluateOptions,
+    dataset: &'a Dataset,
+    dataset_hash: &'a str,
+    truth: &'a GroundTruth,
+    /// The base vectors file workers build from.
+    base: &'a Path,
+    /// The base file as last verified.
+    base_stamp: std::cell::Cell<base_file::Stamp>,
+    progress: &'a Progress,
+}
+
+impl Evaluation<'_> {
+    fn config(&self) -> EvalConfig {
+        EvalConfig {
+            k: self.options.k as u32,
+            runs: self.options.runs as u32,
+            mode: self.mode(),
+            query_count: self.dataset.test.len() as u64,
+            extra: Default::default(),
+        }
+    }
+
+    fn mode(&self) -> Mode {
+        match self.options.batch_threads {
+            Some(t) => Mode::Batch { threads: t as u32 },
+            None => Mode::Single,
+        }
+    }
+
+    fn key(&self, name: &str, hash: &str, build_params: &ParamMap) -> EvaluationKey {
+        EvaluationKey {
+            variant_name: name.to_owned(),
+            variant_hash: hash.to_owned(),
+            dataset_name: self.dataset.name.clone(),
+            dataset_hash: self.dataset_hash.to_owned(),
+            build_params: build_params.clone(),
+            config: self.config(),
+        }
+    }
+
+    /// Evaluates every build-parameter set of one variant; true when all
+    /// succeeded (or were already in the database).
+    fn variant(
+        &self,
+        variant: &Prepared,
+        store: &mut Store,
+        run: annvil_results::RunId,
+        scratch: &Path,
+    ) -> Result<bool> {
+        let (spec, pipeline, hash) = match &variant.state {
+            PreparedState::Ready {
+                spec,
+                pipeline,
+                hash,
+            } => (spec, pipeline, hash),
+            PreparedState::Skipped { hint } => {
+                self.progress
+                    .line(&format!("{}: skipped: {hint}", variant.name));
+                let id = store
+                    .start_evaluation(&self.key(&variant.name, "unbuilt", &ParamMap::new()), run)?;
+                store.skip_evaluation(id, &Failure::new(format!("skipped: {hint}"), ""))?;
+                return Ok(true);
+            }
+            PreparedState::Broken { reason, log } => {
+                self.progress
+                    .line(&format!("{}: FAILED: {reason}", variant.name));
+                let id = store
+                    .start_evaluation(&self.key(&variant.name, "unbuilt", &ParamMap::new()), run)?;
+                let mut failure = Failure::new(reason.clone(), "");
+                failure.log = Some(log.clone());
+                store.fail_evaluation(id, &failure)?;
+                return Ok(false);
+            }
+        };
+        let mut ok = true;
+        for build_params in spec.build_sets() {
+            let key = self.key(&variant.name, hash, &build_params);
+            let label = if build_params.is_empty() {
+                variant.name.clone()
+            } else {
+                format!("{} {}", variant.name, params_text(&build_params))
+            };
+            if !self.options.force
+                && let Some(done) = store.completed(&key)?
+            {
+                self.progress.line(&format!(
+                    "{label}: already in the database ({}); --force re-evaluates",
+                    done.status.as_str()
+                ));
+                continue;
+            }
+            let id = store.start_evaluation(&key, run)?;
+            let job = EvaluateJob {
+                pipeline: pipeline.clone(),
+                build_params: build_params.clone(),
+                base: self.base.to_path_buf(),
+                exchange: PathBuf::new(),
+                metric: self.dataset.metric.name().to_owned(),
+                k: self.options.k,
+                build_threads: self.options.build_threads,
+                batch_threads: self.options.batch_threads,
+                pin_cpu: self
+                    .options
+                    .batch_threads
+                    .is_none()
+                    .then(|| num_cpus().saturating_sub(1)),
+            };
+            match self.run_build_set(spec, &job, &label, scratch)? {
+                Outcome::Measured { build, points } => {
+                    let outcome = EvaluationOutcome {
+                        build_seconds: build.seconds,
+                        index_memory_bytes: Some(build.reported_bytes),
+                        rss_bytes: Some(build.rss_bytes),
+                        build_log: None,
+                        build_threads: self.options.build_threads as u32,
+                        sandboxed: self.options.limits.limits().sandboxed,
+                    };
+                    store.finish_evaluation(id, &outcome, &points)?;
+                }
+                Outcome::Failed(failure) => {
+                    self.progress
+                        .line(&format!("{label}: FAILED: {}", failure.reason));
+                    store.fail_evaluation(id, &failure)?;
+                    ok = false;
+                }
+            }
+        }
+        Ok(ok)
+    }
+
+    /// Starts a worker for `job` in a private scratch directory and builds.
+    fn start_worker(&self, job: &EvaluateJob, scratch: &Path, capacity: usize) -> Result<(Session, Built, tempfile::TempDir), String> {
+        // Repaired here if anything changed it since it was last verified.
+        let stamp = base_file::ensure(self.base, &self.dataset.train, Some(self.base_stamp.get()))
+            .map_err(|e| format!("verifying {}: {e}", self.base.display()))?;
+        self.base_stamp.set(stamp);
+        let private = tempfile::tempdir_in(scratch).map_err(|e| e.to_string())?;
+        let mut job = job.clone();
+        job.exchange = private.path().join("exchange");
+        let limits = self.options.limits.limits();
+        let mut session = Session::start(&job, &limits, private.path(), self.dataset.train.dim(), capacity)?;
+        let built = session.build()?;
+        Ok((session, built, private))
+    }
+
+    /// Measures one build set: builds in a worker, then measures every
+    /// sweep point, moving to a freshly built worker whenever the current
+    /// one has been given too many of the queries.
+    fn run_build_set(
+        &self,
+        spec: &VariantSpec,
+        job: &EvaluateJob,
+        label: &str,
+        scratch: &Path,
+    ) -> Result<Outcome> {
+        let bar = self.progress.bar(
+            spec.sweep_points().len().max(1) as u64,
+            "{prefix:30} [{bar:20}] {pos}/{len} points {msg}",
+        );
+        bar.set_prefix(label.to_owned());
+        bar.set_message("building");
+        let mut plan = QueryPlan::new(self.dataset.test.len(), self.options.runs);
+        let mut stderr_tail = String::new();
+        let measured = (|| -> Result<(Built, Vec<SweepPoint>), String> {
+            let (mut session, build, mut private) = self.start_worker(job, scratch, plan.slice)?;
+            bar.set_message(format!("built in {:.1}s", build.seconds));
+            let adaptive_knob = self.options.adaptive.then(|| adaptive_knob(spec)).flatten();
+            let policy = AdaptivePolicy {
+                max_points: self.options.max_points,
+                ..AdaptivePolicy::default()
+            };
+            let mut points: Vec<SweepPoint> = Vec::new();
+            let mut pending = spec.sweep_points();
+            while !pending.is_empty() {
+                for knobs in pending.drain(..) {
+                    if !plan.can_serve_point() {
+                        // Every query of the pool went to this worker: the
+                        // next point goes to a fresh process, rebuilt.
+                        session.finish()?;
+                        plan.refill();
+                        (session, _, private) = self.start_worker(job, scratch, plan.slice)?;
+                    }
+                    let point = self.measure_point(&mut session, &mut plan, &knobs, points.len());
+                    stderr_tail = session.stderr_tail();
+                    let point = point?;
+                    bar.inc(1);
+                    bar.set_message(format!("recall {:.4} at {:.0} QPS", point.recall, point.qps));
+                    points.push(point);
+                }
+                if let Some(knob) = &adaptive_knob {
+                    pending = next_knobs(knob, &policy, &points);
+                    bar.inc_length(pending.len() as u64);
+                }
+            }
+            session.finish()?;
+            drop(private);
+            Ok((build, points))
+        })();
+        bar.finish_and_clear();
+        let (build, mut points) = match measured {
+            Ok(done) => done,
+            Err(reason) => {
+                let mut failure = Failure::new(reason, stderr_tail.clone());
+                failure.log = Some(stderr_tail);
+                return Ok(Outcome::Failed(failure));
+            }
+        };
+        points.sort_by(|a, b| a.recall.total_cmp(&b.recall));
+        let best = points.iter().map(|p| p.recall).fold(0.0, f64::max);
+        self.progress.line(&format!(
+            "{label}: built in {:.1}s, {} points, best recall {best:.4}",
+            build.seconds,
+            points.len()
+        ));
+        Ok(Outcome::Measured { build, points })
+    }
+
+    /// Configures one sweep point, warms up on unscored queries (base
+    /// vectors), then times up to R runs, each on a fresh slice of the
+    /// queries, and scores them: the point's recall is the lowest of its
+    /// runs, its QPS the fastest run's.
+    fn measure_point(
+        &self,
+        session: &mut Session,
+        plan: &mut QueryPlan,
+        knobs: &ParamMap,
+        index: usize,
+    ) -> Result<SweepPoint, String> {
+        let at = point_label(knobs);
+        session.configure(knobs)?;
+        let train = &self.dataset.train;
+        let warmup: Vec<&[f32]> = shuffled(train.len(), 1_000 + index as u64)
+            .into_iter()
+            .take(plan.slice)
+            .map(|i| train.row(i))
+            .collect();
+        session.run(&warmup)?;
+        let budget = Duration::from_secs_f64(self.options.point_budget_secs);
+        let mut spent = Duration::ZERO;
+        let mut runs: Vec<(Timed, f64)> = Vec::new();
+        while runs.len() < plan.runs_per_point && (runs.is_empty() || spent < budget) {
+            let slice = plan.take().expect("the plan serves whole points");
+            let queries: Vec<&[f32]> = slice.iter().map(|&q| self.dataset.test.row(q)).collect();
+            let timed = session.run(&queries)?;
+            let threads = self.options.batch_threads.unwrap_or(1) as f64;
+            if timed.cpu_seconds > threads * timed.seconds * CPU_MARGIN + CPU_SLACK_SECONDS {
+                return Err(format!(
+                    "invalid point at {at}: the variant used more than {} CPU \
+                     ({:.4}s of CPU time in {:.4}s of wall time)",
+                    if threads > 1.0 { format!("{threads}") } else { "one".into() },
+                    timed.cpu_seconds,
+                    timed.seconds
+                ));
+            }
+            let recall = self.score(&slice, &timed.ids).map_err(|reason| {
+                format!("invalid results at {at}: {reason}")
+            })?;
+            spent += Duration::from_secs_f64(timed.seconds);
+            runs.push((timed, recall));
+        }
+        let recalls: Vec<f64> = runs.iter().map(|(_, r)| *r).collect();
+        let recall_min = recalls.iter().copied().fold(f64::INFINITY, f64::min);
+        let recall_max = recalls.iter().copied().fold(0.0, f64::max);
+        let (best, _) = runs
+            .iter()
+            .min_by(|a, b| a.0.seconds.total_cmp(&b.0.seconds))
+            .expect("at least one run");
+        let mut latencies = best.latencies_us.clone();
+        latencies.sort_by(f64::total_cmp);
+        let answered = plan.slice as f64;
+        Ok(SweepPoint {
+            search_params: knobs.clone(),
+            recall: recall_min,
+            recall_min,
+            recall_max,
+            runs_disagree: runs_disagree(&recalls, plan.slice * self.options.k),
+            qps: answered / best.seconds,
+            latency_p50_us: percentile(&latencies, 50.0),
+            latency_p95_us: percentile(&latencies, 95.0),
+            latency_p99_us: percentile(&latencies, 99.0),
+            runs: runs.len() as u32,
+            distance_computations: best
+                .distance_computations
+                .map(|c| c as f64 / answered)
+                .filter(|&per_query| per_query <= 64.0 * train.len() as f64),
+            invalid_queries: 0,
+            mode: self.mode(),
+        })
+    }
+
+    /// Recall@k of one run over the queries `slice` (ids in slice order);
+    /// an error names the first invalid query.
+    fn score(&self, slice: &[usize], ids: &[u32]) -> Result<f64, String> {
+        let k = self.options.k;
+        let test = &self.dataset.test;
+        let queries = Matrix::new(
+            slice.iter().flat_map(|&q| test.row(q).iter().copied()).collect(),
+            test.dim(),
+        )
+        .map_err(|e| e.to_string())?;
+        let truth = GroundTruth {
+            k: self.truth.k,
+            ids: slice
+                .iter()
+                .flat_map(|&q| self.truth.ids[q * self.truth.k..(q + 1) * self.truth.k].iter().copied())
+                .collect(),
+            distances: slice
+                .iter()
+                .flat_map(|&q| {
+                    self.truth.distances[q * self.truth.k..(q + 1) * self.truth.k].iter().copied()
+                })
+                .collect(),
+        };
+        let results: Vec<&[u32]> = ids
+            .chunks_exact(k)
+            .map(|row| &row[..row.iter().position(|&id| id == NO_ID).unwrap_or(k)])
+            .collect();
+        let recall = annvil_data::recall(
+            &self.dataset.train,
+            &queries,
+            self.dataset.metric,
+            &results,
+            &truth,
+            k,
+            ANN_BENCHMARKS_EPSILON,
+        )
+        .map_err(|e| e.to_string())?;
+        match recall.first_invalid {
+            Some((q, why)) => Err(format!("query {}: {why}", slice[q])),
+            None => Ok(recall.mean),
+        }
+    }
+}
+
+/// CPU time a run may use beyond its threads × wall time: a relative margin
+/// and a constant slack for the reads around the clock.
+const CPU_MARGIN: f64 = 1.05;
+const CPU_SLACK_SECONDS: f64 = 0.002;
+
+/// True when the runs' recalls spread further than sampling different
+/// query slices explains (four standard errors of a slice's mean, at least
+/// 0.02).
+fn runs_disagree(recalls: &[f64], answers_per_run: usize) -> bool {
+    let mean = recalls.iter().sum::<f64>() / recalls.len().max(1) as f64;
+    let spread = recalls.iter().copied().fold(0.0, f64::max)
+        - recalls.iter().copied().fold(1.0, f64::min);
+    let error = (mean * (1.0 - mean) / answers_per_run.max(1) as f64).sqrt();
+    spread > (4.0 * error).max(0.02)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// A worker serves at most this many sweep points before the next ones go
+/// to a fresh, rebuilt worker (when the queries allow runs of
+/// [`MIN_RUN_QUERIES`] or more).
+pub const POINTS_PER_WORKER: usize = 8;
+
+/// The fewest queries a timed run gets when the dataset has enough.
+pub const MIN_RUN_QUERIES: usize = 100;
+
+/// How one evaluation hands out its queries: the pool is shuffled and cut
+/// into slices; each timed run takes the next slice, so no worker process
+/// is ever given a query twice. When the pool cannot serve a whole point,
+/// the next worker starts with the pool reshuffled.
+#[derive(Debug)]
+pub struct QueryPlan {
+    queries: usize,
+    order: Vec<usize>,
+    next: usize,
+    refills: u64,
+    /// Queries per run.
+    pub slice: usize,
+    /// Timed runs per point (R, or fewer when there are fewer queries).
+    pub runs_per_point: usize,
+}
+
+impl QueryPlan {
+    /// A plan for `queries` queries and `runs` timed runs per point.
+    pub fn new(queries: usize, runs: usize) -> QueryPlan {
+        let runs_per_point = runs.clamp(1, queries.max(1));
+        let slice = (queries / (POINTS_PER_WORKER * runs_per_point))
+            .max((queries / runs_per_point).min(MIN_RUN_QUERIES))
+            .max(1);
+        QueryPlan {
+            queries,
+            order: shuffled(queries, 1),
+            next: 0,
+            refills: 0,
+            slice,
+            runs_per_point,
+        }
+    }
+
+    /// True when the pool still holds a whole point's runs.
+    pub fn can_serve_point(&self) -> bool {
+        self.next + self.runs_per_point * self.slice <= self.order.len()
+    }
+
+    /// The next slice, if the pool holds one.
+    pub fn take(&mut self) -> Option<Vec<usize>> {
+        let end = self.next + self.slice;
+        let slice = self.order.get(self.next..end)?.to_vec();
+        self.next = end;
+        Some(slice)
+    }
+
+    /// A fresh pool for a fresh worker.
+    pub fn refill(&mut self) {
+        self.refills += 1;
+        self.order = shuffled(self.queries, 1 + self.refills);
+        self.next = 0;
+    }
+}
+
+/// A deterministic permutation of 0..n (splitmix64-driven Fisher–Yates).
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut state = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0xD1B5_4A32_D192_ED03);
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+/// Where workers get their private scratch directories: a tmpfs when the
+/// machine has one, so the exchange is plain shared memory.
+fn scratch_root() -> Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::Builder::new().prefix("annvil-").tempdir_in(shm)
+    } else {
+        tempfile::Builder::new().prefix("annvil-").tempdir()
+    };
+    Ok(dir?)
+}
+
+/// How a sweep point is named in messages.
+fn point_label(knobs: &ParamMap) -> String {
+    if knobs.is_empty() {
+        "the only sweep point".into()
+    } else {
+        params_text(knobs)
+    }
+}
+
+enum Outcome {
+    Measured {
+        build: Built,
+        points: Vec<SweepPoint>,
+    },
+    Failed(Failure),
+}
+
+/// The knob the adaptive sweep may refine: the only swept knob, when all its
+/// declared values are non-negative integers.
+fn adaptive_knob(spec: &VariantSpec) -> Option<String> {
+    match &spec.sweep[..] {
+        [(name, values)] if values.iter().all(|v| v.parse::<u64>().is_ok()) => Some(name.clone()),
+        _ => None,
+    }
+}
+
+fn next_knobs(knob: &str, policy: &AdaptivePolicy, points: &[SweepPoint]) -> Vec<ParamMap> {
+    let measured: Vec<KnobPoint> = points
+        .iter()
+        .filter_map(|p| {
+            Some(KnobPoint {
+                knob: p.search_params.get(knob)?.parse().ok()?,
+                recall: p.recall,
+                qps: p.qps,
+            })
+        })
+        .collect();
+    propose_knobs(policy, &measured)
+        .into_iter()
+        .map(|value| BTreeMap::from([(knob.to_owned(), value.to_string())]))
+        .collect()
+}
+
+fn params_text(params: &ParamMap) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
