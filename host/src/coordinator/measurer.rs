@@ -230,8 +230,19 @@ impl Worker {
 
     /// Why the worker can no longer be used: kills it and classifies.
     fn failure(&mut self, timed_out: bool) -> String {
-        self.child.kill();
-        let exit = self.child.wait();
+        // A worker that died on its own gets a moment to be reaped with its
+        // real status; one that hangs or timed out is killed.
+        let settle = Instant::now() + Duration::from_secs(if timed_out { 0 } else { 2 });
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait() {
+                break exit;
+            }
+            if Instant::now() >= settle {
+                self.child.kill();
+                break self.child.wait();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
         // Let the stderr reader catch up with the last words.
         std::thread::sleep(Duration::from_millis(20));
         classify(

@@ -29,6 +29,7 @@ const ANSWERED: usize = 128;
 const QUERIES: usize = 4096;
 
 /// One mapping of the exchange file.
+#[derive(Debug)]
 pub struct Exchange {
     map: MmapMut,
     dim: usize,
