@@ -12,7 +12,7 @@
 //! at once agree with one thread; two passes give identical results; the
 //! reported memory (graph, searcher, refiner and one thread's contexts) is
 //! plausible (not above a ceiling, not below half of the resident growth
-//! over build and prepare once that exceeds 1 MiB); angular and inner-product data build and
+//! over build and prepare once that exceeds 16 MiB); angular and inner-product data build and
 //! search (or are declared unsupported). A crash in the worker fails the
 //! check it happened in; each check has the full `--timeout` to itself.
 
@@ -24,13 +24,13 @@ use serde::{Deserialize, Serialize};
 
 use std::path::Path;
 
-use crate::describe::SlotParams;
 use crate::coordinator::measurer::{Ending, Limits, bounded, run_job};
-use crate::worker::pipeline::{BaseVectors, Graph, QueryRunner, Refiner, Searcher, SlotError};
+use crate::describe::SlotParams;
 use crate::prepare::{Prepared, PreparedState};
-use crate::variant::ParamMap;
 use crate::protocol::{Job, PipelineSpec};
+use crate::variant::ParamMap;
 use crate::worker::LoadedSlots;
+use crate::worker::pipeline::{BaseVectors, Graph, QueryRunner, Refiner, Searcher, SlotError};
 
 /// What a check worker runs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -87,7 +87,7 @@ fn suite_data(metric: Metric) -> (Matrix, Matrix) {
 
 /// Resident growth below which under-reported memory is not flagged (the
 /// allocator's and loader's own pages dominate small indexes).
-const UNDER_REPORT_FLOOR: u64 = 1 << 20;
+const UNDER_REPORT_FLOOR: u64 = 16 << 20;
 
 /// Resident memory of this (worker) process, bytes.
 fn resident_bytes() -> u64 {
@@ -272,7 +272,8 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
             );
             suite.expect_ok(
                 "ids in range and unique",
-                ids_problem(answers, train.len()).or_else(|| short_problem(answers, K, train.len())),
+                ids_problem(answers, train.len())
+                    .or_else(|| short_problem(answers, K, train.len())),
                 &detail,
             );
             suite.expect_ok(
@@ -433,7 +434,9 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
          {rss_growth} bytes over build and prepare"
     );
     let problem = if reported > ceiling {
-        Some(format!("{detail}: above the plausible ceiling of {ceiling}"))
+        Some(format!(
+            "{detail}: above the plausible ceiling of {ceiling}"
+        ))
     } else if rss_growth > UNDER_REPORT_FLOOR && (reported as u64) < rss_growth / 2 {
         Some(format!("{detail}: below half of the resident growth"))
     } else {
@@ -556,9 +559,13 @@ pub fn check_prepared(
         }
     };
     let readable = job.pipeline.libraries();
-    let run = run_job(&Job::Check(job), readable, limits, scratch, |row: &CheckRow| {
-        out(&row_line(row))
-    })?;
+    let run = run_job(
+        &Job::Check(job),
+        readable,
+        limits,
+        scratch,
+        |row: &CheckRow| out(&row_line(row)),
+    )?;
     let mut ok = !run.items.iter().any(|r| r.verdict == Verdict::Fail);
     if let Ending::Failed(reason) = &run.ending {
         if ok {

@@ -11,10 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check::{CheckOutcome, check_prepared};
 use crate::coordinator::evaluate::EvaluateOptions;
+use crate::coordinator::measurer::Limits;
 use crate::evolve::generate::{Cmd, Llm};
 use crate::evolve::prompt::Sampling;
 use crate::evolve::{EvolveOptions, Generator};
-use crate::coordinator::measurer::Limits;
 use crate::prepare::{prepare_variants, variant_dirs};
 use crate::scaffold::Lang;
 use crate::variant::SlotKind;

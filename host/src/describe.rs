@@ -15,10 +15,10 @@ use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
 use crate::coordinator::measurer::{Ending, Limits, run_job};
-use crate::worker::loader::LoadError;
-use crate::variant::SlotKind;
 use crate::protocol::{Job, PipelineSpec};
+use crate::variant::SlotKind;
 use crate::worker::LoadedSlots;
+use crate::worker::loader::LoadError;
 
 /// The values a declared parameter takes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow};
 
 use crate::compile::{BuildFailure, BuiltLibrary, Workspace};
-use crate::variant::{LibrarySource, SlotKind, VariantSpec};
 use crate::protocol::PipelineSpec;
+use crate::variant::{LibrarySource, SlotKind, VariantSpec};
 
 /// A variant after preparation.
 pub struct Prepared {

@@ -351,7 +351,12 @@ impl Evaluation<'_> {
     }
 
     /// Starts a worker for `job` in a private scratch directory and builds.
-    fn start_worker(&self, job: &EvaluateJob, scratch: &Path, capacity: usize) -> Result<(Session, Built, tempfile::TempDir), String> {
+    fn start_worker(
+        &self,
+        job: &EvaluateJob,
+        scratch: &Path,
+        capacity: usize,
+    ) -> Result<(Session, Built, tempfile::TempDir), String> {
         // Repaired here if anything changed it since it was last verified.
         let stamp = base_file::ensure(self.base, &self.dataset.train, Some(self.base_stamp.get()))
             .map_err(|e| format!("verifying {}: {e}", self.base.display()))?;
@@ -360,7 +365,13 @@ impl Evaluation<'_> {
         let mut job = job.clone();
         job.exchange = private.path().join("exchange");
         let limits = self.options.limits.limits();
-        let mut session = Session::start(&job, &limits, private.path(), self.dataset.train.dim(), capacity)?;
+        let mut session = Session::start(
+            &job,
+            &limits,
+            private.path(),
+            self.dataset.train.dim(),
+            capacity,
+        )?;
         let built = session.build()?;
         Ok((session, built, private))
     }
@@ -406,7 +417,10 @@ impl Evaluation<'_> {
                     stderr_tail = session.stderr_tail();
                     let point = point?;
                     bar.inc(1);
-                    bar.set_message(format!("recall {:.4} at {:.0} QPS", point.recall, point.qps));
+                    bar.set_message(format!(
+                        "recall {:.4} at {:.0} QPS",
+                        point.recall, point.qps
+                    ));
                     points.push(point);
                 }
                 if let Some(knob) = &adaptive_knob {
@@ -469,14 +483,18 @@ impl Evaluation<'_> {
                 return Err(format!(
                     "invalid point at {at}: the variant used more than {} CPU \
                      ({:.4}s of CPU time in {:.4}s of wall time)",
-                    if threads > 1.0 { format!("{threads}") } else { "one".into() },
+                    if threads > 1.0 {
+                        format!("{threads}")
+                    } else {
+                        "one".into()
+                    },
                     timed.cpu_seconds,
                     timed.seconds
                 ));
             }
-            let recall = self.score(&slice, &timed.ids).map_err(|reason| {
-                format!("invalid results at {at}: {reason}")
-            })?;
+            let recall = self
+                .score(&slice, &timed.ids)
+                .map_err(|reason| format!("invalid results at {at}: {reason}"))?;
             spent += Duration::from_secs_f64(timed.seconds);
             runs.push((timed, recall));
         }
@@ -516,7 +534,10 @@ impl Evaluation<'_> {
         let k = self.options.k;
         let test = &self.dataset.test;
         let queries = Matrix::new(
-            slice.iter().flat_map(|&q| test.row(q).iter().copied()).collect(),
+            slice
+                .iter()
+                .flat_map(|&q| test.row(q).iter().copied())
+                .collect(),
             test.dim(),
         )
         .map_err(|e| e.to_string())?;
@@ -524,12 +545,18 @@ impl Evaluation<'_> {
             k: self.truth.k,
             ids: slice
                 .iter()
-                .flat_map(|&q| self.truth.ids[q * self.truth.k..(q + 1) * self.truth.k].iter().copied())
+                .flat_map(|&q| {
+                    self.truth.ids[q * self.truth.k..(q + 1) * self.truth.k]
+                        .iter()
+                        .copied()
+                })
                 .collect(),
             distances: slice
                 .iter()
                 .flat_map(|&q| {
-                    self.truth.distances[q * self.truth.k..(q + 1) * self.truth.k].iter().copied()
+                    self.truth.distances[q * self.truth.k..(q + 1) * self.truth.k]
+                        .iter()
+                        .copied()
                 })
                 .collect(),
         };
@@ -564,8 +591,8 @@ const CPU_SLACK_SECONDS: f64 = 0.002;
 /// 0.02).
 fn runs_disagree(recalls: &[f64], answers_per_run: usize) -> bool {
     let mean = recalls.iter().sum::<f64>() / recalls.len().max(1) as f64;
-    let spread = recalls.iter().copied().fold(0.0, f64::max)
-        - recalls.iter().copied().fold(1.0, f64::min);
+    let spread =
+        recalls.iter().copied().fold(0.0, f64::max) - recalls.iter().copied().fold(1.0, f64::min);
     let error = (mean * (1.0 - mean) / answers_per_run.max(1) as f64).sqrt();
     spread > (4.0 * error).max(0.02)
 }

@@ -26,9 +26,7 @@ use serde::de::DeserializeOwned;
 
 use super::sandbox::{self, Exit, WorkerChild, WorkerCommand};
 use crate::protocol::exchange::Exchange;
-use crate::protocol::{
-    EvaluateItem, EvaluateJob, Event, Job, MAX_LINE_BYTES, RanReport, Request,
-};
+use crate::protocol::{EvaluateItem, EvaluateJob, Event, Job, MAX_LINE_BYTES, RanReport, Request};
 use crate::variant::ParamMap;
 
 /// Limits applied to one worker.
@@ -80,7 +78,12 @@ struct Worker {
 }
 
 /// The trusted side's view of why a worker stopped.
-fn classify(exit: Option<&Exit>, timed_out: bool, limits: (Duration, Option<u64>), stderr: &str) -> String {
+fn classify(
+    exit: Option<&Exit>,
+    timed_out: bool,
+    limits: (Duration, Option<u64>),
+    stderr: &str,
+) -> String {
     let (timeout, memory) = limits;
     if timed_out {
         return format!("timeout after {}s", timeout.as_secs());
@@ -257,7 +260,10 @@ impl Worker {
     fn next<T: DeserializeOwned>(&mut self) -> Result<Event<T>, String> {
         loop {
             let left = self.deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left.min(Duration::from_millis(100))) {
+            match self
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(100)))
+            {
                 Ok(Ok(line)) => {
                     return serde_json::from_str(line.trim_end()).map_err(|e| {
                         self.child.kill();
@@ -513,7 +519,10 @@ impl Session {
     /// One run over `queries`, timed by this process.
     pub fn run(&mut self, queries: &[&[f32]]) -> Result<Timed, String> {
         let n = queries.len();
-        assert!(n <= self.exchange.capacity(), "run larger than the exchange");
+        assert!(
+            n <= self.exchange.capacity(),
+            "run larger than the exchange"
+        );
         self.exchange.reset(n);
         self.worker.send(&Request::Run { queries: n })?;
         let tree = process_tree(self.worker.child.pid());
@@ -540,14 +549,17 @@ impl Session {
             if answered > seen {
                 let now = Instant::now();
                 let each = (now - seen_at).as_secs_f64() * 1e6 / (answered - seen) as f64;
-                latencies_us.extend(std::iter::repeat_n(each * self.threads as f64, answered - seen));
+                latencies_us.extend(std::iter::repeat_n(
+                    each * self.threads as f64,
+                    answered - seen,
+                ));
                 (seen, seen_at) = (answered, now);
                 if seen == n {
                     break (now - start).as_secs_f64();
                 }
             }
             spins += 1;
-            if spins % 4096 == 0 {
+            if spins.is_multiple_of(4096) {
                 if let Some(reason) = self.worker.interrupted() {
                     return Err(reason);
                 }
@@ -596,7 +608,11 @@ fn process_tree(root: u32) -> Vec<u32> {
     let mut parents: Vec<(u32, u32)> = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -617,7 +633,12 @@ fn process_tree(root: u32) -> Vec<u32> {
     let mut i = 0;
     while i < tree.len() {
         let parent = tree[i];
-        tree.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
         i += 1;
     }
     tree
@@ -639,7 +660,7 @@ fn cpu_seconds(pids: &[u32]) -> f64 {
                 libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) == 0
                     && libc::clock_gettime(clock, &mut now) == 0
             };
-            ok.then(|| now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9)
+            ok.then_some(now.tv_sec as f64 + now.tv_nsec as f64 * 1e-9)
         })
         .sum()
 }
@@ -673,7 +694,12 @@ mod tests {
             "crash: SIGSEGV (signal 11)"
         );
         assert_eq!(
-            classify(Some(&Exit::Code(128 + 6)), false, limits, "memory allocation of 5 bytes failed"),
+            classify(
+                Some(&Exit::Code(128 + 6)),
+                false,
+                limits,
+                "memory allocation of 5 bytes failed"
+            ),
             "out of memory (cap 1024 MiB)"
         );
         assert_eq!(classify(None, true, limits, ""), "timeout after 5s");
@@ -685,7 +711,10 @@ mod tests {
 
     #[test]
     fn the_process_tree_holds_this_process_and_its_children() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let me = std::process::id();
         let tree = process_tree(me);
         assert!(tree.contains(&me) && tree.contains(&child.id()));

@@ -70,7 +70,7 @@ pub enum Exit {
 }
 
 enum Process {
-    Sandboxed(hakoniwa::Child),
+    Sandboxed(Box<hakoniwa::Child>),
     Plain(std::process::Child),
 }
 
@@ -182,7 +182,7 @@ pub fn spawn(command: &WorkerCommand, program: &Path, args: &[String]) -> Result
             stdin: child.stdin.take().map(|s| Box::new(s) as _),
             stdout: child.stdout.take().map(|s| Box::new(s) as _),
             stderr: child.stderr.take().map(|s| Box::new(s) as _),
-            process: Process::Sandboxed(child),
+            process: Process::Sandboxed(Box::new(child)),
         })
     } else {
         let mut cmd = std::process::Command::new(program);

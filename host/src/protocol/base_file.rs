@@ -123,6 +123,10 @@ mod tests {
         ensure(&path, &base, Some(first)).unwrap();
         assert_eq!(read(&path).unwrap().as_slice(), base.as_slice());
         std::fs::write(&path, b"junk").unwrap();
-        assert!(read(&path).unwrap_err().contains("not an annvil base vectors file"));
+        assert!(
+            read(&path)
+                .unwrap_err()
+                .contains("not an annvil base vectors file")
+        );
     }
 }

@@ -241,7 +241,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x");
         std::fs::write(&path, [0u8; 64]).unwrap();
-        assert!(Exchange::open(&path).unwrap_err().contains("not an exchange file"));
+        assert!(
+            Exchange::open(&path)
+                .unwrap_err()
+                .contains("not an exchange file")
+        );
         Exchange::create(&path, 3, 2, 4).unwrap();
         let file = OpenOptions::new().write(true).open(&path).unwrap();
         file.set_len(4096).unwrap();

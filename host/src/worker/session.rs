@@ -64,16 +64,15 @@ fn answer(exchange: &Exchange, runners: &mut [QueryRunner<'_>], n: usize) -> Res
             .iter_mut()
             .map(|runner| scope.spawn(|| work(runner)))
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| {
-                    Err(SlotError {
-                        call: "search.search",
-                        status: annvil_abi::Status::Panic.code(),
-                        message: "a search thread panicked".into(),
-                    })
-                }))
-            .collect::<Result<(), _>>()
+        handles.into_iter().try_for_each(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(SlotError {
+                    call: "search.search",
+                    status: annvil_abi::Status::Panic.code(),
+                    message: "a search thread panicked".into(),
+                })
+            })
+        })
     })
 }
 
