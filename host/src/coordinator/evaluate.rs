@@ -339,9 +339,10 @@ impl Evaluation<'_> {
                     };
                     store.finish_evaluation(id, &outcome, &points)?;
                 }
-                Outcome::Failed(failure) => {
+                Outcome::Failed(mut failure) => {
                     self.progress
                         .line(&format!("{label}: FAILED: {}", failure.reason));
+                    failure.sandboxed = Some(self.options.limits.limits().sandboxed);
                     store.fail_evaluation(id, &failure)?;
                     ok = false;
                 }
