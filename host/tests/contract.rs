@@ -11,10 +11,10 @@ use std::process::Command;
 use annvil_abi::{Metric, Status};
 use annvil_data::Matrix;
 use annvil_host::describe::{self, ParamInfo, ParamRange};
+use annvil_host::protocol::PipelineSpec;
+use annvil_host::variant::SlotKind;
 use annvil_host::worker::loader;
 use annvil_host::worker::pipeline::{BaseVectors, Graph, QueryRunner, Refiner, Searcher};
-use annvil_host::variant::SlotKind;
-use annvil_host::protocol::PipelineSpec;
 
 /// Compiles `host/tests/fixtures/descriptors/bad_descriptor.c` with one
 /// `-D` flag into a shared library.
