@@ -71,3 +71,31 @@ fn bad_variant_yaml_names_the_file_and_the_field() {
         "{text}"
     );
 }
+
+#[test]
+fn an_ok_status_with_fewer_than_k_results_fails() {
+    let out = common::host(&["check", "host/tests/fixtures/variants/short"]);
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("returned fewer than min(k, n) = 10 results with an OK status"),
+        "{text}"
+    );
+}
+
+#[test]
+fn each_check_has_its_own_timeout() {
+    let start = std::time::Instant::now();
+    let out = common::host(&[
+        "check",
+        "host/tests/fixtures/variants/slow",
+        "--timeout",
+        "3",
+    ]);
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 variants: 1 passed"), "{text}");
+    // The suite as a whole took longer than one check's timeout, so only a
+    // timeout per check lets it pass.
+    assert!(start.elapsed().as_secs() > 3, "{text}");
+}

@@ -280,7 +280,7 @@ impl Evaluation<'_> {
                     .line(&format!("{}: skipped: {hint}", variant.name));
                 let id = store
                     .start_evaluation(&self.key(&variant.name, "unbuilt", &ParamMap::new()), run)?;
-                store.skip_evaluation(id, &Failure::new(format!("skipped: {hint}"), ""))?;
+                store.skip_evaluation(id, &Failure::new(hint.as_str(), ""))?;
                 return Ok(true);
             }
             PreparedState::Broken { reason, log } => {
@@ -544,22 +544,8 @@ impl Evaluation<'_> {
         .map_err(|e| e.to_string())?;
         let truth = GroundTruth {
             k: self.truth.k,
-            ids: slice
-                .iter()
-                .flat_map(|&q| {
-                    self.truth.ids[q * self.truth.k..(q + 1) * self.truth.k]
-                        .iter()
-                        .copied()
-                })
-                .collect(),
-            distances: slice
-                .iter()
-                .flat_map(|&q| {
-                    self.truth.distances[q * self.truth.k..(q + 1) * self.truth.k]
-                        .iter()
-                        .copied()
-                })
-                .collect(),
+            ids: rows_of(&self.truth.ids, slice, self.truth.k),
+            distances: rows_of(&self.truth.distances, slice, self.truth.k),
         };
         let results: Vec<&[u32]> = ids
             .chunks_exact(k)
@@ -580,6 +566,14 @@ impl Evaluation<'_> {
             None => Ok(recall.mean),
         }
     }
+}
+
+/// The rows `slice` of a row-major table with `width` columns.
+fn rows_of<T: Copy>(table: &[T], slice: &[usize], width: usize) -> Vec<T> {
+    slice
+        .iter()
+        .flat_map(|&row| table[row * width..(row + 1) * width].iter().copied())
+        .collect()
 }
 
 /// CPU time a run may use beyond its threads × wall time: a relative margin
@@ -753,4 +747,63 @@ fn params_text(params: &ParamMap) -> String {
 
 fn num_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_never_gives_one_worker_a_query_twice() {
+        let mut plan = QueryPlan::new(10_000, 5);
+        assert_eq!((plan.slice, plan.runs_per_point), (250, 5));
+        let mut seen = std::collections::HashSet::new();
+        let mut points = 0;
+        while plan.can_serve_point() {
+            for _ in 0..plan.runs_per_point {
+                for q in plan.take().unwrap() {
+                    assert!(seen.insert(q), "query {q} handed out twice");
+                }
+            }
+            points += 1;
+        }
+        assert_eq!(points, POINTS_PER_WORKER);
+        plan.refill();
+        assert!(plan.can_serve_point());
+        assert_ne!(plan.take().unwrap(), shuffled(10_000, 1)[..250].to_vec());
+    }
+
+    #[test]
+    fn small_query_sets_get_whole_runs_and_a_worker_per_point() {
+        let plan = QueryPlan::new(200, 2);
+        assert_eq!(plan.slice, 100);
+        let plan = QueryPlan::new(3, 5);
+        assert_eq!((plan.slice, plan.runs_per_point), (1, 3));
+    }
+
+    #[test]
+    fn only_a_spread_beyond_sampling_noise_is_disagreement() {
+        assert!(!runs_disagree(&[0.90, 0.91, 0.905], 2500));
+        assert!(runs_disagree(&[0.99, 0.40], 2500));
+        // Few answers per run: a wider spread is still sampling noise.
+        assert!(!runs_disagree(&[0.8, 0.9], 40));
+    }
+
+    #[test]
+    fn shuffles_are_permutations_and_differ_by_seed() {
+        let a = shuffled(1000, 1);
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        assert_ne!(a, shuffled(1000, 2));
+        assert_eq!(a, shuffled(1000, 1));
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&[7.0], 95.0), 7.0);
+    }
 }

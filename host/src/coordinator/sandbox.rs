@@ -195,11 +195,13 @@ pub fn spawn(command: &WorkerCommand, program: &Path, args: &[String]) -> Result
             .stderr(Stdio::piped());
         let memory = command.memory_bytes;
         // SAFETY: the closure runs in the forked child before exec and only
-        // makes async-signal-safe system calls (prctl, setrlimit).
+        // makes async-signal-safe system calls (prctl, setsid, setrlimit).
         unsafe {
             cmd.pre_exec(move || {
                 // Die with the coordinator: a killed host leaves no orphan.
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // A process group of its own, killed whole at the end.
+                libc::setsid();
                 if let Some(bytes) = memory {
                     let limit = libc::rlimit {
                         rlim_cur: bytes,
@@ -250,13 +252,19 @@ impl WorkerChild {
         }
     }
 
-    /// Kills the worker and, through its PID namespace or its death
-    /// signal, everything it started.
+    /// Kills the worker and everything it started: through its PID
+    /// namespace in the sandbox, through its process group otherwise (a
+    /// child that left the group survives there: see README).
     pub fn kill(&mut self) {
         // An error means it has already ended.
         let _ = match &mut self.process {
             Process::Sandboxed(c) => c.kill().map_err(|e| e.to_string()),
-            Process::Plain(c) => c.kill().map_err(|e| e.to_string()),
+            Process::Plain(c) => {
+                // SAFETY: kill takes plain integers; the group is the
+                // worker's own (setsid at its start).
+                unsafe { libc::kill(-(c.id() as libc::pid_t), libc::SIGKILL) };
+                c.kill().map_err(|e| e.to_string())
+            }
         };
     }
 
