@@ -32,6 +32,7 @@ enum Command {
     /// Run the conformance suite on variant directories.
     Check(CheckArgs),
     /// Build, measure, score and rank variants on a dataset.
+    #[command(after_help = EVALUATE_EXAMPLES)]
     Evaluate(EvaluateArgs),
     /// Regenerate the reports from the results database.
     Report(ReportArgs),
@@ -39,6 +40,7 @@ enum Command {
     /// parent variant with one slot regenerated.
     New(crate::scaffold::NewVariant),
     /// Evolve a variant slot by slot from measured rewards (CRINN's loop).
+    #[command(after_help = EVOLVE_EXAMPLES)]
     Evolve(Box<EvolveArgs>),
     /// Print the contrastive prompt for one slot.
     Prompt(PromptCmdArgs),
@@ -48,6 +50,64 @@ enum Command {
     #[command(hide = true)]
     Worker,
 }
+
+/// Worked examples closing `host evaluate --help`.
+const EVALUATE_EXAMPLES: &str = "\
+Examples (from the repository root; `host` is target/release/host, or
+`cargo run --release -p host --`):
+
+  # Rank every variant on the built-in synthetic set; reports go to annvil-results/
+  host evaluate variants/*
+
+  # A quick look: two variants, the first 200 queries, one timed run per point
+  host evaluate variants/hnsw variants/ivf-flat --queries 200 --runs 1
+
+  # A dataset file: ann-benchmarks HDF5 (here the small one the tests use), or
+  # TEXMEX files BASE.fvecs,QUERY.fvecs[,GT.ivecs]
+  host evaluate variants/hnsw --dataset host/data/tests/fixtures/euclidean.hdf5
+
+  # Fashion-MNIST (installed by scripts/setup), on its first 1000 queries
+  host evaluate variants/hnsw --dataset fashion-mnist --queries 1000
+
+  # Batch mode: 2 search threads at once, ranked on a leaderboard of its own
+  # (annvil-results/<dataset>-batch2/)
+  host evaluate variants/hnsw variants/vamana --threads 2
+
+  # A small synthetic set of your own, with the results kept elsewhere
+  host evaluate variants/hnsw --dataset synthetic:n=2000,queries=100,dim=16 --results /tmp/annvil
+
+  # Resuming: after an interruption, run the same command again; what finished is
+  # kept and skipped, the rest is measured (--force measures everything again)
+  host evaluate variants/*";
+
+/// Worked examples closing `host evolve --help`.
+const EVOLVE_EXAMPLES: &str = "\
+Examples (from the repository root; `host` is target/release/host, or
+`cargo run --release -p host --`):
+
+  # A quick look: tune the search slot's parameters, 3 candidates, each measured on
+  # the first 200 queries of the built-in synthetic set with one timed run per point
+  host evolve --from variants/hnsw --slot search --generator tune --budget 3 \\
+      --queries 200 --runs 1
+
+  # Fashion-MNIST (installed by scripts/setup) on its first 2000 queries, 20 candidates
+  host evolve --from variants/hnsw --slot search --generator tune --budget 20 \\
+      --dataset fashion-mnist --queries 2000
+
+  # A dataset file (here the small HDF5 file the tests use), construction slot
+  host evolve --from variants/hnsw --slot construction --generator tune --budget 2 \\
+      --dataset host/data/tests/fixtures/euclidean.hdf5
+
+  # Batch mode: candidates ranked by their QPS with 2 search threads at once
+  host evolve --from variants/hnsw --slot search --generator tune --budget 3 \\
+      --queries 200 --runs 1 --threads 2
+
+  # Resuming: run the same command again; the budget counts the candidates already in
+  # the database, an interrupted one is judged first, nothing is evaluated twice
+  host evolve --from variants/hnsw --slot search --generator tune --budget 20 \\
+      --dataset fashion-mnist --queries 2000
+
+  # Code-writing generators (llm, cmd): see README.md, \"Evolving a variant\"";
 
 /// Limits for worker processes.
 #[derive(Args, Clone, Debug)]
@@ -304,8 +364,9 @@ struct PromptCmdArgs {
     /// Language of the answer.
     #[arg(long, value_enum, default_value_t = Lang::Rust)]
     lang: Lang,
-    /// Dataset whose leaderboard gives the scores (name or hash; default:
-    /// the most recent).
+    /// Dataset whose leaderboard gives the scores: the spec given to `host
+    /// evaluate --dataset`, or a dataset name or hash from the results
+    /// database (default: the most recent leaderboard holding the parent).
     #[arg(long)]
     dataset: Option<String>,
     /// Seed of the exemplar draw.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use annvil_results::report::{
-    ReportData, benchmark_section, svg_plot, terminal_table, write_report_files,
+    RecallAxis, ReportData, benchmark_section, svg_plot, terminal_table, write_report_files,
 };
 use annvil_results::{Mode, Scope, Store};
 use anyhow::{Context, Result};
@@ -49,7 +49,7 @@ pub fn write_benchmarks(store: &Store, scopes: Vec<Scope>, file: &Path) -> Resul
         let slug = report_dir(Path::new(""), &scope).display().to_string();
         let data = ReportData::from_leaderboard(store, store.leaderboard_for(&scope)?)?;
         let svg_file = plots.join(format!("{slug}.svg"));
-        std::fs::write(&svg_file, svg_plot(&data)?)
+        std::fs::write(&svg_file, svg_plot(&data, RecallAxis::default())?)
             .with_context(|| format!("writing {}", svg_file.display()))?;
         doc.push_str(&benchmark_section(&data, &format!("benchmarks/{slug}.svg")));
     }

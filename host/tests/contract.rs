@@ -204,9 +204,18 @@ fn rust_declarations_round_trip_through_the_abi() {
     let specs = common::pipelines(&["host/tests/fixtures/variants/panics", "variants/hnsw"]);
     let misbehave = specs[0].load().expect("misbehave loads");
     let mode = ParamRange::Choice {
-        choices: ["ok", "panic", "segfault", "hang", "duplicates", "oom"]
-            .map(String::from)
-            .into(),
+        choices: [
+            "ok",
+            "panic",
+            "segfault",
+            "hang",
+            "duplicates",
+            "oom",
+            "short",
+            "slow",
+        ]
+        .map(String::from)
+        .into(),
     };
     assert_eq!(
         misbehave.search.declared_params(SlotKind::Search).unwrap(),

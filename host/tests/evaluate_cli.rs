@@ -230,3 +230,70 @@ fn batch_mode_is_a_separate_measurement_with_its_own_leaderboard() {
     assert_eq!(point["recall"], 1.0, "{point:#}");
     assert!(point["qps"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn invalid_results_of_a_variant_without_a_knob_name_its_only_sweep_point() {
+    let results = tempfile::tempdir().unwrap();
+    let out = evaluate(
+        results.path(),
+        &["host/tests/fixtures/variants/duplicates-no-sweep"],
+        &[],
+    );
+    let text = common::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let rows = rows(results.path());
+    let reason = rows[0].2.clone().unwrap_or_default();
+    assert!(
+        reason.contains("invalid results at the only sweep point: query "),
+        "the point is named, not left blank: {rows:?}"
+    );
+}
+
+#[test]
+fn a_variant_missing_a_package_is_skipped_with_its_hint_said_once() {
+    let results = tempfile::tempdir().unwrap();
+    let out = evaluate(
+        results.path(),
+        &[
+            "variants/bruteforce",
+            "host/tests/fixtures/variants/needs-package",
+        ],
+        &[],
+    );
+    let text = common::text(&out);
+    assert!(out.status.success(), "a skip is not a failure:\n{text}");
+    let rows = rows(results.path());
+    let skipped = rows.iter().find(|r| r.0 == "needs-package").unwrap();
+    assert_eq!(skipped.1, Status::Skipped.as_str(), "{rows:?}");
+    assert!(
+        skipped
+            .2
+            .as_deref()
+            .is_some_and(|r| r.starts_with("libannvil-absent-dev missing (")),
+        "the reason is the hint, without the status word: {rows:?}"
+    );
+    let board = std::fs::read_to_string(
+        results
+            .path()
+            .join("synthetic-3000x16-euclidean-q400-c16-s11-q200/leaderboard.md"),
+    )
+    .unwrap();
+    for report in [&text, &board] {
+        assert!(
+            report.contains("skipped: libannvil-absent-dev missing ("),
+            "{report}"
+        );
+        assert!(!report.contains("skipped: skipped"), "{report}");
+    }
+    // The printed table's rule is as wide as its widest line, however long
+    // the install hint is.
+    let table: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Rank "))
+        .take_while(|l| !l.starts_with("Reward = "))
+        .collect();
+    let rule = table[1];
+    assert!(rule.chars().all(|c| c == '-'), "{text}");
+    let widest = table.iter().map(|l| l.chars().count()).max().unwrap();
+    assert_eq!(rule.chars().count(), widest, "{text}");
+}

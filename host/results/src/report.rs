@@ -188,9 +188,9 @@ pub fn write_report_files(data: &ReportData, out_dir: &Path) -> anyhow::Result<R
     write(&files.markdown, &markdown(data))?;
     write(&files.json, &json(data)?)?;
     write(&files.csv, &csv(data))?;
-    let svg = svg_plot(data)?;
+    let svg = svg_plot(data, RecallAxis::default())?;
     write(&files.svg, &svg)?;
-    png_plot(data, &files.png)?;
+    png_plot(data, &files.png, RecallAxis::default())?;
     write(&files.html, &html(data, &svg))?;
     Ok(files)
 }
@@ -308,9 +308,17 @@ fn memory_cell(row: &LeaderboardRow, none: &str) -> String {
 
 // ---------------------------------------------------------------- text tables
 
+/// Width the terminal table aims to fit: its Status column wraps so that a
+/// long failure or install hint does not stretch the table and its rule.
+const TERMINAL_WIDTH: usize = 100;
+/// The Status column wraps at no less than this width, however wide the
+/// other columns are.
+const MIN_STATUS_WIDTH: usize = 40;
+
 /// The plain-text ranked table the host prints at the end of a run: a title
-/// line, a header, a rule, one aligned line per variant (numbers right-aligned)
-/// and the explanation.
+/// line, a header, a rule as wide as the table, one aligned line per variant
+/// (numbers right-aligned; a long status wraps within its column) and the
+/// explanation.
 pub fn terminal_table(leaderboard: &Leaderboard) -> String {
     let header = [
         "Rank",
@@ -325,7 +333,7 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
         "Status",
     ];
     let right = [true, false, true, true, true, true, true, true, true, false];
-    let rows: Vec<[String; 10]> = leaderboard
+    let mut rows: Vec<[String; 10]> = leaderboard
         .rows
         .iter()
         .map(|r| {
@@ -345,9 +353,17 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
         .collect();
     let mut widths = header.map(|h| h.chars().count());
     for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
+        for (w, cell) in widths.iter_mut().zip(&row[..9]) {
             *w = (*w).max(cell.chars().count());
         }
+    }
+    // Where the Status column starts; it wraps to fit the table's width.
+    let indent: usize = widths[..9].iter().map(|w| w + 2).sum();
+    let status_wrap = TERMINAL_WIDTH.saturating_sub(indent).max(MIN_STATUS_WIDTH);
+    for row in &mut rows {
+        row[9] = wrap(&row[9], status_wrap).trim_end().to_string();
+        let longest = row[9].lines().map(|l| l.chars().count()).max();
+        widths[9] = widths[9].max(longest.unwrap_or(0));
     }
     let line = |cells: &[String]| {
         let mut s = String::new();
@@ -355,15 +371,19 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
             if i > 0 {
                 s.push_str("  ");
             }
+            if i + 1 == cells.len() {
+                // The last column is left-aligned and unpadded; its
+                // continuation lines start under it.
+                s.push_str(&cell.replace('\n', &format!("\n{}", " ".repeat(indent))));
+                continue;
+            }
             let pad = " ".repeat(widths[i] - cell.chars().count());
             if right[i] {
                 s.push_str(&pad);
                 s.push_str(cell);
             } else {
                 s.push_str(cell);
-                if i + 1 < cells.len() {
-                    s.push_str(&pad);
-                }
+                s.push_str(&pad);
             }
         }
         s.push('\n');
@@ -376,8 +396,7 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
         scope.config.describe()
     );
     out.push_str(&line(&header.map(str::to_string)));
-    let total: usize = widths.iter().sum::<usize>() + 2 * (widths.len() - 1);
-    out.push_str(&"-".repeat(total));
+    out.push_str(&"-".repeat(indent + widths[9]));
     out.push('\n');
     for row in &rows {
         out.push_str(&line(row));
@@ -390,7 +409,7 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
         out.push_str(&legend);
         out.push('\n');
     }
-    out.push_str(&wrap(&explanation(scope).replace('—', "-"), 100));
+    out.push_str(&wrap(&explanation(scope).replace('—', "-"), TERMINAL_WIDTH));
     out
 }
 
@@ -845,6 +864,133 @@ fn curves(data: &ReportData) -> Vec<Curve> {
         .collect()
 }
 
+/// How the plot's recall axis is scaled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecallAxis {
+    /// logit(r) = ln(r / (1 − r)), as ann-benchmarks draws recall: 0.9,
+    /// 0.99 and 0.999 are about evenly spaced, so the high-recall regime where
+    /// variants differ most gets a readable share of the width. The axis
+    /// ends at [`LOGIT_TOP`]; recall 1 is drawn at that edge.
+    #[default]
+    Logit,
+    /// Linear, from a multiple of 0.05 at or below the lowest recall to 1.
+    Linear,
+}
+
+/// The highest recall the logit axis shows apart; higher recalls (1 among
+/// them) are drawn at its right edge.
+pub const LOGIT_TOP: f64 = 0.9999;
+/// Labelled ticks of the logit axis (those inside its range).
+const LOGIT_TICKS: [f64; 7] = [0.01, 0.1, 0.5, 0.9, 0.99, 0.999, LOGIT_TOP];
+/// Unlabelled grid lines of the logit axis.
+const LOGIT_MINOR: [f64; 14] = [
+    0.02, 0.05, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.95, 0.98, 0.995, 0.998, 0.9995, 0.9998,
+];
+
+/// The recall axis as a plotters coordinate: values stay recalls (so the
+/// band, the curves and the markers are given in recall), the mapping to
+/// pixels applies the scale.
+#[derive(Debug, Clone)]
+struct RecallCoord {
+    axis: RecallAxis,
+    /// Recalls are clamped into `low..=high` before mapping.
+    low: f64,
+    high: f64,
+    /// The scaled values at the left and right ends of the axis (a little
+    /// beyond `low` and `high`, so edge markers are not cut).
+    left: f64,
+    right: f64,
+}
+
+impl RecallCoord {
+    /// The axis for frontier points whose lowest recall is `min_recall`.
+    fn new(axis: RecallAxis, min_recall: f64) -> RecallCoord {
+        let (low, high) = match axis {
+            // The lowest labelled tick at or below the data (0.5 at most).
+            RecallAxis::Logit => (
+                LOGIT_TICKS[..3]
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|&t| t <= min_recall)
+                    .unwrap_or(LOGIT_TICKS[0]),
+                LOGIT_TOP,
+            ),
+            RecallAxis::Linear => (((min_recall * 20.0).floor() / 20.0).clamp(0.0, 0.8), 1.0),
+        };
+        let mut coord = RecallCoord {
+            axis,
+            low,
+            high,
+            left: 0.0,
+            right: 0.0,
+        };
+        let (a, b) = (coord.scaled(low), coord.scaled(high));
+        let pad = (b - a) * 0.02;
+        (coord.left, coord.right) = (a - pad, b + pad);
+        coord
+    }
+
+    /// `recall` clamped to the axis and scaled.
+    fn scaled(&self, recall: f64) -> f64 {
+        let r = recall.clamp(self.low, self.high);
+        match self.axis {
+            RecallAxis::Logit => (r / (1.0 - r)).ln(),
+            RecallAxis::Linear => r,
+        }
+    }
+
+    /// The tick label of `recall`: as few decimals as the tick needs.
+    fn label(&self, recall: f64) -> String {
+        match self.axis {
+            RecallAxis::Logit => format!("{recall}"),
+            RecallAxis::Linear => format!("{recall:.2}"),
+        }
+    }
+
+    /// What the axis title adds to "Recall@k".
+    fn description(&self) -> &'static str {
+        match self.axis {
+            RecallAxis::Logit => " (logit scale; recall 1 is drawn at the right edge)",
+            RecallAxis::Linear => "",
+        }
+    }
+
+    /// The `ticks` inside the axis.
+    fn within(&self, ticks: impl IntoIterator<Item = f64>) -> Vec<f64> {
+        ticks
+            .into_iter()
+            .filter(|t| (self.low..=self.high).contains(t))
+            .collect()
+    }
+}
+
+impl Ranged for RecallCoord {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let at = (self.scaled(*value) - self.left) / (self.right - self.left);
+        limit.0 + (at * f64::from(limit.1 - limit.0)).round() as i32
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        let light = hint.weight().allow_light_points();
+        match self.axis {
+            RecallAxis::Logit if light => self.within(LOGIT_MINOR),
+            RecallAxis::Logit => self.within(LOGIT_TICKS),
+            RecallAxis::Linear => {
+                let steps = if light { 100 } else { 20 };
+                self.within((0..=steps).map(|i| f64::from(i) / f64::from(steps)))
+            }
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.low..self.high
+    }
+}
+
 /// Width of the legend panel right of the chart, pixels.
 const LEGEND_WIDTH: u32 = 250;
 
@@ -876,6 +1022,7 @@ fn draw_marker<DB: DrawingBackend, CT: CoordTranslate>(
 fn draw_chart<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     data: &ReportData,
+    axis: RecallAxis,
 ) -> anyhow::Result<()> {
     ensure_font()?;
     root.fill(&WHITE).map_err(plot_err)?;
@@ -896,8 +1043,7 @@ fn draw_chart<DB: DrawingBackend>(
     } else {
         (1.0, 1000.0)
     };
-    let x_low = ((min_recall * 20.0).floor() / 20.0).clamp(0.0, 0.8);
-    let x_high = 1.005;
+    let x = RecallCoord::new(axis, min_recall);
 
     let scope = &data.scope;
     let title = format!(
@@ -916,17 +1062,16 @@ fn draw_chart<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(78)
-        .build_cartesian_2d(x_low..x_high, (y_low..y_high).log_scale())
+        .build_cartesian_2d(x.clone(), (y_low..y_high).log_scale())
         .map_err(plot_err)?;
     chart
         .configure_mesh()
-        .x_desc(format!("Recall@{}", scope.config.k))
+        .x_desc(format!("Recall@{}{}", scope.config.k, x.description()))
         .y_desc("Queries per second (log scale)")
-        .x_label_formatter(&|x| format!("{x:.2}"))
+        .x_label_formatter(&|r| x.label(*r))
         .y_label_formatter(&|y| fmt_qps(*y))
         .label_style((FONT, 14))
         .axis_desc_style((FONT, 16))
-        .x_labels(12)
         .light_line_style(RGBColor(246, 246, 246))
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()
@@ -1017,22 +1162,23 @@ fn draw_chart<DB: DrawingBackend>(
 
 /// The QPS–recall plot as an SVG document: each variant's Pareto frontier
 /// (of the build set shown in the leaderboard) as a line with markers, QPS on
-/// a log scale, the reward band shaded, a title with dataset and k, and a
-/// legend panel listing every leaderboard row in rank order (variants without
-/// valid points, e.g. failed ones, are listed with their status, not drawn).
-pub fn svg_plot(data: &ReportData) -> anyhow::Result<String> {
+/// a log scale, recall on `axis`, the reward band shaded, a title with
+/// dataset and k, and a legend panel listing every leaderboard row in rank
+/// order (variants without valid points, e.g. failed ones, are listed with
+/// their status, not drawn).
+pub fn svg_plot(data: &ReportData, axis: RecallAxis) -> anyhow::Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, PLOT_SIZE).into_drawing_area();
-        draw_chart(&root, data)?;
+        draw_chart(&root, data, axis)?;
     }
     Ok(svg)
 }
 
 /// The same plot as [`svg_plot`], written as a PNG file to `path`.
-pub fn png_plot(data: &ReportData, path: &Path) -> anyhow::Result<()> {
+pub fn png_plot(data: &ReportData, path: &Path, axis: RecallAxis) -> anyhow::Result<()> {
     let root = BitMapBackend::new(path, PLOT_SIZE).into_drawing_area();
-    draw_chart(&root, data).with_context(|| format!("writing {}", path.display()))
+    draw_chart(&root, data, axis).with_context(|| format!("writing {}", path.display()))
 }
 
 // ---------------------------------------------------------------- HTML
@@ -1687,6 +1833,115 @@ mod tests {
         assert_eq!(wrap("aa bb cc", 5), "aa bb\ncc\n");
         assert_eq!(wrap("toolongword x", 4), "toolongword\nx\n");
         assert!(table.is_ascii(), "plain text only: {table}");
+    }
+
+    #[test]
+    fn a_long_status_wraps_under_its_column_and_the_rule_spans_the_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = populated(dir.path());
+        let mut lb = store.leaderboard("synthetic").unwrap().unwrap();
+        let hint = "skipped: libfaiss-dev missing (/usr/include/faiss/IndexHNSW.h not found); \
+                    install with: scripts/setup";
+        lb.rows[3].status_text = hint.to_string();
+        let table = terminal_table(&lb);
+        let lines: Vec<&str> = table.lines().collect();
+        let status_col = lines[1].find("Status").unwrap();
+        let rule = lines[2];
+        assert!(rule.chars().all(|c| c == '-'));
+        let body: Vec<&str> = lines[3..]
+            .iter()
+            .take_while(|l| !l.starts_with("Reward = "))
+            .copied()
+            .collect();
+        let widest = body.iter().chain(&lines[1..2]).map(|l| l.len()).max();
+        assert_eq!(Some(rule.len()), widest, "{table}");
+        assert!(rule.len() <= status_col + MIN_STATUS_WIDTH, "{table}");
+        // The hint continues under the Status column and reads back whole.
+        let at = body.iter().position(|l| l.contains("crashy")).unwrap();
+        let continued: Vec<&str> = body[at..]
+            .iter()
+            .enumerate()
+            .take_while(|(i, l)| *i == 0 || l[..status_col].trim().is_empty())
+            .map(|(_, l)| l[status_col..].trim_end())
+            .collect();
+        assert!(continued.len() > 1, "{table}");
+        assert_eq!(continued.join(" "), hint, "{table}");
+    }
+
+    #[test]
+    fn the_logit_axis_gives_the_high_recall_regime_a_readable_share() {
+        let logit = RecallCoord::new(RecallAxis::Logit, 0.6);
+        let linear = RecallCoord::new(RecallAxis::Linear, 0.6);
+        let share = |x: &RecallCoord, from: f64, to: f64| {
+            f64::from(x.map(&to, (0, 1000)) - x.map(&from, (0, 1000))) / 1000.0
+        };
+        assert!(share(&linear, 0.95, 0.999) < 0.15);
+        assert!(share(&logit, 0.95, 0.999) > 0.35);
+        // 0.9, 0.99, 0.999 and 0.9999 are about evenly spaced, and labelled so.
+        let steps: Vec<i32> = [0.9, 0.99, 0.999, LOGIT_TOP]
+            .windows(2)
+            .map(|w| logit.map(&w[1], (0, 1000)) - logit.map(&w[0], (0, 1000)))
+            .collect();
+        assert!(
+            steps.iter().all(|s| (s - steps[0]).abs() * 20 <= steps[0]),
+            "{steps:?}"
+        );
+        let ticks: Vec<String> = logit
+            .key_points(plotters::coord::ranged1d::BoldPoints(10))
+            .iter()
+            .map(|t| logit.label(*t))
+            .collect();
+        assert_eq!(ticks, ["0.5", "0.9", "0.99", "0.999", "0.9999"]);
+        // Recall 1 is drawn at the right edge, inside the axis.
+        let edge = logit.map(&1.0, (0, 1000));
+        assert_eq!(edge, logit.map(&LOGIT_TOP, (0, 1000)));
+        assert!(edge > 950 && edge < 1000);
+        // Lower recalls widen the axis down to the next labelled tick.
+        assert_eq!(RecallCoord::new(RecallAxis::Logit, 0.3).low, 0.1);
+        assert_eq!(RecallCoord::new(RecallAxis::Logit, 0.0).low, 0.01);
+        assert!(logit.map(&0.0, (0, 1000)) > 0, "clamped into the axis");
+    }
+
+    #[test]
+    fn the_plot_draws_either_recall_axis_with_the_band_shaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = populated(dir.path());
+        let data = ReportData::collect(&store, "synthetic").unwrap();
+        let band = |svg: &str| {
+            let c = RGBColor(255, 190, 60);
+            svg.matches(&format!("fill=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2))
+                .count()
+        };
+        // The texts of an SVG document.
+        let texts = |svg: &str| -> Vec<String> {
+            svg.split("<text")
+                .skip(1)
+                .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim()))
+                .map(str::to_owned)
+                .collect()
+        };
+        let logit = svg_plot(&data, RecallAxis::Logit).unwrap();
+        let labels = texts(&logit);
+        for label in ["0.9", "0.99", "0.999"] {
+            assert!(labels.iter().any(|t| t == label), "{label} in {labels:?}");
+        }
+        assert!(
+            labels.iter().any(|t| t.contains("logit scale")),
+            "{labels:?}"
+        );
+        assert!(band(&logit) >= 2, "the band and its legend swatch");
+        let linear = svg_plot(&data, RecallAxis::Linear).unwrap();
+        let labels = texts(&linear);
+        assert!(labels.iter().any(|t| t == "0.90"), "{labels:?}");
+        assert!(!labels.iter().any(|t| t.contains("logit")), "{labels:?}");
+        assert!(band(&linear) >= 2);
+        assert_eq!(
+            write_reports(&store, "synthetic", &dir.path().join("out"))
+                .map(|files| fs::read_to_string(files.svg).unwrap())
+                .unwrap(),
+            logit,
+            "the reports draw the logit axis"
+        );
     }
 
     #[test]

@@ -1478,14 +1478,7 @@ impl Store {
                 variant_name: latest.key.variant_name.clone(),
                 variant_hash: latest.key.variant_hash.clone(),
                 status: latest.status,
-                status_text: format!(
-                    "{}: {}",
-                    latest.status,
-                    latest
-                        .failure_reason
-                        .as_deref()
-                        .unwrap_or("no reason recorded")
-                ),
+                status_text: failure_text(latest.status, latest.failure_reason.as_deref()),
                 reward: 0.0,
                 qps_at_090: None,
                 qps_at_095: None,
@@ -1506,6 +1499,15 @@ impl Store {
         row.status_text.push_str(sandbox_note(row.sandboxed));
         Ok(row)
     }
+}
+
+/// "failed: crash: SIGSEGV", "skipped: libfoo-dev missing (…)": the status
+/// and its reason, with the status word once even where the stored reason
+/// already starts with it (older hosts recorded skips as "skipped: …").
+fn failure_text(status: Status, reason: Option<&str>) -> String {
+    let prefix = format!("{status}: ");
+    let reason = reason.unwrap_or("no reason recorded");
+    format!("{prefix}{}", reason.strip_prefix(&prefix).unwrap_or(reason))
 }
 
 /// What follows the status of an evaluation whose worker ran unsandboxed:
@@ -2356,6 +2358,13 @@ pub(crate) mod tests {
         store
             .skip_evaluation(unknown, &Failure::new("missing package libfoo-dev", ""))
             .unwrap();
+        // An older host recorded skips with the status word in the reason.
+        let older = store
+            .start_evaluation(&key("older", "h", &[]), run)
+            .unwrap();
+        store
+            .skip_evaluation(older, &Failure::new("skipped: libbar-dev missing", ""))
+            .unwrap();
         assert_eq!(store.evaluation(crash).unwrap().sandboxed, Some(false));
         assert_eq!(store.evaluation(unknown).unwrap().sandboxed, None);
 
@@ -2374,6 +2383,7 @@ pub(crate) mod tests {
             row("unknown").status_text,
             "skipped: missing package libfoo-dev"
         );
+        assert_eq!(row("older").status_text, "skipped: libbar-dev missing");
 
         let id = store.start_evaluation(&key("zero", "h", &[]), run).unwrap();
         let zero_threads = EvaluationOutcome {

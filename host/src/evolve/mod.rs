@@ -25,6 +25,7 @@ pub mod rl;
 
 use std::path::{Path, PathBuf};
 
+use annvil_data::{Dataset, DatasetSpec};
 use annvil_results::{
     CandidateId, CandidateRecord, CandidateScore, CandidateStatus, LeaderboardRow, Lineage,
     NewCandidate, Scope, Status, Store,
@@ -672,11 +673,14 @@ impl<'a> Stage<'a> {
             seed: rng.next_u64(),
             ..self.options.sampling
         };
+        let score = ParentScore::Known {
+            store: &store,
+            scope: &self.scope,
+            reward: parent_reward,
+        };
         let text = compose_prompt(
-            &store,
-            &self.scope,
             parent,
-            parent_reward,
+            &score,
             self.slot,
             lang,
             &sampling,
@@ -745,38 +749,63 @@ impl<'a> Stage<'a> {
     }
 }
 
+/// What a prompt knows of its parent's score.
+enum ParentScore<'a> {
+    /// Its reward on the leaderboard `scope` of `store`, where the
+    /// exemplars are scored too.
+    Known {
+        store: &'a Store,
+        scope: &'a Scope,
+        reward: f64,
+    },
+    /// No successful evaluation of the parent on `dataset` (a name) yet.
+    Unknown { dataset: &'a str },
+}
+
 /// The contrastive prompt for `slot` of `parent`: exemplars are the
-/// evaluated candidates of that slot in `lang`, scored in `scope`.
-#[allow(clippy::too_many_arguments)]
+/// evaluated candidates of that slot in `lang`, scored where the parent is
+/// (none when its score is unknown).
 fn compose_prompt(
-    store: &Store,
-    scope: &Scope,
     parent: &VariantSpec,
-    parent_reward: f64,
+    score: &ParentScore<'_>,
     slot: SlotKind,
     lang: Lang,
     sampling: &Sampling,
     last_failure: Option<&str>,
 ) -> Result<String> {
-    let pool: Vec<CandidateRecord> = store
-        .slot_candidates(slot.name())?
-        .into_iter()
-        .filter(|c| c.candidate.language.as_deref() == Some(lang.name()))
-        .filter(|c| {
-            c.score.as_ref().is_some_and(|s| {
-                s.config_key == scope.config_key && s.dataset_hash == scope.dataset_hash
-            })
-        })
-        .collect();
-    let exemplars = prompt::sample_exemplars(&pool, parent_reward, sampling);
+    let (exemplars, reward, max_recall, dataset) = match score {
+        ParentScore::Known {
+            store,
+            scope,
+            reward,
+        } => {
+            let pool: Vec<CandidateRecord> = store
+                .slot_candidates(slot.name())?
+                .into_iter()
+                .filter(|c| c.candidate.language.as_deref() == Some(lang.name()))
+                .filter(|c| {
+                    c.score.as_ref().is_some_and(|s| {
+                        s.config_key == scope.config_key && s.dataset_hash == scope.dataset_hash
+                    })
+                })
+                .collect();
+            (
+                prompt::sample_exemplars(&pool, *reward, sampling),
+                Some(*reward),
+                row_of(store, scope, &parent.name)?.and_then(|r| r.max_recall),
+                scope.dataset_name.as_str(),
+            )
+        }
+        ParentScore::Unknown { dataset } => (Vec::new(), None, None, *dataset),
+    };
     let own_file = parent.dir.join(lang.slot_file(slot));
     let own = (parent.slot(slot).library.path() == parent.dir && own_file.is_file())
         .then(|| std::fs::read_to_string(&own_file).ok())
         .flatten();
     let parent_info = ParentInfo {
         name: parent.name.clone(),
-        reward: parent_reward,
-        max_recall: row_of(store, scope, &parent.name)?.and_then(|r| r.max_recall),
+        reward,
+        max_recall,
         code_is_template: own.is_none(),
         code: own.unwrap_or_else(|| lang.template(slot).to_owned()),
     };
@@ -786,13 +815,17 @@ fn compose_prompt(
         parent: &parent_info,
         exemplars: &exemplars,
         last_failure,
-        dataset: &scope.dataset_name,
+        dataset,
     }))
 }
 
 /// `host prompt`: the prompt the next `llm`/`cmd` step would send for
-/// `slot` of the variant `from`, scored on the leaderboard of `dataset`
-/// (default: the most recent one holding `from`).
+/// `slot` of the variant `from`, scored on the most recent leaderboard of
+/// `dataset` that holds a successful evaluation of `from` (any dataset when
+/// `None`). `dataset` is a name or content hash from the results database,
+/// or a spec as `host evaluate --dataset` takes it. Without such an
+/// evaluation the prompt still comes, with the parent's score unknown, and
+/// stderr says how to measure it.
 pub fn prompt_for(
     from: &Path,
     slot: SlotKind,
@@ -802,38 +835,149 @@ pub fn prompt_for(
     sampling: &Sampling,
 ) -> Result<String> {
     let parent = VariantSpec::load(from)?;
+    let resolved = dataset.map(resolve_dataset).transpose()?.flatten();
     let db = results.join("results.sqlite");
-    if !db.exists() {
+    // A prompt only reads: no database is created where none is.
+    let store = if db.exists() {
+        Some(Store::open(&db)?)
+    } else {
+        None
+    };
+    let scopes = match &store {
+        Some(store) => dataset_scopes(store, dataset, resolved.as_ref())?,
+        None => Vec::new(),
+    };
+    if let Some(d) = dataset
+        && resolved.is_none()
+        && scopes.is_empty()
+    {
         bail!(
-            "{}: no results database; evaluate {} first (`host evaluate {}`)",
-            db.display(),
-            parent.name,
-            from.display()
+            "--dataset {d}: {}, and it is not a dataset spec either ({})",
+            if store.is_some() {
+                format!("{} holds no dataset of that name or hash", db.display())
+            } else {
+                format!("{} does not exist", db.display())
+            },
+            d.parse::<DatasetSpec>()
+                .err()
+                .map_or_else(String::new, |e| e.to_string())
         );
     }
-    let store = Store::open(&db)?;
-    let scopes = match dataset {
-        Some(d) => store.scopes(d)?,
-        None => store.all_scopes()?,
-    };
-    let mut found = None;
-    for scope in scopes.into_iter().rev() {
-        if let Some(row) = row_of(&store, &scope, &parent.name)?.filter(|r| r.status == Status::Ok)
-        {
-            found = Some((scope, row.reward));
-            break;
+    if let Some(store) = &store {
+        for scope in &scopes {
+            let Some(row) = row_of(store, scope, &parent.name)?.filter(|r| r.status == Status::Ok)
+            else {
+                continue;
+            };
+            eprintln!(
+                "prompt: {} scored on {} ({}): reward {:.0}",
+                parent.name,
+                scope.dataset_name,
+                scope.config.describe(),
+                row.reward
+            );
+            let score = ParentScore::Known {
+                store,
+                scope,
+                reward: row.reward,
+            };
+            return compose_prompt(&parent, &score, slot, lang, sampling, None);
         }
     }
-    let Some((scope, reward)) = found else {
-        bail!(
-            "{} has no successful evaluation in {}{}; run `host evaluate {}` first",
-            parent.name,
-            db.display(),
-            dataset.map(|d| format!(" on {d}")).unwrap_or_default(),
-            from.display()
-        );
+    let name = match (resolved, dataset) {
+        (Some(data), _) => data.name,
+        (None, Some(d)) => d.to_owned(),
+        (None, None) => DatasetSpec::default().load()?.name,
     };
-    compose_prompt(&store, &scope, &parent, reward, slot, lang, sampling, None)
+    let results_arg = if results == Path::new(DEFAULT_RESULTS) {
+        String::new()
+    } else {
+        format!(" --results {}", shell_word(&results.display().to_string()))
+    };
+    eprintln!(
+        "prompt: {} has no successful evaluation on {name} {}, so the prompt gives its score \
+         as unknown; measure it with `host evaluate {}{}{results_arg}`",
+        parent.name,
+        if store.is_some() {
+            format!("in {}", db.display())
+        } else {
+            format!("yet ({} does not exist)", db.display())
+        },
+        shell_word(&from.display().to_string()),
+        dataset
+            .map(|d| format!(" --dataset {}", shell_word(d)))
+            .unwrap_or_default(),
+    );
+    let score = ParentScore::Unknown { dataset: &name };
+    compose_prompt(&parent, &score, slot, lang, sampling, None)
+}
+
+/// `word` as one shell word: as it is when it holds nothing a shell reads
+/// specially, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.,:=/+@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The results directory the command line defaults to.
+const DEFAULT_RESULTS: &str = "annvil-results";
+
+/// The leaderboards of `dataset`, most recently evaluated first: all of
+/// them for `None`; else those whose dataset has that name or content
+/// hash, and, when `dataset` is a spec (loaded as `resolved`), those
+/// holding the data it loads, whole or cut to its first N queries
+/// (`--queries N`).
+fn dataset_scopes(
+    store: &Store,
+    dataset: Option<&str>,
+    resolved: Option<&Dataset>,
+) -> Result<Vec<Scope>> {
+    let all = store.all_scopes()?;
+    let Some(dataset) = dataset else {
+        return Ok(all);
+    };
+    let hash = resolved.map(Dataset::content_hash);
+    Ok(all
+        .into_iter()
+        .filter(|scope| {
+            scope.dataset_name == dataset
+                || scope.dataset_hash == dataset
+                || hash.as_ref() == Some(&scope.dataset_hash)
+                || resolved.is_some_and(|data| {
+                    first_queries_of(&scope.dataset_name, &data.name).is_some_and(|n| {
+                        data.clone()
+                            .first_queries(n)
+                            .is_ok_and(|cut| cut.content_hash() == scope.dataset_hash)
+                    })
+                })
+        })
+        .collect())
+}
+
+/// `dataset` loaded as `host evaluate --dataset` loads it; `None` when it
+/// is not a spec (a stored name or hash, say).
+fn resolve_dataset(dataset: &str) -> Result<Option<Dataset>> {
+    let Ok(spec) = dataset.parse::<DatasetSpec>() else {
+        return Ok(None);
+    };
+    let data = spec
+        .load()
+        .with_context(|| format!("loading dataset `{spec}`"))?;
+    Ok(Some(data))
+}
+
+/// N when `scope_name` is the dataset `name` cut to its first N queries
+/// (`NAME-qN`).
+fn first_queries_of(scope_name: &str, name: &str) -> Option<usize> {
+    scope_name
+        .strip_prefix(name)?
+        .strip_prefix("-q")?
+        .parse()
+        .ok()
 }
 
 /// A materialised candidate, before it is judged.

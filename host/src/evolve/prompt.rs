@@ -138,8 +138,8 @@ pub fn sample_exemplars(
 pub struct ParentInfo {
     /// Parent variant name.
     pub name: String,
-    /// Its reward.
-    pub reward: f64,
+    /// Its reward; `None` when it has not been evaluated on the dataset.
+    pub reward: Option<f64>,
     /// Its highest recall.
     pub max_recall: Option<f64>,
     /// Its slot source, or the reference template when the parent's slot
@@ -270,7 +270,12 @@ pub fn build_prompt(input: &PromptInput<'_>) -> String {
         fence(lang),
         interface(input.slot, lang)
     );
-    if input.exemplars.is_empty() {
+    if input.parent.reward.is_none() {
+        p.push_str(
+            "## Previous implementations\n\nNone is shown: their scores are relative to the \
+             parent's, which is not known yet.\n\n",
+        );
+    } else if input.exemplars.is_empty() {
         p.push_str("## Previous implementations\n\nNone has been evaluated yet.\n\n");
     } else {
         let _ = writeln!(
@@ -292,21 +297,26 @@ pub fn build_prompt(input: &PromptInput<'_>) -> String {
             );
         }
     }
+    let score = match input.parent.reward {
+        Some(reward) => format!(
+            "score 1.00 (reward {reward:.0}{})",
+            input
+                .parent
+                .max_recall
+                .map(|r| format!(", highest recall {r:.4}"))
+                .unwrap_or_default()
+        ),
+        None => format!("score unknown (not yet evaluated on `{}`)", input.dataset),
+    };
     let _ = writeln!(
         p,
-        "## The parent's {slot} slot{} — score 1.00 (reward {:.0}{})\n\n```{}\n{}\n```\n",
+        "## The parent's {slot} slot{} — {score}\n\n```{}\n{}\n```\n",
         if input.parent.code_is_template {
             " (the parent's slot comes from a module; this is the reference implementation \
              with the same interface)"
         } else {
             ""
         },
-        input.parent.reward,
-        input
-            .parent
-            .max_recall
-            .map(|r| format!(", highest recall {r:.4}"))
-            .unwrap_or_default(),
         fence(lang),
         input.parent.code.trim_end()
     );
@@ -499,7 +509,7 @@ mod tests {
     fn prompt_holds_every_part_of_the_protocol() {
         let parent = ParentInfo {
             name: "hnsw".into(),
-            reward: 1000.0,
+            reward: Some(1000.0),
             max_recall: Some(0.999),
             code: "pub struct Searcher;".into(),
             code_is_template: true,
@@ -532,6 +542,26 @@ mod tests {
         ] {
             assert!(prompt.contains(part), "prompt lacks {part:?}:\n{prompt}");
         }
+        // Before the parent is evaluated: its score is unknown, and no
+        // exemplar can be scored against it.
+        let unknown = ParentInfo {
+            reward: None,
+            ..parent
+        };
+        let prompt = build_prompt(&PromptInput {
+            slot: SlotKind::Search,
+            lang: Lang::Rust,
+            parent: &unknown,
+            exemplars: &[],
+            last_failure: None,
+            dataset: "fashion-mnist-784-euclidean",
+        });
+        assert!(
+            prompt.contains("score unknown (not yet evaluated on `fashion-mnist-784-euclidean`)")
+                && prompt.contains("None is shown")
+                && !prompt.contains("score 1.00"),
+            "{prompt}"
+        );
         let c = interface(SlotKind::Refinement, Lang::C);
         assert!(
             c.starts_with("/**") && c.ends_with("annvil_refinement_v1;"),
