@@ -514,7 +514,7 @@ impl Evaluation<'_> {
             recall: recall_min,
             recall_min,
             recall_max,
-            runs_disagree: runs_disagree(&recalls, plan.slice * self.options.k),
+            runs_disagree: runs_disagree(&recalls, plan.slice),
             qps: answered / best.seconds,
             latency_p50_us: percentile(&latencies, 50.0),
             latency_p95_us: percentile(&latencies, 95.0),
@@ -582,13 +582,14 @@ const CPU_MARGIN: f64 = 1.05;
 const CPU_SLACK_SECONDS: f64 = 0.002;
 
 /// True when the runs' recalls spread further than sampling different
-/// query slices explains (four standard errors of a slice's mean, at least
-/// 0.02).
-fn runs_disagree(recalls: &[f64], answers_per_run: usize) -> bool {
+/// query slices explains: four standard errors of a slice's mean recall,
+/// taking each query as one unit (its k neighbours are not independent),
+/// and at least 0.02.
+fn runs_disagree(recalls: &[f64], queries_per_run: usize) -> bool {
     let mean = recalls.iter().sum::<f64>() / recalls.len().max(1) as f64;
     let spread =
         recalls.iter().copied().fold(0.0, f64::max) - recalls.iter().copied().fold(1.0, f64::min);
-    let error = (mean * (1.0 - mean) / answers_per_run.max(1) as f64).sqrt();
+    let error = (mean * (1.0 - mean) / queries_per_run.max(1) as f64).sqrt();
     spread > (4.0 * error).max(0.02)
 }
 
@@ -783,9 +784,9 @@ mod tests {
 
     #[test]
     fn only_a_spread_beyond_sampling_noise_is_disagreement() {
-        assert!(!runs_disagree(&[0.90, 0.91, 0.905], 2500));
-        assert!(runs_disagree(&[0.99, 0.40], 2500));
-        // Few answers per run: a wider spread is still sampling noise.
+        assert!(!runs_disagree(&[0.90, 0.93, 0.905], 250));
+        assert!(runs_disagree(&[0.99, 0.40], 250));
+        // Few queries per run: a wider spread is still sampling noise.
         assert!(!runs_disagree(&[0.8, 0.9], 40));
     }
 
