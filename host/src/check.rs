@@ -165,7 +165,7 @@ fn order_problem(answers: &Answers) -> Option<String> {
     })
 }
 
-/// The suite's recorder: rows go straight to the events file.
+/// The suite's recorder: rows go straight to the worker's events.
 struct Suite<'e> {
     emit: &'e mut dyn FnMut(CheckRow),
     failed: bool,

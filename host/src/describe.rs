@@ -282,7 +282,7 @@ pub fn run_in_worker(pipeline: &PipelineSpec) -> Result<SlotParams, String> {
 }
 
 /// The declared parameters of a prepared pipeline's slots, read in a worker
-/// process under `limits` (job files go to `scratch`). Fails when a library
+/// process under `limits` (its scratch directory is `scratch`). Fails when a library
 /// does not load, a declaration is malformed or inconsistent (see
 /// [`SlotParams::problems`]), or the worker dies.
 pub fn describe(pipeline: &PipelineSpec, limits: &Limits, scratch: &Path) -> Result<SlotParams> {

@@ -22,7 +22,7 @@ use annvil_results::{
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use super::measurer::{Built, Session, Timed};
+use super::measurer::{Built, Limits, Session, Timed};
 use crate::cli::WorkerLimits;
 use crate::prepare::{Prepared, PreparedState, prepare_variants};
 use crate::protocol::{EvaluateJob, NO_ID, base_file};
@@ -185,6 +185,7 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
 
     let evaluation = Evaluation {
         options,
+        limits: options.limits.limits(),
         dataset: &dataset,
         dataset_hash: &dataset_hash,
         truth: &truth,
@@ -221,6 +222,8 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
 /// The per-dataset context of one `host evaluate`.
 struct Evaluation<'a> {
     options: &'a EvaluateOptions,
+    /// Every worker's limits, sandboxing included (decided once per run).
+    limits: Limits,
     dataset: &'a Dataset,
     dataset_hash: &'a str,
     truth: &'a GroundTruth,
@@ -335,14 +338,14 @@ impl Evaluation<'_> {
                         rss_bytes: Some(build.rss_bytes),
                         build_log: None,
                         build_threads: self.options.build_threads as u32,
-                        sandboxed: self.options.limits.limits().sandboxed,
+                        sandboxed: self.limits.sandboxed,
                     };
                     store.finish_evaluation(id, &outcome, &points)?;
                 }
                 Outcome::Failed(mut failure) => {
                     self.progress
                         .line(&format!("{label}: FAILED: {}", failure.reason));
-                    failure.sandboxed = Some(self.options.limits.limits().sandboxed);
+                    failure.sandboxed = Some(self.limits.sandboxed);
                     store.fail_evaluation(id, &failure)?;
                     ok = false;
                 }
@@ -365,10 +368,9 @@ impl Evaluation<'_> {
         let private = tempfile::tempdir_in(scratch).map_err(|e| e.to_string())?;
         let mut job = job.clone();
         job.exchange = private.path().join("exchange");
-        let limits = self.options.limits.limits();
         let mut session = Session::start(
             &job,
-            &limits,
+            &self.limits,
             private.path(),
             self.dataset.train.dim(),
             capacity,

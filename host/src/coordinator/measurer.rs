@@ -58,8 +58,6 @@ pub struct WorkerRun<T> {
     pub ending: Ending,
     /// The last lines of its stderr.
     pub stderr_tail: String,
-    /// Wall time.
-    pub elapsed: Duration,
 }
 
 /// Bytes of a worker's stderr kept for the failure record.
@@ -74,7 +72,6 @@ struct Worker {
     deadline: Instant,
     timeout: Duration,
     memory_bytes: Option<u64>,
-    started: Instant,
 }
 
 /// The trusted side's view of why a worker stopped.
@@ -118,7 +115,7 @@ fn classify(
 }
 
 /// The conventional name of a signal.
-pub fn signal_name(signal: i32) -> &'static str {
+fn signal_name(signal: i32) -> &'static str {
     match signal {
         libc::SIGSEGV => "SIGSEGV",
         libc::SIGABRT => "SIGABRT",
@@ -180,15 +177,10 @@ fn keep_tail(mut stderr: Box<dyn Read + Send>) -> Arc<Mutex<Vec<u8>>> {
     kept
 }
 
-/// The host binary every worker runs (`host worker`).
-fn host_exe() -> Result<PathBuf> {
-    Ok(std::env::current_exe()?)
-}
-
 impl Worker {
     fn start(job: &Job, readable: Vec<PathBuf>, scratch: &Path, limits: &Limits) -> Result<Worker> {
-        std::fs::create_dir_all(scratch)?;
-        let exe = host_exe()?;
+        // Every worker runs this host binary as `host worker`.
+        let exe = std::env::current_exe()?;
         let mut readable = readable;
         readable.push(exe.clone());
         let command = WorkerCommand {
@@ -201,16 +193,14 @@ impl Worker {
         let lines = read_lines(child.stdout.take().expect("piped"));
         let stderr = keep_tail(child.stderr.take().expect("piped"));
         let stdin = child.stdin.take();
-        let started = Instant::now();
         let mut worker = Worker {
             child,
             stdin,
             lines,
             stderr,
-            deadline: started + limits.timeout,
+            deadline: Instant::now() + limits.timeout,
             timeout: limits.timeout,
             memory_bytes: limits.memory_bytes,
-            started,
         };
         // A worker that died at once is classified when its first event is awaited.
         let _ = worker.send(job);
@@ -381,7 +371,6 @@ pub fn run_job<T: DeserializeOwned>(
         items,
         ending,
         stderr_tail: worker.stderr_tail(),
-        elapsed: worker.started.elapsed(),
     })
 }
 
@@ -447,7 +436,6 @@ impl Session {
         dim: usize,
         capacity: usize,
     ) -> Result<Session, String> {
-        std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
         let exchange = Exchange::create(&job.exchange, dim, job.k, capacity)
             .map_err(|e| format!("creating {}: {e}", job.exchange.display()))?;
         let mut readable = job.pipeline.libraries();
