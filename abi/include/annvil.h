@@ -29,6 +29,8 @@
  *   1.0  the descriptor, the three slot tables and the plain data.
  *   1.1  annvil_param_info, and the optional `params` function at the end of
  *        each slot table (a slot declares the parameters it accepts).
+ *   1.2  the optional `search_batch` function at the end of the search
+ *        table (many queries in one call).
  *
  * Ownership rules
  *   - The host allocates every output buffer and the error buffer.
@@ -77,7 +79,7 @@ extern "C" {
 /** ABI major version this header describes. */
 #define ANNVIL_ABI_MAJOR 1u
 /** ABI minor version this header describes. */
-#define ANNVIL_ABI_MINOR 1u
+#define ANNVIL_ABI_MINOR 2u
 
 /* ------------------------------------------------------------------------ */
 /* Status codes                                                             */
@@ -446,6 +448,27 @@ typedef struct annvil_search_v1 {
      * of times, before or after any other call.
      */
     const annvil_param_info *(*params)(size_t *count);
+    /**
+     * Optional (ABI 1.2; NULL when absent, and absent when `struct_size`
+     * ends before this field). Searches `count` queries in one call: query
+     * i is queries[i * dim .. (i + 1) * dim]; its results go to
+     * ids[i * n .. (i + 1) * n] and distances[i * n .. (i + 1) * n], with
+     * the same rules as `search`, and the number written to found[i]. The
+     * results must be those `search` would give for each query alone; a
+     * library may interleave the queries' work (prefetching one while
+     * scoring another) or call a batched kernel. A host without this entry
+     * calls `search` once per query.
+     * Must return ANNVIL_ERR_DIMENSION_MISMATCH when `dim` differs from the
+     * base dimension.
+     * Ownership: `queries` is borrowed; `ids` and `distances` are host
+     * buffers of `count * n` elements, `found` of `count`.
+     * Thread-safety: same as `search` on this context.
+     */
+    annvil_status (*search_batch)(annvil_search_context *context,
+                                  const float *queries, size_t count,
+                                  size_t dim, size_t n, uint32_t *ids,
+                                  float *distances, size_t *found,
+                                  annvil_error *error);
 } annvil_search_v1;
 
 /* ------------------------------------------------------------------------ */

@@ -5,7 +5,7 @@
 
 pub const ANNVIL_MAGIC: u32 = 1095650902;
 pub const ANNVIL_ABI_MAJOR: u32 = 1;
-pub const ANNVIL_ABI_MINOR: u32 = 1;
+pub const ANNVIL_ABI_MINOR: u32 = 2;
 pub const ANNVIL_OK: i32 = 0;
 pub const ANNVIL_ERR_INVALID_ARGUMENT: i32 = 1;
 pub const ANNVIL_ERR_UNKNOWN_PARAMETER: i32 = 2;
@@ -390,10 +390,24 @@ pub struct annvil_search_v1 {
     #[doc = " Optional (ABI 1.1; NULL when the slot declares nothing, and absent\n when `struct_size` ends before this field). Declares the parameters\n this slot accepts: returns an array of `*count` declarations, or NULL\n with `*count` set to 0. Fixed parameters go to `prepare`;\n those flagged ANNVIL_PARAM_FLAG_KNOB go to `configure`.\n Ownership: the array and every string it points at are static, owned\n by the library, and stay valid and unchanged while the library is\n loaded; every call returns the same array. `count` is a host\n out-pointer, never NULL. Every element has the same `struct_size`,\n which is the array's stride: a host steps through the array by the\n first element's `struct_size`, not by its own sizeof.\n Thread-safety: safe to call from any thread, concurrently, any number\n of times, before or after any other call."]
     pub params:
         ::core::option::Option<unsafe extern "C" fn(count: *mut usize) -> *const annvil_param_info>,
+    #[doc = " Optional (ABI 1.2; NULL when absent, and absent when `struct_size`\n ends before this field). Searches `count` queries in one call: query\n i is queries[i * dim .. (i + 1) * dim]; its results go to\n ids[i * n .. (i + 1) * n] and distances[i * n .. (i + 1) * n], with\n the same rules as `search`, and the number written to found[i]. The\n results must be those `search` would give for each query alone; a\n library may interleave the queries' work (prefetching one while\n scoring another) or call a batched kernel. A host without this entry\n calls `search` once per query.\n Must return ANNVIL_ERR_DIMENSION_MISMATCH when `dim` differs from the\n base dimension.\n Ownership: `queries` is borrowed; `ids` and `distances` are host\n buffers of `count * n` elements, `found` of `count`.\n Thread-safety: same as `search` on this context."]
+    pub search_batch: ::core::option::Option<
+        unsafe extern "C" fn(
+            context: *mut annvil_search_context,
+            queries: *const f32,
+            count: usize,
+            dim: usize,
+            n: usize,
+            ids: *mut u32,
+            distances: *mut f32,
+            found: *mut usize,
+            error: *mut annvil_error,
+        ) -> annvil_status,
+    >,
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of annvil_search_v1"][::core::mem::size_of::<annvil_search_v1>() - 88usize];
+    ["Size of annvil_search_v1"][::core::mem::size_of::<annvil_search_v1>() - 96usize];
     ["Alignment of annvil_search_v1"][::core::mem::align_of::<annvil_search_v1>() - 8usize];
     ["Offset of field: annvil_search_v1::struct_size"]
         [::core::mem::offset_of!(annvil_search_v1, struct_size) - 0usize];
@@ -417,6 +431,8 @@ const _: () = {
         [::core::mem::offset_of!(annvil_search_v1, searcher_destroy) - 72usize];
     ["Offset of field: annvil_search_v1::params"]
         [::core::mem::offset_of!(annvil_search_v1, params) - 80usize];
+    ["Offset of field: annvil_search_v1::search_batch"]
+        [::core::mem::offset_of!(annvil_search_v1, search_batch) - 88usize];
 };
 #[doc = " The refinement slot: turns search candidates into the final k results."]
 #[repr(C)]

@@ -677,6 +677,67 @@ unsafe extern "C" fn search_search<S: Search>(
     })
 }
 
+#[allow(clippy::too_many_arguments, reason = "mirrors the C signature")]
+unsafe extern "C" fn search_search_batch<S: Search>(
+    context: *mut ffi::annvil_search_context,
+    queries: *const f32,
+    count: usize,
+    dim: usize,
+    n: usize,
+    ids: *mut u32,
+    distances: *mut f32,
+    found: *mut usize,
+    error: *mut ffi::annvil_error,
+) -> ffi::annvil_status {
+    guard(error, || {
+        // SAFETY: `context` was made by `search_context_new::<S>` and is used
+        // by this thread only; its searcher outlives it (contract).
+        let context = unsafe { context.cast::<SearchContextBox<S>>().as_mut() }
+            .ok_or_else(|| Error::invalid("search context is NULL"))?;
+        // SAFETY: as above.
+        let searcher = unsafe { &*context.searcher };
+        check_dim(dim, searcher.dim)?;
+        let total = |per: usize| {
+            count
+                .checked_mul(per)
+                .ok_or_else(|| Error::invalid("batch size overflows"))
+        };
+        let (floats, slots) = (total(dim)?, total(n)?);
+        // SAFETY: `queries` holds `count * dim` floats; `ids` and
+        // `distances` are host buffers of `count * n` elements and `found`
+        // of `count` (contract).
+        let (queries, ids, distances, found) = unsafe {
+            (
+                host_slice(queries, floats, "queries")?,
+                host_slice_mut(ids, slots, "ids")?,
+                host_slice_mut(distances, slots, "distances")?,
+                host_slice_mut(found, count, "found")?,
+            )
+        };
+        if count == 0 {
+            return Ok(());
+        }
+        let queries = Vectors::new(queries, dim)?;
+        let mut out: Vec<Neighbors<'_>> = if n == 0 {
+            (0..count)
+                .map(|_| Neighbors::new(&mut [], &mut []))
+                .collect()
+        } else {
+            ids.chunks_mut(n)
+                .zip(distances.chunks_mut(n))
+                .map(|(ids, distances)| Neighbors::new(ids, distances))
+                .collect()
+        };
+        searcher
+            .searcher
+            .search_batch(&mut context.scratch, queries, &mut out)?;
+        for (found, out) in found.iter_mut().zip(&out) {
+            *found = out.len();
+        }
+        Ok(())
+    })
+}
+
 unsafe extern "C" fn searcher_memory_bytes<S: Search>(
     searcher: *const ffi::annvil_searcher,
 ) -> usize {
@@ -734,6 +795,7 @@ pub const fn search_table<S: Search>(params: ParamsFn) -> ffi::annvil_search_v1 
         context_destroy: Some(search_context_destroy::<S>),
         searcher_destroy: Some(searcher_destroy::<S>),
         params: params_entry(S::PARAMS, params),
+        search_batch: Some(search_search_batch::<S>),
     }
 }
 

@@ -1,6 +1,6 @@
 //! The three slot traits a Rust variant implements.
 
-use crate::data::{Base, Graph, GraphView, Metric, Neighbors};
+use crate::data::{Base, Graph, GraphView, Metric, Neighbors, Vectors};
 use crate::declare::ParamSpec;
 use crate::error::Result;
 use crate::params::Params;
@@ -63,6 +63,24 @@ pub trait Search: Sized + Send + Sync + 'static {
         query: &[f32],
         out: &mut Neighbors<'_>,
     ) -> Result<()>;
+
+    /// Searches many queries in one call (the ABI's `search_batch`):
+    /// `queries` holds one query per row and `out[i]` receives query i's
+    /// candidates, as [`Search::search`] would write them. The default
+    /// searches the queries one by one; override it to interleave their
+    /// work or to call a batched kernel. The SDK has already checked the
+    /// dimension and that `out` has one entry per query.
+    fn search_batch(
+        &self,
+        context: &mut Self::Context,
+        queries: Vectors<'_>,
+        out: &mut [Neighbors<'_>],
+    ) -> Result<()> {
+        for (query, out) in queries.rows().zip(out) {
+            self.search(context, query, out)?;
+        }
+        Ok(())
+    }
 
     /// Bytes of memory owned by `self`, not counting borrowed inputs.
     fn memory_bytes(&self) -> usize;

@@ -230,9 +230,17 @@ impl Workspace {
         for dir in self.source_dirs(package) {
             hash_tree(&mut hasher, &dir, &dir)?;
         }
-        let requires = VariantSpec::load(package_dir)
-            .map(|s| s.requires)
-            .unwrap_or_default();
+        let spec = VariantSpec::load(package_dir).ok();
+        if spec.as_ref().is_some_and(|s| s.python.is_some()) {
+            // Compiled with the bridge's `python` feature against this
+            // interpreter.
+            let python = crate::python_env::interpreter()
+                .map_err(|e| anyhow!("{}: {e}", package_dir.display()))?;
+            hasher.update(b"python feature\n");
+            hasher.update(python.executable.as_os_str().as_encoded_bytes());
+            hasher.update(python.version.as_bytes());
+        }
+        let requires = spec.map(|s| s.requires).unwrap_or_default();
         for requirement in requires {
             hasher.update(requirement.path.to_string_lossy().as_bytes());
             if let Ok(meta) = std::fs::metadata(&requirement.path) {
@@ -296,7 +304,14 @@ impl Workspace {
         }
         if !to_build.is_empty() {
             let names: Vec<&str> = to_build.iter().map(|(_, n, _)| n.as_str()).collect();
-            let outcome = self.run_cargo(&names, &mut progress);
+            let bridged: Vec<&str> = to_build
+                .iter()
+                .filter(|(source, _, _)| {
+                    VariantSpec::load(source.path()).is_ok_and(|s| s.python.is_some())
+                })
+                .map(|(_, n, _)| n.as_str())
+                .collect();
+            let outcome = self.run_cargo(&names, &bridged, &mut progress);
             for (source, name, hash) in to_build {
                 let built = match outcome.artifacts.get(&name) {
                     Some(artifact) => {
@@ -346,7 +361,15 @@ impl Workspace {
         })
     }
 
-    fn run_cargo(&self, packages: &[&str], progress: &mut impl FnMut(&str)) -> CargoOutcome {
+    /// Builds `packages`; those in `bridged` get their `python` feature
+    /// (annvil-python-bridge embedding CPython), compiled against
+    /// [`crate::python_env::interpreter`].
+    fn run_cargo(
+        &self,
+        packages: &[&str],
+        bridged: &[&str],
+        progress: &mut impl FnMut(&str),
+    ) -> CargoOutcome {
         let mut cmd = Command::new(&self.cargo);
         cmd.current_dir(self.root())
             .args([
@@ -362,6 +385,12 @@ impl Workspace {
         }
         for p in packages {
             cmd.args(["-p", p]);
+        }
+        for p in bridged {
+            cmd.arg("--features").arg(format!("{p}/python"));
+        }
+        if let (false, Ok(python)) = (bridged.is_empty(), crate::python_env::interpreter()) {
+            cmd.env("PYO3_PYTHON", &python.executable);
         }
         let mut outcome = CargoOutcome::default();
         let mut child = match cmd.spawn() {

@@ -2,7 +2,8 @@
 //! isolated worker processes, scores and stores the results, and writes
 //! leaderboards. See ARCHITECTURE.md for the map of modules and data flow.
 //!
-//! Trusted side: [`cli`], [`variant`], [`compile`], [`prepare`], and
+//! Trusted side: [`cli`], [`variant`], [`compile`], [`prepare`],
+//! [`python_env`], and
 //! [`coordinator`] (the sandbox, the measurer, `host evaluate`). What the
 //! two sides say to each other: [`protocol`]. Worker side (the only code
 //! that loads variant libraries, untrusted): [`worker`], and the worker
@@ -16,6 +17,7 @@ pub mod describe;
 pub mod evolve;
 pub mod prepare;
 pub mod protocol;
+pub mod python_env;
 pub mod report;
 pub mod scaffold;
 pub mod variant;

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use anyhow::{Result, anyhow};
 
 use crate::compile::{BuildFailure, BuiltLibrary, Workspace};
-use crate::protocol::PipelineSpec;
-use crate::variant::{LibrarySource, SlotKind, VariantSpec};
+use crate::protocol::{PipelineSpec, PythonRuntime};
+use crate::python_env;
+use crate::variant::{LibrarySource, PythonSpec, SlotKind, VariantSpec};
 
 /// A variant after preparation.
 pub struct Prepared {
@@ -75,6 +76,25 @@ pub fn prepare_variants(
             workspaces.push(Workspace::discover(dir)?);
         }
     }
+    let pythons: Vec<Option<Result<PythonRuntime, String>>> = specs
+        .iter()
+        .map(|(_, spec)| {
+            let spec = spec.as_ref().ok()?;
+            let python = spec.python.as_ref()?;
+            spec.missing_requirement()
+                .is_none()
+                .then(|| python_runtime(spec, python, &workspaces, &mut progress))
+        })
+        .collect();
+    // A variant whose Python cannot be made is skipped: nothing to build.
+    let sources: Vec<LibrarySource> = specs
+        .iter()
+        .zip(&pythons)
+        .filter(|(_, python)| !matches!(python, Some(Err(_))))
+        .filter_map(|((_, s), _)| s.as_ref().ok())
+        .filter(|s| s.missing_requirement().is_none())
+        .flat_map(VariantSpec::libraries)
+        .collect();
     let mut built: BTreeMap<LibrarySource, Result<BuiltLibrary, BuildFailure>> = sources
         .iter()
         .filter_map(|s| match s {
@@ -92,7 +112,8 @@ pub fn prepare_variants(
     }
     let prepared = specs
         .into_iter()
-        .map(|(dir, spec)| {
+        .zip(pythons)
+        .map(|((dir, spec), python)| {
             let name = dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -102,7 +123,10 @@ pub fn prepare_variants(
                     reason,
                     log: String::new(),
                 },
-                Ok(spec) => ready_state(spec, &built),
+                Ok(spec) => match python.transpose() {
+                    Err(hint) => PreparedState::Skipped { hint },
+                    Ok(python) => ready_state(spec, python, &built),
+                },
             };
             Prepared { name, dir, state }
         })
@@ -120,8 +144,43 @@ pub fn prepare_variants(
     ))
 }
 
+/// The Python a bridged variant runs in, its environment made on first use
+/// under the target directory of the workspace that builds it; the error is
+/// the install hint.
+fn python_runtime(
+    spec: &VariantSpec,
+    python: &PythonSpec,
+    workspaces: &[Workspace],
+    progress: &mut impl FnMut(&str),
+) -> Result<PythonRuntime, String> {
+    let interpreter = python_env::interpreter()?;
+    let target = spec
+        .libraries()
+        .iter()
+        .find_map(|source| match source {
+            LibrarySource::Package(dir) => workspaces.iter().find(|ws| ws.contains(dir)),
+            LibrarySource::File(_) => None,
+        })
+        .map(|ws| ws.target_dir().to_path_buf())
+        .ok_or_else(|| {
+            format!(
+                "{}: a bridged variant is a cargo package (its library is itself)",
+                spec.name
+            )
+        })?;
+    let mut progress = |line: &str| progress(&format!("{}: {line}", spec.name));
+    let environment =
+        python_env::environment(python, &target.join("annvil").join("python"), &mut progress)?;
+    Ok(PythonRuntime {
+        environment,
+        adapter: python.adapter.clone(),
+        prefix: interpreter.prefix.clone(),
+    })
+}
+
 fn ready_state(
     spec: VariantSpec,
+    python: Option<PythonRuntime>,
     built: &BTreeMap<LibrarySource, Result<BuiltLibrary, BuildFailure>>,
 ) -> PreparedState {
     if let Some(req) = spec.missing_requirement() {
@@ -171,6 +230,7 @@ fn ready_state(
         search_params: spec.search.params.clone(),
         refine_params: spec.refinement.params.clone(),
         candidates: spec.candidates,
+        python,
     };
     PreparedState::Ready {
         hash: hasher.finalize().to_hex()[..16].to_owned(),

@@ -609,6 +609,7 @@ impl Plan<'_> {
             // `candidates` sizes the hand-over from the search to the
             // refinement, so it is the parent's whichever slot is generated.
             candidates: self.parent.and_then(|p| p.candidates),
+            python: None,
             lineage: self.parent.map(|p| Lineage {
                 parent: p.name.clone(),
                 slot: self.generated[0].name().to_owned(),

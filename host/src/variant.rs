@@ -18,6 +18,9 @@
 //!   library: self
 //!   params: {}
 //!   candidates: 40                 # candidates the search returns (>= k; default k)
+//! python:                          # optional: slots served by a Python library
+//!   requirements: [faiss-cpu==1.15.1, numpy==2.4.6]   # exact pins
+//!   adapter: adapter.py            # the module annvil-python-bridge calls
 //! ```
 //! Every section is optional. A slot without a `library` takes the library
 //! of the search slot, else of the construction slot, else of the
@@ -71,6 +74,7 @@ struct RawSpec {
     construction: Option<RawSlot>,
     search: Option<RawSlot>,
     refinement: Option<RawSlot>,
+    python: Option<RawPython>,
     /// Lineage of generated variants: parent variant and the slot changed.
     #[serde(default)]
     lineage: Option<Lineage>,
@@ -87,6 +91,57 @@ struct RawSlot {
     #[serde(default)]
     sweep: BTreeMap<String, Vec<Value>>,
     candidates: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPython {
+    requirements: Vec<String>,
+    adapter: PathBuf,
+}
+
+/// The Python side of a bridged variant (its slots are served by
+/// annvil-python-bridge): the packages of its environment and its adapter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PythonSpec {
+    /// Exact pins (`name==version`), installed into the variant's own
+    /// virtual environment.
+    pub requirements: Vec<String>,
+    /// The adapter module (absolute path).
+    pub adapter: PathBuf,
+}
+
+impl PythonSpec {
+    fn from_raw(dir: &Path, raw: RawPython) -> Result<PythonSpec, String> {
+        if raw.requirements.is_empty() {
+            return Err("python.requirements: list the packages the adapter imports, each pinned as name==version".into());
+        }
+        for (i, requirement) in raw.requirements.iter().enumerate() {
+            let pinned = requirement.split_once("==").is_some_and(|(name, version)| {
+                !name.is_empty()
+                    && !version.is_empty()
+                    && !requirement.contains(char::is_whitespace)
+                    && !version.contains(['=', '<', '>', '!', '~', ',', '*', ';'])
+            });
+            if !pinned {
+                return Err(format!(
+                    "python.requirements[{i}]: `{requirement}` is not an exact pin; write \
+                     name==version (`pip index versions <name>` lists the versions)"
+                ));
+            }
+        }
+        let adapter = dir.join(&raw.adapter);
+        if !adapter.is_file() {
+            return Err(format!(
+                "python.adapter: `{}` is not a file (a path relative to the variant directory)",
+                raw.adapter.display()
+            ));
+        }
+        Ok(PythonSpec {
+            requirements: raw.requirements,
+            adapter,
+        })
+    }
 }
 
 /// A system package a variant needs.
@@ -211,6 +266,8 @@ pub struct VariantSpec {
     pub refinement: SlotSpec,
     /// Candidates the search returns for refinement (None: k).
     pub candidates: Option<usize>,
+    /// The Python library serving the slots, for a bridged variant.
+    pub python: Option<PythonSpec>,
     /// Parent and changed slot, for generated variants.
     pub lineage: Option<Lineage>,
 }
@@ -347,8 +404,14 @@ impl VariantSpec {
                 "search.sweep.{key}: also fixed in search.params; keep one"
             )));
         }
+        let python = raw
+            .python
+            .map(|p| PythonSpec::from_raw(&dir, p))
+            .transpose()
+            .map_err(invalid)?;
         Ok(VariantSpec {
             name,
+            python,
             description: raw.description,
             requires: raw.requires,
             construction,
@@ -443,7 +506,15 @@ struct YamlOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     refinement: Option<YamlSlot>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    python: Option<YamlPython<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     lineage: Option<&'a Lineage>,
+}
+
+#[derive(Serialize)]
+struct YamlPython<'a> {
+    requirements: &'a [String],
+    adapter: PathBuf,
 }
 
 #[derive(Serialize)]
@@ -517,6 +588,10 @@ impl VariantSpec {
             // An undeclared refinement stays undeclared: the host then keeps
             // the search's first k results when the library has no refiner.
             refinement: self.refinement.declared.then(|| slot(SlotKind::Refinement)),
+            python: self.python.as_ref().map(|p| YamlPython {
+                requirements: &p.requirements,
+                adapter: relative_path(dir, &p.adapter),
+            }),
             lineage: self.lineage.as_ref(),
         };
         serde_yaml_ng::to_string(&out).expect("a variant spec serialises")

@@ -26,7 +26,9 @@ use serde::de::DeserializeOwned;
 
 use super::sandbox::{self, Exit, WorkerChild, WorkerCommand};
 use crate::protocol::exchange::Exchange;
-use crate::protocol::{EvaluateItem, EvaluateJob, Event, Job, MAX_LINE_BYTES, RanReport, Request};
+use crate::protocol::{
+    EvaluateItem, EvaluateJob, Event, Job, MAX_LINE_BYTES, PythonRuntime, RanReport, Request,
+};
 use crate::variant::ParamMap;
 
 /// Limits applied to one worker.
@@ -183,8 +185,11 @@ impl Worker {
         let exe = std::env::current_exe()?;
         let mut readable = readable;
         readable.push(exe.clone());
+        let python = job.pipeline().python.as_ref();
+        readable.extend(python.map(PythonRuntime::readable).unwrap_or_default());
         let command = WorkerCommand {
             readable,
+            env: python.map(PythonRuntime::env).unwrap_or_default(),
             scratch: scratch.to_path_buf(),
             memory_bytes: limits.memory_bytes,
             sandboxed: limits.sandboxed,

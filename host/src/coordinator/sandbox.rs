@@ -52,6 +52,9 @@ pub struct WorkerCommand {
     pub readable: Vec<PathBuf>,
     /// The one writable directory (also the worker's HOME and TMPDIR).
     pub scratch: PathBuf,
+    /// Environment variables the coordinator sets for this worker, on top
+    /// of [`ENV_ALLOWLIST`].
+    pub env: Vec<(String, String)>,
     /// Address-space cap, in bytes.
     pub memory_bytes: Option<u64>,
     /// Run inside the sandbox.
@@ -92,6 +95,7 @@ pub fn availability() -> &'static Result<(), String> {
         let scratch = tempfile::tempdir().map_err(|e| e.to_string())?;
         let command = WorkerCommand {
             readable: Vec::new(),
+            env: Vec::new(),
             scratch: scratch.path().to_path_buf(),
             memory_bytes: None,
             sandboxed: true,
@@ -148,7 +152,8 @@ fn container(command: &WorkerCommand) -> Container {
     c
 }
 
-fn allowed_env(scratch: &Path) -> Vec<(String, String)> {
+fn allowed_env(command: &WorkerCommand) -> Vec<(String, String)> {
+    let scratch = &command.scratch;
     let mut env: Vec<(String, String)> = ENV_ALLOWLIST
         .iter()
         .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
@@ -159,13 +164,14 @@ fn allowed_env(scratch: &Path) -> Vec<(String, String)> {
     let scratch = scratch.to_string_lossy().into_owned();
     env.push(("HOME".into(), scratch.clone()));
     env.push(("TMPDIR".into(), scratch));
+    env.extend(command.env.iter().cloned());
     env
 }
 
 /// Starts `program args` as a worker (sandboxed when `command.sandboxed`),
 /// with its standard streams piped.
 pub fn spawn(command: &WorkerCommand, program: &Path, args: &[String]) -> Result<WorkerChild> {
-    let env = allowed_env(&command.scratch);
+    let env = allowed_env(command);
     if command.sandboxed {
         let container = container(command);
         let mut cmd = container.command(&program.to_string_lossy());

@@ -44,6 +44,8 @@ pub struct PipelineSpec {
     pub refine_params: ParamMap,
     /// Candidates the search returns for refinement (None: k).
     pub candidates: Option<usize>,
+    /// For a bridged variant, the Python its slots run in.
+    pub python: Option<PythonRuntime>,
 }
 
 impl PipelineSpec {
@@ -59,6 +61,44 @@ impl PipelineSpec {
     }
 }
 
+/// Where annvil-python-bridge finds a bridged variant's Python: set by the
+/// coordinator as the worker's environment (the bridge reads these names),
+/// and mounted read-only into its sandbox.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PythonRuntime {
+    /// The variant's virtual environment (`ANNVIL_PYTHON_ENV`).
+    pub environment: PathBuf,
+    /// The adapter module (`ANNVIL_PYTHON_ADAPTER`).
+    pub adapter: PathBuf,
+    /// The interpreter's `sys.base_prefix` (its standard library).
+    pub prefix: PathBuf,
+}
+
+impl PythonRuntime {
+    /// The worker's extra environment variables.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "ANNVIL_PYTHON_ENV".into(),
+                self.environment.to_string_lossy().into_owned(),
+            ),
+            (
+                "ANNVIL_PYTHON_ADAPTER".into(),
+                self.adapter.to_string_lossy().into_owned(),
+            ),
+        ]
+    }
+
+    /// What the worker must be able to read.
+    pub fn readable(&self) -> Vec<PathBuf> {
+        vec![
+            self.environment.clone(),
+            self.adapter.clone(),
+            self.prefix.clone(),
+        ]
+    }
+}
+
 /// A job for a worker process: the first line of its stdin.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,6 +109,17 @@ pub enum Job {
     Evaluate(EvaluateJob),
     /// The slots' parameter declarations: one [`crate::describe::SlotParams`] item.
     Describe(PipelineSpec),
+}
+
+impl Job {
+    /// The variant's slots this job runs.
+    pub fn pipeline(&self) -> &PipelineSpec {
+        match self {
+            Job::Check(job) => &job.pipeline,
+            Job::Evaluate(job) => &job.pipeline,
+            Job::Describe(pipeline) => pipeline,
+        }
+    }
 }
 
 /// What an evaluation worker is given up front. It holds no query: queries

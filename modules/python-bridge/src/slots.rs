@@ -1,0 +1,280 @@
+//! The construction and search slots, forwarded to the adapter.
+
+use annvil_abi::{
+    Base, Construction, Error, Graph, GraphView, Metric, Neighbors, Params, Result, Search, Vectors,
+};
+use pyo3::buffer::PyBuffer;
+use pyo3::intern;
+use pyo3::prelude::*;
+
+use crate::adapter::{self, Declared};
+use crate::interpreter;
+
+/// The index object the adapter's `build` returned.
+pub struct PythonIndex {
+    index: Py<PyAny>,
+    base: Base,
+    metric: Metric,
+    memory: usize,
+    has_batch: bool,
+}
+
+impl Construction for PythonIndex {
+    fn build(base: Base, metric: Metric, params: &mut Params, threads: usize) -> Result<Self> {
+        // The index's memory includes the interpreter and the library it
+        // imports: the process pays for them to serve this index.
+        let before = resident_bytes();
+        interpreter::ensure_started()?;
+        Python::attach(|py| {
+            let adapter = adapter::load(py)?;
+            let params = adapter::convert(&adapter, Declared::Build, params)?;
+            let array = read_only_array(py, base)?;
+            let index = adapter
+                .getattr("build")
+                .and_then(|build| build.call1((array, metric.name(), params, threads)))
+                .map_err(|e| adapter::to_error(py, "the adapter's build", e))?;
+            let memory = match index.getattr_opt("memory_bytes") {
+                Ok(Some(method)) => method
+                    .call0()
+                    .and_then(|bytes| bytes.extract::<usize>())
+                    .map_err(|e| adapter::to_error(py, "the index's memory_bytes", e))?,
+                _ => resident_bytes().saturating_sub(before),
+            };
+            let has_batch = index.hasattr("search_batch").unwrap_or(false);
+            Ok(PythonIndex {
+                index: index.unbind(),
+                base,
+                metric,
+                memory,
+                has_batch,
+            })
+        })
+    }
+
+    fn view(&self) -> GraphView<'_> {
+        GraphView::default()
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.memory
+    }
+}
+
+/// Searches the adapter's index object; works only with the bridge's own
+/// construction.
+pub struct PythonSearch {
+    index: &'static PythonIndex,
+}
+
+/// A query buffer (a float32 array of one query) that lives as long as the
+/// context, so a search copies into it instead of allocating.
+pub struct QueryBuffer {
+    array: Py<PyAny>,
+    buffer: PyBuffer<f32>,
+}
+
+impl Search for PythonSearch {
+    type Context = QueryBuffer;
+    const NEEDS_NATIVE_GRAPH: bool = true;
+
+    fn prepare(_: Base, graph: &Graph, _: Metric, params: &mut Params) -> Result<Self> {
+        let index = graph.native::<PythonIndex>().ok_or_else(|| {
+            Error::unsupported("the Python bridge searches only an index it built itself")
+        })?;
+        let mut search = PythonSearch { index };
+        search.configure(params)?;
+        Ok(search)
+    }
+
+    fn configure(&mut self, params: &mut Params) -> Result<()> {
+        Python::attach(|py| {
+            let adapter = adapter::load(py)?;
+            let params = adapter::convert(&adapter, Declared::Search, params)?;
+            if params.is_empty() {
+                return Ok(());
+            }
+            self.index
+                .index
+                .call_method1(py, "configure", (params,))
+                .map_err(|e| adapter::to_error(py, "the index's configure", e))?;
+            Ok(())
+        })
+    }
+
+    fn new_context(&self) -> Result<QueryBuffer> {
+        Python::attach(|py| {
+            let array = float_array(py, &[self.index.base.dim()])?;
+            let buffer =
+                PyBuffer::get(&array).map_err(|e| adapter::to_error(py, "a query buffer", e))?;
+            Ok(QueryBuffer {
+                array: array.unbind(),
+                buffer,
+            })
+        })
+    }
+
+    fn search(
+        &self,
+        context: &mut QueryBuffer,
+        query: &[f32],
+        out: &mut Neighbors<'_>,
+    ) -> Result<()> {
+        Python::attach(|py| {
+            context
+                .buffer
+                .copy_from_slice(py, query)
+                .map_err(|e| adapter::to_error(py, "copying the query", e))?;
+            let ids = self
+                .index
+                .index
+                .call_method1(
+                    py,
+                    intern!(py, "search"),
+                    (context.array.bind(py), out.capacity()),
+                )
+                .and_then(|ids| integers(ids.bind(py)))
+                .map_err(|e| adapter::to_error(py, "the index's search", e))?;
+            self.push_exact(query, &ids, out)
+        })
+    }
+
+    fn search_batch(
+        &self,
+        context: &mut QueryBuffer,
+        queries: Vectors<'_>,
+        out: &mut [Neighbors<'_>],
+    ) -> Result<()> {
+        if !self.index.has_batch {
+            for (query, out) in queries.rows().zip(out) {
+                self.search(context, query, out)?;
+            }
+            return Ok(());
+        }
+        let k = out.first().map_or(0, Neighbors::capacity);
+        Python::attach(|py| {
+            let array = float_array(py, &[queries.len(), queries.dim()])?;
+            let ids = PyBuffer::get(&array)
+                .and_then(|buffer| buffer.copy_from_slice(py, queries.as_slice()))
+                .and_then(|()| {
+                    self.index
+                        .index
+                        .call_method1(py, intern!(py, "search_batch"), (&array, k))
+                })
+                .and_then(|ids| integers(ids.bind(py)))
+                .map_err(|e| adapter::to_error(py, "the index's search_batch", e))?;
+            if ids.len() != queries.len() * k {
+                return Err(Error::internal(format!(
+                    "the index's search_batch returned {} ids for {} queries of k = {k}",
+                    ids.len(),
+                    queries.len()
+                )));
+            }
+            for ((query, ids), out) in queries.rows().zip(ids.chunks(k.max(1))).zip(out) {
+                self.push_exact(query, ids, out)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn memory_bytes(&self) -> usize {
+        0
+    }
+}
+
+impl PythonSearch {
+    /// Writes the valid ids (`-1` means none) in increasing exact distance.
+    /// When `k` covers every base vector the answer is all of them: graph
+    /// libraries may miss some at that size, so the bridge ranks them all
+    /// (a case no benchmark has, and no shortcut where k < n).
+    fn push_exact(&self, query: &[f32], ids: &[i64], out: &mut Neighbors<'_>) -> Result<()> {
+        let base = &self.index.base;
+        let every: Vec<i64>;
+        let ids = if out.capacity() >= base.len() {
+            every = (0..base.len() as i64).collect();
+            &every
+        } else {
+            ids
+        };
+        let mut scored = Vec::with_capacity(ids.len());
+        for &id in ids.iter().filter(|&&id| id >= 0) {
+            let row = usize::try_from(id)
+                .ok()
+                .filter(|&row| row < base.len())
+                .ok_or_else(|| {
+                    Error::internal(format!(
+                        "the adapter returned id {id}; there are {} base vectors",
+                        base.len()
+                    ))
+                })?;
+            scored.push((self.index.metric.distance(base.row(row), query), row as u32));
+        }
+        scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (distance, id) in scored {
+            if !out.push(id, distance) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A read-only float32 array of shape (n, dim) over the base vectors, without
+/// a copy.
+fn read_only_array<'py>(py: Python<'py>, base: Base) -> Result<Bound<'py, PyAny>> {
+    let bytes = std::mem::size_of_val(base.as_slice());
+    let length = pyo3::ffi::Py_ssize_t::try_from(bytes)
+        .map_err(|_| Error::invalid("the base vectors are too large for Python"))?;
+    // SAFETY: the base vectors stay valid and unchanged until the graph built
+    // over them is destroyed (ABI contract); the memoryview is read-only, so
+    // Python never writes through the cast-away const.
+    let view = unsafe {
+        Bound::from_owned_ptr_or_err(
+            py,
+            pyo3::ffi::PyMemoryView_FromMemory(
+                base.as_slice().as_ptr().cast_mut().cast(),
+                length,
+                pyo3::ffi::PyBUF_READ,
+            ),
+        )
+    };
+    let numpy = py.import("numpy");
+    view.and_then(|view| {
+        let numpy = numpy?;
+        numpy
+            .call_method1("frombuffer", (view, numpy.getattr("float32")?))?
+            .call_method1("reshape", (base.len(), base.dim()))
+    })
+    .map_err(|e| adapter::to_error(py, "wrapping the base vectors", e))
+}
+
+/// A new, writable float32 array of `shape`.
+fn float_array<'py>(py: Python<'py>, shape: &[usize]) -> Result<Bound<'py, PyAny>> {
+    py.import("numpy")
+        .and_then(|numpy| numpy.call_method1("empty", (shape.to_vec(), numpy.getattr("float32")?)))
+        .map_err(|e| adapter::to_error(py, "allocating a query array", e))
+}
+
+/// The integers of an id array (any integer dtype, any shape, C order).
+fn integers(ids: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
+    let py = ids.py();
+    if let Ok(buffer) = PyBuffer::<i64>::get(ids) {
+        return buffer.to_vec(py);
+    }
+    let converted = py
+        .import("numpy")?
+        .call_method1("ascontiguousarray", (ids, intern!(py, "int64")))?;
+    PyBuffer::<i64>::get(&converted)?.to_vec(py)
+}
+
+/// The process's resident set size in bytes (0 when /proc is unreadable).
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * usize::try_from(page).unwrap_or(4096)
+}
