@@ -73,6 +73,10 @@ Examples (from the repository root; `host` is target/release/host, or
   # (annvil-results/<dataset>-batch2/)
   host evaluate variants/hnsw variants/vamana --threads 2
 
+  # Single-thread batch mode (ann-benchmarks' --batch): one batched call per
+  # timed run on one pinned core (annvil-results/<dataset>-batch1/)
+  host evaluate variants/peer-faiss variants/glass-style --batch
+
   # A small synthetic set of your own, with the results kept elsewhere
   host evaluate variants/hnsw --dataset synthetic:n=2000,queries=100,dim=16 --results /tmp/annvil
 
@@ -218,8 +222,15 @@ struct MeasureArgs {
     #[arg(long, default_value_t = 2)]
     build_threads: usize,
     /// Batch mode: search with T threads at once (default: single thread, pinned).
+    /// Each thread answers its share of a run's queries in one batched call
+    /// (the slot's `search_batch` when it has one).
     #[arg(long, value_name = "T")]
     threads: Option<usize>,
+    /// Batch mode on one pinned core (ann-benchmarks' `--batch`): each timed
+    /// run's queries go to the search in one batched call. Ranked on its own
+    /// leaderboard (annvil-results/<dataset>-batch1/).
+    #[arg(long, conflicts_with = "threads")]
+    batch: bool,
     /// Measure only the declared sweep values (no bisection).
     #[arg(long)]
     no_adaptive: bool,
@@ -252,7 +263,7 @@ impl MeasureArgs {
             runs: self.runs,
             point_budget_secs: self.point_budget,
             build_threads: self.build_threads.max(1),
-            batch_threads: self.threads,
+            batch_threads: if self.batch { Some(1) } else { self.threads },
             adaptive: !self.no_adaptive,
             max_points: self.max_points,
             force: self.force,

@@ -324,10 +324,9 @@ impl Evaluation<'_> {
                 k: self.options.k,
                 build_threads: self.options.build_threads,
                 batch_threads: self.options.batch_threads,
-                pin_cpu: self
-                    .options
-                    .batch_threads
-                    .is_none()
+                // One search thread (single mode, or batch mode on one
+                // thread) runs pinned.
+                pin_cpu: (self.options.batch_threads.unwrap_or(1) == 1)
                     .then(|| num_cpus().saturating_sub(1)),
             };
             match self.run_build_set(spec, &job, &label, scratch)? {

@@ -16,6 +16,7 @@
 //! the ids, and it validates both.
 
 use std::fs::OpenOptions;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -180,37 +181,52 @@ impl Exchange {
 
     // ---- worker side ----
 
-    /// The query at `position`, once released.
-    pub fn query(&self, position: usize) -> &[f32] {
-        assert!(position < self.capacity);
+    /// The queries at `positions`, row-major.
+    pub fn queries(&self, positions: Range<usize>) -> &[f32] {
+        assert!(positions.start <= positions.end && positions.end <= self.capacity);
         // SAFETY: in bounds (asserted), 4-byte aligned; the measurer writes
         // a position only before releasing it and not again in this run.
         unsafe {
             std::slice::from_raw_parts(
-                self.map.as_ptr().add(QUERIES + position * self.dim * 4) as *const f32,
-                self.dim,
+                self.map
+                    .as_ptr()
+                    .add(QUERIES + positions.start * self.dim * 4) as *const f32,
+                positions.len() * self.dim,
+            )
+        }
+    }
+
+    /// The query at `position`.
+    pub fn query(&self, position: usize) -> &[f32] {
+        self.queries(position..position + 1)
+    }
+
+    /// The answer rows of `positions` (k ids each), for the worker to fill.
+    #[allow(clippy::mut_from_ref, reason = "rows are disjoint per position")]
+    pub fn answer_rows(&self, positions: Range<usize>) -> &mut [u32] {
+        assert!(positions.start <= positions.end && positions.end <= self.capacity);
+        // SAFETY: in bounds (asserted), 4-byte aligned; each position is
+        // answered by exactly one worker thread, and the measurer reads the
+        // rows only through atomics.
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.map
+                    .as_ptr()
+                    .add(self.answers + positions.start * self.k * 4) as *mut u32,
+                positions.len() * self.k,
             )
         }
     }
 
     /// The answer row of `position`, for the worker to fill.
-    #[allow(clippy::mut_from_ref, reason = "rows are disjoint per position")]
     pub fn answer_row(&self, position: usize) -> &mut [u32] {
-        assert!(position < self.capacity);
-        // SAFETY: in bounds (asserted), 4-byte aligned; each position is
-        // answered by exactly one worker thread, and the measurer reads the
-        // row only through atomics.
-        unsafe {
-            std::slice::from_raw_parts_mut(
-                self.map.as_ptr().add(self.answers + position * self.k * 4) as *mut u32,
-                self.k,
-            )
-        }
+        self.answer_rows(position..position + 1)
     }
 
-    /// Records one more answered query.
-    pub fn mark_answered(&self) {
-        self.counter(ANSWERED).fetch_add(1, Ordering::Release);
+    /// Records `count` more answered queries.
+    pub fn mark_answered(&self, count: usize) {
+        self.counter(ANSWERED)
+            .fetch_add(count as u64, Ordering::Release);
     }
 }
 
@@ -231,7 +247,7 @@ mod tests {
         assert_eq!(worker.released(), 2);
         assert_eq!(worker.query(1), &[1.0, 2.0, 3.0]);
         worker.answer_row(1).copy_from_slice(&[7, 8]);
-        worker.mark_answered();
+        worker.mark_answered(1);
         assert_eq!(trusted.answered(), 1);
         assert_eq!(trusted.read_ids(2), vec![NO_ID, NO_ID, 7, 8]);
     }

@@ -422,6 +422,52 @@ impl SearchContext<'_> {
         check_found("search.search", found, ids.len())
     }
 
+    /// Searches the queries of `queries` (row-major, `found.len()` of them)
+    /// in one `search_batch` call when the library has one (ABI 1.2), else
+    /// with one `search` each. Query i's candidates go to the i-th of the
+    /// equal chunks of `ids` and `distances`, their count to `found[i]`.
+    pub fn search_batch(
+        &mut self,
+        queries: &[f32],
+        ids: &mut [u32],
+        distances: &mut [f32],
+        found: &mut [usize],
+    ) -> SlotResult<()> {
+        let count = found.len();
+        assert!(count > 0 && ids.len() == distances.len() && ids.len() % count == 0);
+        let (dim, n) = (queries.len() / count, ids.len() / count);
+        let Some(batch) = self.table.search_batch else {
+            let rows = queries.chunks_exact(dim).zip(ids.chunks_exact_mut(n));
+            for ((query, ids), (distances, found)) in
+                rows.zip(distances.chunks_exact_mut(n).zip(found.iter_mut()))
+            {
+                *found = self.search(query, ids, distances)?;
+            }
+            return Ok(());
+        };
+        call("search.search_batch", |error| {
+            // SAFETY: live context used by this thread only; `queries` holds
+            // count * dim floats, `ids` and `distances` count * n elements,
+            // `found` count.
+            unsafe {
+                batch(
+                    self.handle.as_ptr(),
+                    queries.as_ptr(),
+                    count,
+                    dim,
+                    n,
+                    ids.as_mut_ptr(),
+                    distances.as_mut_ptr(),
+                    found.as_mut_ptr(),
+                    error,
+                )
+            }
+        })?;
+        found
+            .iter()
+            .try_for_each(|&f| check_found("search.search_batch", f, n).map(drop))
+    }
+
     /// Scratch memory the context reports owning.
     pub fn memory_bytes(&self) -> usize {
         let f = self
@@ -653,6 +699,45 @@ impl<'s> QueryRunner<'s> {
             ids,
             distances,
         )
+    }
+
+    /// Writes the final results of the queries of `queries` (row-major,
+    /// `found.len()` of them): the search runs as one batch (see
+    /// [`SearchContext::search_batch`]), the refinement per query. Query i's
+    /// results go to the i-th of the equal chunks of `ids` and `distances`.
+    pub fn run_batch(
+        &mut self,
+        queries: &[f32],
+        ids: &mut [u32],
+        distances: &mut [f32],
+        found: &mut [usize],
+    ) -> SlotResult<()> {
+        let Some(refine) = &mut self.refine else {
+            return self.search.search_batch(queries, ids, distances, found);
+        };
+        let count = found.len();
+        let candidates = self.candidate_ids.len();
+        let mut candidate_ids = vec![0u32; count * candidates];
+        let mut candidate_distances = vec![0f32; count * candidates];
+        let mut candidate_found = vec![0usize; count];
+        self.search.search_batch(
+            queries,
+            &mut candidate_ids,
+            &mut candidate_distances,
+            &mut candidate_found,
+        )?;
+        let (dim, k) = (queries.len() / count, ids.len() / count);
+        for (i, found) in found.iter_mut().enumerate() {
+            let c = i * candidates..i * candidates + candidate_found[i];
+            *found = refine.refine(
+                &queries[i * dim..(i + 1) * dim],
+                &candidate_ids[c.clone()],
+                &candidate_distances[c],
+                &mut ids[i * k..(i + 1) * k],
+                &mut distances[i * k..(i + 1) * k],
+            )?;
+        }
+        Ok(())
     }
 
     /// Scratch memory of this runner's contexts.

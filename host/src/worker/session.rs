@@ -53,7 +53,7 @@ fn answer(exchange: &Exchange, runners: &mut [QueryRunner<'_>], n: usize) -> Res
             let row = exchange.answer_row(position);
             let returned = runner.run(exchange.query(position), row, &mut distances)?;
             row[returned..].fill(NO_ID);
-            exchange.mark_answered();
+            exchange.mark_answered(1);
         }
     };
     if let [runner] = runners {
@@ -64,14 +64,69 @@ fn answer(exchange: &Exchange, runners: &mut [QueryRunner<'_>], n: usize) -> Res
             .iter_mut()
             .map(|runner| scope.spawn(|| work(runner)))
             .collect();
-        handles.into_iter().try_for_each(|h| {
-            h.join().unwrap_or_else(|_| {
-                Err(SlotError {
-                    call: "search.search",
-                    status: annvil_abi::Status::Panic.code(),
-                    message: "a search thread panicked".into(),
-                })
-            })
+        handles.into_iter().try_for_each(join_search_thread)
+    })
+}
+
+/// Answers positions `0..n` in batch mode: each runner takes an equal,
+/// contiguous share, waits until all of it is released, and answers it
+/// with one batched search (the library's `search_batch` when it has one).
+fn answer_batched(
+    exchange: &Exchange,
+    runners: &mut [QueryRunner<'_>],
+    n: usize,
+) -> Result<(), SlotError> {
+    let share = n.div_ceil(runners.len().max(1)).max(1);
+    let k = exchange.k();
+    let work = |runner: &mut QueryRunner<'_>, positions: std::ops::Range<usize>| {
+        let count = positions.len();
+        if count == 0 {
+            return Ok(());
+        }
+        while exchange.released() < positions.end as u64 {
+            std::hint::spin_loop();
+        }
+        let mut distances = vec![0f32; count * k];
+        let mut found = vec![0usize; count];
+        let rows = exchange.answer_rows(positions.clone());
+        runner.run_batch(
+            exchange.queries(positions),
+            rows,
+            &mut distances,
+            &mut found,
+        )?;
+        for (row, &found) in rows.chunks_exact_mut(k).zip(&found) {
+            row[found..].fill(NO_ID);
+        }
+        exchange.mark_answered(count);
+        Ok(())
+    };
+    let single = runners.len() == 1;
+    let shares = runners
+        .iter_mut()
+        .enumerate()
+        .map(|(i, runner)| (runner, (i * share).min(n)..((i + 1) * share).min(n)));
+    if single {
+        let (runner, positions) = shares.into_iter().next().expect("one runner");
+        return work(runner, positions);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .map(|(runner, positions)| scope.spawn(|| work(runner, positions)))
+            .collect();
+        handles.into_iter().try_for_each(join_search_thread)
+    })
+}
+
+/// The outcome of a search thread; a panic is the search's.
+fn join_search_thread(
+    handle: std::thread::ScopedJoinHandle<'_, Result<(), SlotError>>,
+) -> Result<(), SlotError> {
+    handle.join().unwrap_or_else(|_| {
+        Err(SlotError {
+            call: "search.search",
+            status: annvil_abi::Status::Panic.code(),
+            message: "a search thread panicked".into(),
         })
     })
 }
@@ -139,8 +194,12 @@ pub fn serve(
                         return Err(format!("run of {queries} queries exceeds the exchange"));
                     }
                     let before: Option<u64> = runners.iter().map(QueryRunner::distance_count).sum();
-                    answer(&exchange, &mut runners, queries)
-                        .map_err(|e| format!("sweep point {knobs:?}: {e}"))?;
+                    let answered = if job.batch_threads.is_some() {
+                        answer_batched(&exchange, &mut runners, queries)
+                    } else {
+                        answer(&exchange, &mut runners, queries)
+                    };
+                    answered.map_err(|e| format!("sweep point {knobs:?}: {e}"))?;
                     let after: Option<u64> = runners.iter().map(QueryRunner::distance_count).sum();
                     events.emit(&Event::Item(EvaluateItem::Ran(RanReport {
                         distance_computations: after.zip(before).map(|(a, b)| a.saturating_sub(b)),
