@@ -43,10 +43,11 @@ mod descent;
 mod entry;
 
 use annvil_abi::{Base, Construction, Error, GraphView, Metric, ParamSpec, Params, Result};
-use annvil_beam::{Candidate, FixedDegree, Links, NativeGraph, Slot, Space};
+use annvil_beam::{NativeGraph, Space};
+use annvil_core::{Candidate, FixedDegree, Links, Slot, SplitMix64, parallel_for};
 use annvil_vamana::{
-    ALPHAS, ConcurrentGraph, DEGREES, FrozenGraph, PruneScratch, SplitMix64, check_node_count,
-    check_range, medoid, parallel_for,
+    ALPHAS, ConcurrentGraph, DEGREES, FrozenGraph, PruneScratch, check_node_count, check_range,
+    medoid,
 };
 
 use descent::ENTRY_POINTS;
