@@ -13,7 +13,7 @@
 //!   list that overflows when the reverse link is added.
 //! * **Threads.** Nodes are inserted in id order (node 0 first, as the
 //!   entry point); `threads` workers take the next id from a shared counter
-//!   (hnswlib's `ParallelFor`). Each worker owns its scratch (visited set,
+//!   (annvil-core's `parallel_for`, as hnswlib's `ParallelFor`). Each worker owns its scratch (visited set,
 //!   heaps, buffers), so an insertion allocates nothing n-sized. Writers
 //!   lock the one node whose list they change; readers load the atomic
 //!   lists without locking (see the `build` module's notes for why that is
@@ -23,8 +23,8 @@
 //!
 //! After the build the graph is frozen into two read-only forms: the
 //! standard [`GraphView`] (one CSR level per HNSW level, over all nodes,
-//! and the entry point, a node of the top level), and the native level 0, a
-//! [`FixedDegree`] array of stride `1 + 2·M` (count, then neighbours) that
+//! and the entry point, a node of the top level), and the native level 0,
+//! annvil-core's [`FixedDegree`] array of stride `1 + 2·M` (count, then neighbours) that
 //! [`annvil_beam::BeamSearch<Hnsw>`] borrows instead of copying.
 
 #![warn(missing_docs)]

@@ -28,8 +28,9 @@
 //! 1), `max_degree` (default 32), `alpha` (default 1.2, at least 1),
 //! `entry_points` (default 16) and `seed` (default 0).
 //!
-//! **Threads.** Every step runs on `threads` scoped threads: the joins take
-//! the next node from a shared counter and lock one K-NN list at a time;
+//! **Threads.** Every step runs on `threads` scoped threads (annvil-core's
+//! `parallel_for` and `parallel_for_each_mut`): the joins take the next
+//! node from a shared counter and lock one K-NN list at a time;
 //! the pruning reuses [`ConcurrentGraph`]. With one thread the graph is a
 //! pure function of the data and the parameters.
 //!
