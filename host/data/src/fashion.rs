@@ -8,9 +8,7 @@ use std::path::Path;
 use annvil_abi::Metric;
 use flate2::read::GzDecoder;
 
-use crate::dataset::Dataset;
-use crate::error::{DataError, Result};
-use crate::matrix::Matrix;
+use annvil_dataset::{DataError, Dataset, Matrix, Result};
 
 /// The base images (60,000).
 const TRAIN_FILE: &str = "train-images-idx3-ubyte.gz";

@@ -15,9 +15,7 @@ use annvil_abi::Metric;
 use hdf5_reader::group::Group;
 use hdf5_reader::{Datatype, H5Type, Hdf5File};
 
-use crate::dataset::Dataset;
-use crate::error::{DataError, Result};
-use crate::matrix::Matrix;
+use annvil_dataset::{DataError, Dataset, Matrix, Result};
 
 /// How far a distance stored in the file may stray from the exact one
 /// (relative, or absolute below 1) before the file is called inconsistent.

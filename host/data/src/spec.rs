@@ -6,9 +6,8 @@ use std::str::FromStr;
 
 use annvil_abi::Metric;
 
-use crate::dataset::Dataset;
-use crate::error::{DataError, Result};
-use crate::synthetic::SyntheticSpec;
+use annvil_dataset::{DataError, Dataset, Result, SyntheticSpec};
+
 use crate::{fashion, hdf5, texmex};
 
 /// Where the Debian package `dataset-fashion-mnist` installs its files.
@@ -131,7 +130,7 @@ impl FromStr for DatasetSpec {
             return Ok(DatasetSpec::default());
         }
         if let Some(keys) = text.strip_prefix("synthetic:") {
-            return parse_synthetic(keys)
+            return SyntheticSpec::parse_keys(keys)
                 .map(DatasetSpec::Synthetic)
                 .map_err(fail);
         }
@@ -176,46 +175,6 @@ fn has_extension(path: &str, extensions: &[&str]) -> bool {
         .extension()
         .and_then(|ext| ext.to_str())
         .is_some_and(|ext| extensions.iter().any(|e| ext.eq_ignore_ascii_case(e)))
-}
-
-/// Parses the `key=value,...` part of a synthetic spec.
-fn parse_synthetic(keys: &str) -> std::result::Result<SyntheticSpec, String> {
-    let mut spec = SyntheticSpec::default();
-    let mut seen: Vec<&str> = Vec::new();
-    for pair in keys.split(',').map(str::trim) {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| format!("`{pair}` is not key=value"))?;
-        let (key, value) = (key.trim(), value.trim());
-        if seen.contains(&key) {
-            return Err(format!("`{key}` is given twice"));
-        }
-        seen.push(key);
-        let count = || {
-            value
-                .parse::<usize>()
-                .map_err(|_| format!("`{key}={value}`: expected a whole number"))
-        };
-        match key {
-            "n" => spec.n = count()?,
-            "queries" => spec.queries = count()?,
-            "dim" => spec.dim = count()?,
-            "clusters" => spec.clusters = count()?,
-            "metric" => spec.metric = value.parse()?,
-            "seed" => {
-                spec.seed = value
-                    .parse()
-                    .map_err(|_| format!("`seed={value}`: expected a whole number"))?;
-            }
-            _ => {
-                return Err(format!(
-                    "unknown key `{key}` (expected n, queries, dim, clusters, metric or seed)"
-                ));
-            }
-        }
-    }
-    spec.check()?;
-    Ok(spec)
 }
 
 /// Parses the files and options of a TEXMEX spec.

@@ -5,10 +5,8 @@ use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
 
-use crate::dataset::Dataset;
-use crate::error::{DataError, Result};
-use crate::matrix::Matrix;
 use crate::spec::TexmexSpec;
+use annvil_dataset::{DataError, Dataset, Matrix, Result};
 
 /// Loads a TEXMEX dataset: base and query vectors, and the neighbour ids of
 /// the `.ivecs` file when given (distances recomputed exactly).

@@ -10,9 +10,8 @@
 use std::hint::black_box;
 
 use annvil_abi::{Level, Metric, Vectors};
-use annvil_beam::{
-    Candidate, Encoding, FixedDegree, LayerSearch, PackedLevel, PackedSearch, Space,
-};
+use annvil_beam::{Encoding, LayerSearch, PackedLevel, PackedSearch, Space};
+use annvil_core::{Candidate, FixedDegree};
 use annvil_quant::Scheme;
 use criterion::{Criterion, criterion_group, criterion_main};
 

@@ -1,201 +1,15 @@
-//! One level of a graph and the searches on it: greedy descent and the
-//! ef-bounded best-first search, shared by query time (annvil-beam) and
-//! graph construction (annvil-hnsw).
+//! The searches on one level of a graph: greedy descent and the ef-bounded
+//! best-first search, shared by query time (annvil-beam) and graph
+//! construction (annvil-hnsw, annvil-vamana, annvil-nndescent).
 
-use std::cmp::{Ordering, Reverse};
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::mem;
-use std::sync::atomic::{self, AtomicU32};
 
-use annvil_abi::Level;
-use annvil_distance::prefetch;
+use annvil_core::{Candidate, Links, Slot};
 
 use crate::space::Space;
 use crate::visited::VisitedSet;
-
-/// A node and its distance to the point being searched for, ordered by
-/// distance, then id, so that every search is deterministic.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Candidate {
-    /// Distance to the query.
-    pub distance: f32,
-    /// Node id.
-    pub id: u32,
-}
-
-impl Eq for Candidate {}
-
-impl PartialOrd for Candidate {
-    #[inline]
-    fn partial_cmp(&self, other: &Candidate) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Candidate {
-    #[inline]
-    fn cmp(&self, other: &Candidate) -> Ordering {
-        self.distance
-            .total_cmp(&other.distance)
-            .then(self.id.cmp(&other.id))
-    }
-}
-
-/// A cell of an adjacency array: a plain `u32`, or an [`AtomicU32`] while a
-/// graph is built concurrently.
-pub trait Slot: Sync {
-    /// The value. Atomic cells load with `Acquire`, pairing with a
-    /// `Release` store of a list's count after its entries are written.
-    fn get(&self) -> u32;
-}
-
-impl Slot for u32 {
-    #[inline]
-    fn get(&self) -> u32 {
-        *self
-    }
-}
-
-impl Slot for AtomicU32 {
-    #[inline]
-    fn get(&self) -> u32 {
-        self.load(atomic::Ordering::Acquire)
-    }
-}
-
-/// The neighbours in a count-prefixed block: `block[0]` is the count (read
-/// once and clamped to the block's room), then come the neighbour ids.
-#[inline]
-pub fn counted<S: Slot>(block: &[S]) -> &[S] {
-    let count = (block[0].get() as usize).min(block.len() - 1);
-    &block[1..1 + count]
-}
-
-/// One level of a graph, as the searches read it.
-pub trait Links {
-    /// The cell type of the neighbour lists.
-    type Slot: Slot;
-
-    /// The neighbours of `node` on this level.
-    fn links(&self, node: u32) -> &[Self::Slot];
-
-    /// Asks the CPU to load the neighbour list of `node`.
-    fn prefetch(&self, node: u32);
-}
-
-impl Links for Level<'_> {
-    type Slot = u32;
-
-    #[inline]
-    fn links(&self, node: u32) -> &[u32] {
-        self.neighbors_of(node)
-    }
-
-    #[inline]
-    fn prefetch(&self, node: u32) {
-        if let Some(offset) = self.offsets.get(node as usize) {
-            prefetch(offset);
-        }
-    }
-}
-
-/// Slots per cache line.
-const LINE_SLOTS: usize = 64 / size_of::<u32>();
-
-/// A graph level with at most `max_degree` neighbours per node, stored flat:
-/// node `v` owns the block `slots[v * stride..(v + 1) * stride]` with
-/// `stride = 1 + max_degree`, holding its neighbour count and then its
-/// neighbour ids. One contiguous array, no offsets to chase: a node's list
-/// is one address computation away and spans `stride * 4` bytes.
-#[derive(Clone, Debug)]
-pub struct FixedDegree<S = u32> {
-    stride: usize,
-    slots: Vec<S>,
-}
-
-impl<S: Slot> FixedDegree<S> {
-    /// Number of nodes.
-    pub fn num_nodes(&self) -> usize {
-        self.slots.len() / self.stride
-    }
-
-    /// Room for neighbours in each node's block.
-    pub fn max_degree(&self) -> usize {
-        self.stride - 1
-    }
-
-    /// The whole block of `node`: count, then `max_degree` cells.
-    #[inline]
-    pub fn block(&self, node: u32) -> &[S] {
-        let start = node as usize * self.stride;
-        &self.slots[start..start + self.stride]
-    }
-
-    /// Bytes of memory the array owns.
-    pub fn memory_bytes(&self) -> usize {
-        self.slots.capacity() * size_of::<S>()
-    }
-}
-
-impl<S: Slot> Links for FixedDegree<S> {
-    type Slot = S;
-
-    #[inline]
-    fn links(&self, node: u32) -> &[S] {
-        counted(self.block(node))
-    }
-
-    #[inline]
-    fn prefetch(&self, node: u32) {
-        let start = node as usize * self.stride;
-        if let Some(block) = self.slots.get(start..start + self.stride) {
-            for line in block.chunks(LINE_SLOTS) {
-                prefetch(&line[0]);
-            }
-        }
-    }
-}
-
-impl FixedDegree<u32> {
-    /// The fixed-stride copy of a CSR level over `num_nodes` nodes. The
-    /// stride fits the longest list, so a graph with a few very long lists
-    /// pays for the longest in every block.
-    pub fn from_level(level: &Level<'_>, num_nodes: usize) -> FixedDegree<u32> {
-        let max_degree = (0..num_nodes as u32)
-            .map(|v| level.neighbors_of(v).len())
-            .max()
-            .unwrap_or(0);
-        let stride = 1 + max_degree;
-        let mut slots = vec![0u32; num_nodes * stride];
-        for (v, block) in slots.chunks_exact_mut(stride).enumerate() {
-            let list = level.neighbors_of(v as u32);
-            block[0] = list.len() as u32;
-            block[1..1 + list.len()].copy_from_slice(list);
-        }
-        FixedDegree { stride, slots }
-    }
-}
-
-impl FixedDegree<AtomicU32> {
-    /// `num_nodes` empty lists with room for `max_degree` neighbours each,
-    /// to be filled concurrently through [`FixedDegree::block`].
-    pub fn empty(num_nodes: usize, max_degree: usize) -> FixedDegree<AtomicU32> {
-        let stride = 1 + max_degree;
-        FixedDegree {
-            stride,
-            slots: (0..num_nodes * stride).map(|_| AtomicU32::new(0)).collect(),
-        }
-    }
-
-    /// The plain array once construction is over (no copy: the atomics are
-    /// unwrapped in place).
-    pub fn into_plain(self) -> FixedDegree<u32> {
-        FixedDegree {
-            stride: self.stride,
-            slots: self.slots.into_iter().map(AtomicU32::into_inner).collect(),
-        }
-    }
-}
 
 /// Reusable scratch for [`LayerSearch::search`]: the visited set and both
 /// heaps live as long as the searching thread, so a search allocates
@@ -388,7 +202,7 @@ pub fn greedy_by<L: Links + ?Sized>(
 
 #[cfg(test)]
 mod tests {
-    use annvil_abi::{Metric, Vectors};
+    use annvil_abi::{Level, Metric, Vectors};
 
     use super::*;
 
@@ -407,32 +221,6 @@ mod tests {
             offsets.push(neighbors.len() as u64);
         }
         (data, offsets, neighbors)
-    }
-
-    #[test]
-    fn fixed_degree_copies_a_csr_level() {
-        let (_, offsets, neighbors) = line();
-        let level = Level {
-            offsets: &offsets,
-            neighbors: &neighbors,
-        };
-        let flat = FixedDegree::from_level(&level, 8);
-        assert_eq!((flat.num_nodes(), flat.max_degree()), (8, 2));
-        for v in 0..8 {
-            assert_eq!(flat.links(v), level.neighbors_of(v));
-        }
-    }
-
-    #[test]
-    fn atomic_lists_unwrap_to_the_same_layout() {
-        let lists = FixedDegree::empty(3, 2);
-        let block = lists.block(1);
-        block[1].store(2, atomic::Ordering::Relaxed);
-        block[0].store(1, atomic::Ordering::Release);
-        assert_eq!(lists.links(1).len(), 1);
-        let plain = lists.into_plain();
-        assert_eq!(plain.links(1), &[2]);
-        assert!(plain.links(0).is_empty());
     }
 
     #[test]

@@ -20,9 +20,9 @@
 //!
 //! The building blocks are public because graph construction needs the same
 //! searches: [`LayerSearch`] (epoch-tagged [`VisitedSet`] plus reusable
-//! heaps), [`greedy`], the [`Links`] abstraction over a graph level, and
-//! [`Space`], the base vectors behind the single seam to the distance
-//! kernels.
+//! heaps), [`greedy`], and [`Space`], the base vectors behind the single
+//! seam to the distance kernels. The graph layout they walk (`FixedDegree`,
+//! `Links`) and the scored `Candidate` come from annvil-core.
 
 #![warn(missing_docs)]
 
@@ -39,9 +39,10 @@ use std::marker::PhantomData;
 use annvil_abi::{
     Base, Error, Graph, GraphView, Level, Metric, Neighbors, ParamSpec, Params, Result, Search,
 };
+use annvil_core::{Candidate, FixedDegree};
 use annvil_rerank::rank_exact;
 
-pub use layer::{Candidate, FixedDegree, LayerSearch, Links, Slot, counted, greedy, greedy_by};
+pub use layer::{LayerSearch, greedy, greedy_by};
 pub use packed::{Encoding, PackedLevel, PackedSearch, Traversal};
 pub use pool::{MAX_POOL_ID, Pool};
 pub use space::Space;

@@ -7,12 +7,12 @@ use std::fmt;
 use std::str::FromStr;
 
 use annvil_abi::{Error, Metric, Result, Vectors};
+use annvil_core::{Candidate, Links, Slot};
 use annvil_distance::{
     CACHE_LINE, KernelF16, decode_f16, encode_f16, kernel_f16, prefetch, prefetch_slice,
 };
 use annvil_quant::{IntegerQuery, ScalarQuantizer, Scheme};
 
-use crate::layer::{Candidate, Links, Slot};
 use crate::pool::{MAX_POOL_ID, Pool};
 use crate::region::Region;
 use crate::visited::VisitedSet;
@@ -557,7 +557,7 @@ mod tests {
     use annvil_distance::f32_to_f16;
 
     use super::*;
-    use crate::layer::FixedDegree;
+    use annvil_core::FixedDegree;
 
     /// Five points of dimension 40 (two kernel blocks for SQ8) with value
     /// `v` everywhere in point `v`, and a star level around node 0.

@@ -1,7 +1,7 @@
 //! A bounded candidate pool kept sorted in one array (GLASS's linear pool):
 //! the ef-bounded search's frontier and result set in one structure.
 
-use crate::layer::Candidate;
+use annvil_core::Candidate;
 
 /// The flag an entry's id carries once the node has been expanded. Ids
 /// must stay below it, so a pool holds nodes `0..2^31`.

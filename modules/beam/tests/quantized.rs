@@ -4,7 +4,7 @@
 
 use annvil_abi::{Base, GraphView, Metric, Params, Search, Status};
 use annvil_beam::{BeamOptions, BeamSearch, StandardGraph, Traversal};
-use annvil_data::Dataset;
+use annvil_dataset::Dataset;
 use annvil_testkit::{K, Truth, dataset, knn_graph, leak_base};
 
 const GRAPH_DEGREE: usize = 16;

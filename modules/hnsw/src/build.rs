@@ -12,13 +12,13 @@
 //! insertion order across threads does; it is never unsound and never
 //! yields an id that is absent from the level.
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::thread;
 
-use annvil_beam::{Candidate, FixedDegree, LayerSearch, Links, Slot, Space, counted, greedy};
+use annvil_beam::{LayerSearch, Space, greedy};
+use annvil_core::{Candidate, Csr, FixedDegree, Links, Slot, SplitMix64, counted, parallel_for};
 
-use crate::{Csr, Hnsw, HnswParams};
+use crate::{Hnsw, HnswParams};
 
 /// The highest level a node may get (a bound for pathological seeds).
 const MAX_LEVEL: usize = 32;
@@ -258,51 +258,14 @@ impl<'a> Builder<'a> {
         }
         block[0].store(prune.kept.len() as u32, Ordering::Release);
     }
-
-    /// Inserts the node ids taken from the shared counter `next` until none
-    /// is left, with this thread's own scratch.
-    fn work(&self, next: &AtomicUsize) {
-        let n = self.space.len();
-        let mut scratch = Scratch {
-            search: LayerSearch::new(n),
-            found: Vec::new(),
-            selected: Vec::new(),
-            prune: Prune::default(),
-        };
-        loop {
-            let node = next.fetch_add(1, Ordering::Relaxed);
-            if node >= n {
-                return;
-            }
-            self.insert(node as u32, &mut scratch);
-        }
-    }
-}
-
-/// SplitMix64: a tiny seeded generator for the level draws.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1].
-    fn unit(&mut self) -> f64 {
-        ((self.next() >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// hnswlib's level assignment: `floor(-ln(U) * mult)` with `mult = 1/ln(M)`.
 fn draw_levels(n: usize, m: usize, seed: u64) -> Vec<u8> {
     let mult = 1.0 / (m as f64).ln();
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     (0..n)
-        .map(|_| ((-rng.unit().ln() * mult) as usize).min(MAX_LEVEL) as u8)
+        .map(|_| ((-rng.unit_nonzero().ln() * mult) as usize).min(MAX_LEVEL) as u8)
         .collect()
 }
 
@@ -324,14 +287,17 @@ pub(crate) fn build(space: Space<'_>, params: &HnswParams, threads: usize) -> Hn
         levels,
     };
     // Node 0 is the first entry point; the others are taken in id order.
-    let next = AtomicUsize::new(1);
-    let workers = threads.clamp(1, n.max(1));
-    thread::scope(|scope| {
-        for _ in 1..workers {
-            scope.spawn(|| builder.work(&next));
-        }
-        builder.work(&next);
-    });
+    parallel_for(
+        threads,
+        n.saturating_sub(1),
+        || Scratch {
+            search: LayerSearch::new(n),
+            found: Vec::new(),
+            selected: Vec::new(),
+            prune: Prune::default(),
+        },
+        |i, scratch| builder.insert(i as u32 + 1, scratch),
+    );
     let Builder {
         level0,
         upper,

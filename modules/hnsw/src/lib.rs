@@ -13,7 +13,7 @@
 //!   list that overflows when the reverse link is added.
 //! * **Threads.** Nodes are inserted in id order (node 0 first, as the
 //!   entry point); `threads` workers take the next id from a shared counter
-//!   (hnswlib's `ParallelFor`). Each worker owns its scratch (visited set,
+//!   (annvil-core's `parallel_for`, as hnswlib's `ParallelFor`). Each worker owns its scratch (visited set,
 //!   heaps, buffers), so an insertion allocates nothing n-sized. Writers
 //!   lock the one node whose list they change; readers load the atomic
 //!   lists without locking (see the `build` module's notes for why that is
@@ -23,16 +23,17 @@
 //!
 //! After the build the graph is frozen into two read-only forms: the
 //! standard [`GraphView`] (one CSR level per HNSW level, over all nodes,
-//! and the entry point, a node of the top level), and the native level 0, a
-//! [`FixedDegree`] array of stride `1 + 2·M` (count, then neighbours) that
+//! and the entry point, a node of the top level), and the native level 0,
+//! annvil-core's [`FixedDegree`] array of stride `1 + 2·M` (count, then neighbours) that
 //! [`annvil_beam::BeamSearch<Hnsw>`] borrows instead of copying.
 
 #![warn(missing_docs)]
 
 mod build;
 
-use annvil_abi::{Base, Construction, Error, GraphView, Level, Metric, ParamSpec, Params, Result};
-use annvil_beam::{FixedDegree, NativeGraph, Slot, Space};
+use annvil_abi::{Base, Construction, Error, GraphView, Metric, ParamSpec, Params, Result};
+use annvil_beam::{NativeGraph, Space};
+use annvil_core::{Csr, FixedDegree};
 
 /// HNSW build parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,31 +78,6 @@ impl HnswParams {
             ));
         }
         Ok(parsed)
-    }
-}
-
-/// One level as compressed sparse rows over all nodes.
-#[derive(Clone, Debug, Default)]
-struct Csr {
-    offsets: Vec<u64>,
-    neighbors: Vec<u32>,
-}
-
-impl Csr {
-    /// The lists `list(0..n)` in CSR form.
-    fn collect<'s, S: Slot + 's>(n: usize, list: impl Fn(u32) -> &'s [S]) -> Csr {
-        let mut offsets = Vec::with_capacity(n + 1);
-        let mut neighbors = Vec::new();
-        offsets.push(0);
-        for node in 0..n as u32 {
-            neighbors.extend(list(node).iter().map(Slot::get));
-            offsets.push(neighbors.len() as u64);
-        }
-        Csr { offsets, neighbors }
-    }
-
-    fn memory_bytes(&self) -> usize {
-        self.offsets.capacity() * size_of::<u64>() + self.neighbors.capacity() * size_of::<u32>()
     }
 }
 
@@ -188,14 +164,7 @@ impl Construction for Hnsw {
     fn view(&self) -> GraphView<'_> {
         GraphView {
             num_nodes: self.levels.len(),
-            levels: self
-                .view
-                .iter()
-                .map(|csr| Level {
-                    offsets: &csr.offsets,
-                    neighbors: &csr.neighbors,
-                })
-                .collect(),
+            levels: self.view.iter().map(Csr::level).collect(),
             entry_points: &self.entry_points,
         }
     }

@@ -48,7 +48,7 @@ fn check_invariants(graph: &Hnsw, m: usize) {
     assert_eq!(linked, view.num_nodes, "isolated nodes on level 0");
     // The native level 0 is the view's level 0.
     for node in 0..view.num_nodes as u32 {
-        let native: Vec<u32> = annvil_beam::Links::links(graph.level0(), node).to_vec();
+        let native: Vec<u32> = annvil_core::Links::links(graph.level0(), node).to_vec();
         assert_eq!(native, view.levels[0].neighbors_of(node));
     }
 }

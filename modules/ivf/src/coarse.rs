@@ -4,10 +4,8 @@
 use std::ops::Range;
 
 use annvil_abi::{Metric, Vectors};
-use annvil_beam::Candidate;
+use annvil_core::{Candidate, parallel_map};
 use annvil_distance::Kernel;
-
-use crate::parallel::parallel_map;
 
 /// Vectors per block of [`Centroids::nearest_all`]: 64 vectors of 784
 /// floats (200 KB) stay in the L2 cache while the centroids stream by.

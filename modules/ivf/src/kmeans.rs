@@ -2,9 +2,9 @@
 //! sample, multi-threaded, deterministic for any thread count.
 
 use annvil_abi::{Metric, Vectors};
+use annvil_core::{SplitMix64, parallel_map, sample_indices};
 
 use crate::coarse::{Centroids, InvertedLists, partition_metric};
-use crate::parallel::{SplitMix64, parallel_map, sample_indices};
 
 /// k-means settings.
 #[derive(Clone, Debug, PartialEq, Eq)]

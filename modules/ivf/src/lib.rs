@@ -10,8 +10,8 @@
 //! * [`Centroids`] hold the centroids with the partition rule and the
 //!   query routing rule (the index metric: inner-product queries visit
 //!   lists by `-<q, c>`); [`InvertedLists`] group ids by centroid;
-//!   [`Probe`] picks the lists a query scans; [`TopK`] keeps the best
-//!   results of a scan.
+//!   [`Probe`] picks the lists a query scans; annvil-core's `TopK` keeps
+//!   the best results of a scan.
 //! * [`Ivf`] is the construction slot: it clusters the base vectors,
 //!   assigns every vector to its nearest centroid and copies the vectors
 //!   into list order, so a list is one contiguous block. Its standard
@@ -32,9 +32,7 @@
 
 mod coarse;
 mod kmeans;
-mod parallel;
 mod search;
-mod topk;
 
 use annvil_abi::{
     Base, Construction, Error, GraphView, Metric, ParamSpec, Params, Result, Vectors,
@@ -42,9 +40,7 @@ use annvil_abi::{
 
 pub use coarse::{Centroids, InvertedLists, Probe};
 pub use kmeans::{Clustering, KMeans};
-pub use parallel::{SplitMix64, parallel_map, sample_indices};
 pub use search::{DEFAULT_NPROBE, IvfFlatContext, IvfFlatSearch, NPROBE, read_nprobe};
-pub use topk::TopK;
 
 /// Largest accepted `nlist`.
 pub const MAX_NLIST: usize = 1 << 24;

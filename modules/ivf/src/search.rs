@@ -1,9 +1,10 @@
 //! IVF-Flat: scan the nearest lists exhaustively with the f32 kernel.
 
 use annvil_abi::{Base, Error, Graph, Metric, Neighbors, ParamSpec, Params, Result, Search};
+use annvil_core::TopK;
 use annvil_distance::Kernel;
 
-use crate::{Ivf, Probe, TopK};
+use crate::{Ivf, Probe};
 
 /// Default of the `nprobe` knob.
 pub const DEFAULT_NPROBE: usize = 8;

@@ -2,7 +2,7 @@
 //! against exact search.
 
 use annvil_abi::{Construction, Metric, Neighbors, Params, Search, Status, Vectors};
-use annvil_data::Dataset;
+use annvil_dataset::Dataset;
 use annvil_ivf::{Ivf, IvfFlatSearch, KMeans};
 use annvil_testkit::{Truth, build, leak_base, search_all};
 

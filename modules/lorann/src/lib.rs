@@ -59,10 +59,9 @@ mod search;
 use annvil_abi::{
     Base, Construction, Error, GraphView, Metric, ParamSpec, Params, Result, Vectors,
 };
+use annvil_core::{SplitMix64, parallel_map, sample_indices};
 use annvil_distance::Kernels;
-use annvil_ivf::{
-    Centroids, InvertedLists, KMeans, Probe, SplitMix64, parallel_map, sample_indices,
-};
+use annvil_ivf::{Centroids, InvertedLists, KMeans, Probe};
 
 pub use model::{RrrModel, Scorer};
 pub use pca::Projection;

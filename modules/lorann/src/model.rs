@@ -208,7 +208,7 @@ fn accumulate_avx512(projected: &[f32], blocks: &[f32], scores: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use annvil_ivf::SplitMix64;
+    use annvil_core::SplitMix64;
 
     fn random(rows: usize, dim: usize, rng: &mut SplitMix64) -> Vec<f32> {
         (0..rows * dim)

@@ -2,8 +2,8 @@
 //! eigenvectors of the data's (uncentred) second-moment matrix.
 
 use annvil_abi::{Error, Result, Vectors};
+use annvil_core::{SplitMix64, parallel_map, sample_indices};
 use annvil_distance::Kernels;
-use annvil_ivf::{SplitMix64, parallel_map, sample_indices};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par, Side};
 

@@ -2,7 +2,8 @@
 //! the best candidates.
 
 use annvil_abi::{Base, Error, Graph, Metric, Neighbors, ParamSpec, Params, Result, Search};
-use annvil_ivf::{DEFAULT_NPROBE, NPROBE, Probe, TopK, read_nprobe};
+use annvil_core::TopK;
+use annvil_ivf::{DEFAULT_NPROBE, NPROBE, Probe, read_nprobe};
 
 use crate::{Lorann, Scorer};
 

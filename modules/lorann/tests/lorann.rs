@@ -2,7 +2,7 @@
 //! grow, exactness at full rank, determinism, parameter validation.
 
 use annvil_abi::{Base, Construction, Metric, Neighbors, Params, Search, Status, Vectors};
-use annvil_data::Dataset;
+use annvil_dataset::Dataset;
 use annvil_lorann::{Lorann, LorannParams, LorannSearch};
 use annvil_rerank::rank_exact;
 use annvil_testkit::{K, Truth, answers, build, leak_base};

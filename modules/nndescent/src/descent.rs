@@ -8,10 +8,9 @@
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::thread;
 
-use annvil_beam::{Candidate, Space};
-use annvil_vamana::{SplitMix64, parallel_for};
+use annvil_beam::Space;
+use annvil_core::{Candidate, SplitMix64, parallel_for, parallel_for_each_mut};
 
 use crate::NnDescentParams;
 
@@ -102,23 +101,6 @@ struct Join {
     old_reverse: Vec<u32>,
 }
 
-/// Runs `body(i, item)` on every item, the items split into one
-/// contiguous run per thread: for cheap, even per-node steps whose result
-/// must not depend on the thread count.
-fn for_each_split<T: Send>(threads: usize, items: &mut [T], body: impl Fn(usize, &mut T) + Sync) {
-    let run = items.len().div_ceil(threads.max(1)).max(1);
-    thread::scope(|scope| {
-        for (part, chunk) in items.chunks_mut(run).enumerate() {
-            let body = &body;
-            scope.spawn(move || {
-                for (offset, item) in chunk.iter_mut().enumerate() {
-                    body(part * run + offset, item);
-                }
-            });
-        }
-    });
-}
-
 /// An approximate K-NN graph: up to K neighbours per node, closest first.
 #[derive(Clone, Debug)]
 pub struct KnnGraph {
@@ -177,7 +159,7 @@ pub fn nn_descent(space: &Space<'_>, params: &NnDescentParams, threads: usize) -
         iterations += 1;
         // Forward: the old neighbours, and a sample of the new ones, which
         // become old.
-        for_each_split(threads, &mut joins, |v, join| {
+        parallel_for_each_mut(threads, &mut joins, |v, join| {
             let mut rng = SplitMix64::keyed(params.seed, &[FORWARD, step, v as u64]);
             let mut list = lists.lock(v as u32);
             join.old.clear();
@@ -210,7 +192,7 @@ pub fn nn_descent(space: &Space<'_>, params: &NnDescentParams, threads: usize) -
                 joins[u].old_reverse.push(v as u32);
             }
         }
-        for_each_split(threads, &mut joins, |v, join| {
+        parallel_for_each_mut(threads, &mut joins, |v, join| {
             let mut rng = SplitMix64::keyed(params.seed, &[REVERSE, step, v as u64]);
             let new = rng.sample(&mut join.new_reverse, sample);
             join.new.extend_from_slice(new);

@@ -1,7 +1,7 @@
 //! Entry points spread like the data, by k-means++ seeding (D² sampling).
 
 use annvil_beam::Space;
-use annvil_vamana::SplitMix64;
+use annvil_core::SplitMix64;
 
 /// Candidates sampled per requested entry point.
 const SAMPLE_PER_ENTRY: usize = 32;

@@ -28,8 +28,9 @@
 //! 1), `max_degree` (default 32), `alpha` (default 1.2, at least 1),
 //! `entry_points` (default 16) and `seed` (default 0).
 //!
-//! **Threads.** Every step runs on `threads` scoped threads: the joins take
-//! the next node from a shared counter and lock one K-NN list at a time;
+//! **Threads.** Every step runs on `threads` scoped threads (annvil-core's
+//! `parallel_for` and `parallel_for_each_mut`): the joins take the next
+//! node from a shared counter and lock one K-NN list at a time;
 //! the pruning reuses [`ConcurrentGraph`]. With one thread the graph is a
 //! pure function of the data and the parameters.
 //!
@@ -43,10 +44,11 @@ mod descent;
 mod entry;
 
 use annvil_abi::{Base, Construction, Error, GraphView, Metric, ParamSpec, Params, Result};
-use annvil_beam::{Candidate, FixedDegree, Links, NativeGraph, Slot, Space};
+use annvil_beam::{NativeGraph, Space};
+use annvil_core::{Candidate, FixedDegree, Links, Slot, SplitMix64, parallel_for};
 use annvil_vamana::{
-    ALPHAS, ConcurrentGraph, DEGREES, FrozenGraph, PruneScratch, SplitMix64, check_node_count,
-    check_range, medoid, parallel_for,
+    ALPHAS, ConcurrentGraph, DEGREES, FrozenGraph, PruneScratch, check_node_count, check_range,
+    medoid,
 };
 
 use descent::ENTRY_POINTS;

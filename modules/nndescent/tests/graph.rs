@@ -6,7 +6,7 @@ mod support;
 
 use annvil_abi::{Construction, Metric, Params, Status, Vectors};
 use annvil_beam::Space;
-use annvil_data::exact_ground_truth;
+use annvil_dataset::exact_ground_truth;
 use annvil_nndescent::{NnDescent, NnDescentParams, nn_descent};
 use annvil_testkit::{Truth, build, dataset, leak_base};
 

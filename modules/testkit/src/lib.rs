@@ -11,18 +11,22 @@
 use annvil_abi::{
     Base, Construction, GraphView, Level, Metric, Neighbors, Params, Search, Vectors,
 };
-use annvil_data::{
-    ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, GroundTruth, exact_ground_truth, recall,
+use annvil_dataset::{
+    ANN_BENCHMARKS_EPSILON, Dataset, GroundTruth, SyntheticSpec, exact_ground_truth, recall,
 };
 
 /// Neighbours per query in the recall tests.
 pub const K: usize = 10;
 
-/// The dataset a spec string names (`synthetic:n=…,metric=…`, see
-/// annvil-data). Panics on a bad spec.
+/// The synthetic dataset a spec string names, spelled as on the host's
+/// command line (`synthetic:n=…,metric=…`; see
+/// [`SyntheticSpec::parse_keys`]). Panics on a bad spec.
 pub fn dataset(spec: &str) -> Dataset {
-    spec.parse::<DatasetSpec>()
-        .and_then(|s| s.load())
+    let keys = spec
+        .strip_prefix("synthetic:")
+        .unwrap_or_else(|| panic!("dataset `{spec}`: the tests use `synthetic:` data only"));
+    SyntheticSpec::parse_keys(keys)
+        .and_then(|synthetic| synthetic.generate().map_err(|e| e.to_string()))
         .unwrap_or_else(|e| panic!("dataset `{spec}`: {e}"))
 }
 

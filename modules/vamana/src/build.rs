@@ -4,12 +4,11 @@
 use std::cell::RefCell;
 use std::sync::atomic::AtomicU32;
 
-use annvil_beam::{Candidate, FixedDegree, LayerSearch, Links, Space};
+use annvil_beam::{LayerSearch, Space};
+use annvil_core::{Candidate, FixedDegree, Links, SplitMix64, parallel_for};
 
 use crate::graph::{ConcurrentGraph, PruneScratch};
-use crate::parallel::parallel_for;
 use crate::prune::medoid;
-use crate::rng::SplitMix64;
 use crate::{Vamana, VamanaParams};
 
 /// The graph as a search reads it, noting every node the search expands

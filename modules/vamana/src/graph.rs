@@ -14,10 +14,10 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use annvil_abi::{GraphView, Level};
-use annvil_beam::{Candidate, FixedDegree, LayerSearch, Links, Slot, Space, counted};
+use annvil_abi::GraphView;
+use annvil_beam::{LayerSearch, Space};
+use annvil_core::{Candidate, Csr, FixedDegree, Links, Slot, counted, parallel_for};
 
-use crate::parallel::parallel_for;
 use crate::prune::robust_prune;
 
 /// Reusable buffers of [`ConcurrentGraph::merge`] and
@@ -278,8 +278,7 @@ fn mark_reachable<L: Links>(links: &L, start: u32, seen: &mut [bool]) {
 #[derive(Clone, Debug)]
 pub struct FrozenGraph {
     level0: FixedDegree,
-    offsets: Vec<u64>,
-    neighbors: Vec<u32>,
+    csr: Csr,
     entry_points: Vec<u32>,
 }
 
@@ -288,24 +287,10 @@ impl FrozenGraph {
     /// CSR level and a fixed-stride array as wide as the longest list.
     fn new(lists: &FixedDegree, entry_points: Vec<u32>) -> FrozenGraph {
         let n = lists.num_nodes();
-        let mut offsets = Vec::with_capacity(n + 1);
-        let mut neighbors = Vec::new();
-        offsets.push(0);
-        for node in 0..n as u32 {
-            neighbors.extend_from_slice(lists.links(node));
-            offsets.push(neighbors.len() as u64);
-        }
-        let level0 = FixedDegree::from_level(
-            &Level {
-                offsets: &offsets,
-                neighbors: &neighbors,
-            },
-            n,
-        );
+        let csr = Csr::collect(n, |node| lists.links(node));
         FrozenGraph {
-            level0,
-            offsets,
-            neighbors,
+            level0: FixedDegree::from_level(&csr.level(), n),
+            csr,
             entry_points,
         }
     }
@@ -334,10 +319,7 @@ impl FrozenGraph {
     pub fn view(&self) -> GraphView<'_> {
         GraphView {
             num_nodes: self.num_nodes(),
-            levels: vec![Level {
-                offsets: &self.offsets,
-                neighbors: &self.neighbors,
-            }],
+            levels: vec![self.csr.level()],
             entry_points: &self.entry_points,
         }
     }
@@ -355,8 +337,7 @@ impl FrozenGraph {
     /// Bytes of memory the graph owns.
     pub fn memory_bytes(&self) -> usize {
         self.level0.memory_bytes()
-            + self.offsets.capacity() * size_of::<u64>()
-            + self.neighbors.capacity() * size_of::<u32>()
+            + self.csr.memory_bytes()
             + self.entry_points.capacity() * size_of::<u32>()
     }
 }

@@ -26,29 +26,26 @@
 //! level 0 in CSR with the medoid as the entry point, and the native
 //! fixed-stride array that [`annvil_beam::BeamSearch<Vamana>`] borrows.
 //!
-//! The shared pieces — [`robust_prune`], [`medoid`], [`ConcurrentGraph`],
-//! [`FrozenGraph`], the work loop [`parallel_for`] and the seeded
-//! [`SplitMix64`] — are public so other
-//! constructions (annvil-nndescent) build on the same code.
+//! The shared pieces — [`robust_prune`], [`medoid`], [`ConcurrentGraph`]
+//! and [`FrozenGraph`] — are public so other constructions
+//! (annvil-nndescent) build on the same code. The seeded generator, the
+//! work loop and the fixed-degree layout come from annvil-core.
 
 #![warn(missing_docs)]
 
 mod build;
 mod graph;
-mod parallel;
 mod prune;
-mod rng;
 
 use std::fmt;
 use std::ops::RangeInclusive;
 
 use annvil_abi::{Base, Construction, Error, GraphView, Metric, ParamSpec, Params, Result};
-use annvil_beam::{FixedDegree, NativeGraph, Space};
+use annvil_beam::{NativeGraph, Space};
+use annvil_core::FixedDegree;
 
 pub use graph::{ConcurrentGraph, FrozenGraph, PruneScratch};
-pub use parallel::parallel_for;
 pub use prune::{medoid, robust_prune};
-pub use rng::SplitMix64;
 
 /// Vamana build parameters.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,7 +1,8 @@
 //! Vamana's occlusion pruning and the medoid entry point.
 
 use annvil_abi::Metric;
-use annvil_beam::{Candidate, Space};
+use annvil_beam::Space;
+use annvil_core::Candidate;
 
 /// RobustPrune (Subramanya et al. 2019, Algorithm 2): chooses at most
 /// `max_degree` out-neighbours of a base point `p` from `pool`.

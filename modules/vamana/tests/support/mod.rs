@@ -4,7 +4,8 @@
 //! [`FrozenGraph`]. The setup every module shares is in annvil-testkit.
 
 use annvil_abi::{Base, GraphView, Metric};
-use annvil_beam::{BeamSearch, Links, NativeGraph, Space, StandardGraph};
+use annvil_beam::{BeamSearch, NativeGraph, Space, StandardGraph};
+use annvil_core::Links;
 use annvil_testkit::{Truth, search_all};
 use annvil_vamana::{FrozenGraph, medoid};
 

@@ -7,13 +7,14 @@
 use std::fmt;
 
 use annvil_abi::Metric;
+use annvil_core::SplitMix64;
 
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 use crate::matrix::Matrix;
 
-/// Parameters of the synthetic generator; see [`DatasetSpec`](crate::DatasetSpec)
-/// for the string form.
+/// Parameters of the synthetic generator; the string form is
+/// `synthetic:key=value,...` (see [`SyntheticSpec::parse_keys`]).
 ///
 /// `clusters` centres are drawn from N(0, I); each cluster gets a spread
 /// σ uniform in [0.25, 0.75); each vector picks a cluster uniformly and is
@@ -88,9 +89,52 @@ impl SyntheticSpec {
         name
     }
 
+    /// Parses the `key=value,...` part of a spec string
+    /// `synthetic:key=value,...` (keys `n`, `queries`, `dim`, `clusters`,
+    /// `metric`, `seed`; the others keep their defaults). The error says
+    /// what is wrong.
+    pub fn parse_keys(keys: &str) -> std::result::Result<SyntheticSpec, String> {
+        let mut spec = SyntheticSpec::default();
+        let mut seen: Vec<&str> = Vec::new();
+        for pair in keys.split(',').map(str::trim) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` is not key=value"))?;
+            let (key, value) = (key.trim(), value.trim());
+            if seen.contains(&key) {
+                return Err(format!("`{key}` is given twice"));
+            }
+            seen.push(key);
+            let count = || {
+                value
+                    .parse::<usize>()
+                    .map_err(|_| format!("`{key}={value}`: expected a whole number"))
+            };
+            match key {
+                "n" => spec.n = count()?,
+                "queries" => spec.queries = count()?,
+                "dim" => spec.dim = count()?,
+                "clusters" => spec.clusters = count()?,
+                "metric" => spec.metric = value.parse()?,
+                "seed" => {
+                    spec.seed = value
+                        .parse()
+                        .map_err(|_| format!("`seed={value}`: expected a whole number"))?;
+                }
+                _ => {
+                    return Err(format!(
+                        "unknown key `{key}` (expected n, queries, dim, clusters, metric or seed)"
+                    ));
+                }
+            }
+        }
+        spec.check()?;
+        Ok(spec)
+    }
+
     /// `Err` naming the first of `n`, `queries`, `dim`, `clusters` that is
     /// zero.
-    pub(crate) fn check(&self) -> std::result::Result<(), String> {
+    fn check(&self) -> std::result::Result<(), String> {
         for (value, key) in [
             (self.n, "n"),
             (self.queries, "queries"),
@@ -141,8 +185,8 @@ impl SyntheticSpec {
     }
 }
 
-/// xoshiro256** seeded through splitmix64, plus Marsaglia's polar method
-/// for normal deviates.
+/// xoshiro256** seeded through annvil-core's SplitMix64, plus Marsaglia's
+/// polar method for normal deviates.
 struct Rng {
     state: [u64; 4],
     spare: Option<f64>,
@@ -150,16 +194,10 @@ struct Rng {
 
 impl Rng {
     fn new(seed: u64, stream: Stream) -> Rng {
-        let mut x = seed ^ (stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
-        let mut splitmix = || {
-            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
+        let mut seeder =
+            SplitMix64::new(seed ^ (stream as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
         Rng {
-            state: [splitmix(), splitmix(), splitmix(), splitmix()],
+            state: [(); 4].map(|()| seeder.next_u64()),
             spare: None,
         }
     }

@@ -220,7 +220,7 @@ pub enum DataError {
 
 impl DataError {
     /// An [`DataError::Io`] for `path`.
-    pub(crate) fn io(path: impl Into<PathBuf>, error: io::Error) -> DataError {
+    pub fn io(path: impl Into<PathBuf>, error: io::Error) -> DataError {
         DataError::Io {
             path: path.into(),
             error,
@@ -228,7 +228,7 @@ impl DataError {
     }
 
     /// A [`DataError::Format`] for `path`.
-    pub(crate) fn format(path: impl Into<PathBuf>, problem: impl Into<String>) -> DataError {
+    pub fn format(path: impl Into<PathBuf>, problem: impl Into<String>) -> DataError {
         DataError::Format {
             path: path.into(),
             problem: problem.into(),

@@ -1,8 +1,9 @@
-//! A tiny seeded generator for the random choices of graph construction.
+//! The one seeded generator of the modules: identical streams on every
+//! platform and thread count, so a seed names one graph or one clustering.
 
 /// SplitMix64 (Steele, Lea & Flood): a seeded 64-bit generator, small and
-/// fast, good enough for initial graphs, permutations and samples. The same
-/// seed always gives the same sequence.
+/// fast, good enough for initial graphs, level draws, permutations and
+/// samples. The same seed always gives the same sequence.
 #[derive(Clone, Debug)]
 pub struct SplitMix64(u64);
 
@@ -38,10 +39,16 @@ impl SplitMix64 {
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
+    /// Uniform in `(0, 1]`, with 53 random bits: never 0, so its logarithm
+    /// is finite (hnswlib's level draw).
+    pub fn unit_nonzero(&mut self) -> f64 {
+        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
     /// Uniform in `0..bound` (Lemire's multiply-shift; the bias is below
-    /// `bound / 2^64`, negligible here). `bound` must be positive.
+    /// `bound / 2^64`, negligible here). Panics when `bound` is 0.
     pub fn below(&mut self, bound: usize) -> usize {
-        debug_assert!(bound > 0, "empty range");
+        assert!(bound > 0, "empty range");
         ((u128::from(self.next_u64()) * bound as u128) >> 64) as usize
     }
 
@@ -78,9 +85,32 @@ impl SplitMix64 {
     }
 }
 
+/// `count` distinct indices of `0..n`, drawn uniformly from `rng` and
+/// sorted (sorted ids read the vectors in memory order). All of `0..n`
+/// when `count >= n`.
+pub fn sample_indices(n: usize, count: usize, rng: &mut SplitMix64) -> Vec<u32> {
+    let mut ids: Vec<u32> = (0..n as u32).collect();
+    if count >= n {
+        return ids;
+    }
+    let count = rng.sample(&mut ids, count).len();
+    ids.truncate(count);
+    ids.sort_unstable();
+    ids
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stream_is_the_reference_splitmix64() {
+        // The published first outputs of SplitMix64 from seed 0: graphs
+        // built from a seed stay the same graphs.
+        let mut rng = SplitMix64::new(0);
+        assert_eq!(rng.next_u64(), 0xe220_a839_7b1d_cdaf);
+        assert_eq!(rng.next_u64(), 0x6e78_9e6a_a1b9_65f4);
+    }
 
     #[test]
     fn seeded_and_keyed_streams_repeat() {
@@ -131,5 +161,38 @@ mod tests {
         rng.distinct_others(0, 1000, 20, &mut others);
         assert_eq!(others.len(), 20);
         assert!(!others.contains(&0));
+    }
+
+    #[test]
+    fn samples_are_distinct_sorted_and_seeded() {
+        let a = sample_indices(1000, 100, &mut SplitMix64::new(3));
+        assert_eq!(a.len(), 100);
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert!(a.iter().all(|&i| i < 1000));
+        assert_eq!(a, sample_indices(1000, 100, &mut SplitMix64::new(3)));
+        assert_ne!(a, sample_indices(1000, 100, &mut SplitMix64::new(4)));
+        assert_eq!(
+            sample_indices(5, 9, &mut SplitMix64::new(3)),
+            [0, 1, 2, 3, 4]
+        );
+    }
+
+    #[test]
+    fn draws_stay_in_range() {
+        let mut rng = SplitMix64::new(1);
+        for _ in 0..1000 {
+            assert!(rng.below(7) < 7);
+            let u = rng.unit();
+            assert!((0.0..1.0).contains(&u));
+        }
+    }
+
+    #[test]
+    fn nonzero_units_stay_in_the_half_open_interval() {
+        let mut rng = SplitMix64::new(5);
+        for _ in 0..1000 {
+            let u = rng.unit_nonzero();
+            assert!(u > 0.0 && u <= 1.0, "{u}");
+        }
     }
 }

@@ -1,9 +1,38 @@
-//! A bounded max-heap that keeps the `k` nearest of a stream of scored ids.
+//! A scored node, and the bounded selection of the `k` nearest of a stream
+//! of them.
 
+use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use annvil_abi::Neighbors;
-use annvil_beam::Candidate;
+
+/// A node and its distance to the point being searched for, ordered by
+/// distance, then id, so that every search is deterministic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Candidate {
+    /// Distance to the query.
+    pub distance: f32,
+    /// Node id.
+    pub id: u32,
+}
+
+impl Eq for Candidate {}
+
+impl PartialOrd for Candidate {
+    #[inline]
+    fn partial_cmp(&self, other: &Candidate) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Candidate {
+    #[inline]
+    fn cmp(&self, other: &Candidate) -> Ordering {
+        self.distance
+            .total_cmp(&other.distance)
+            .then(self.id.cmp(&other.id))
+    }
+}
 
 /// The `k` smallest (distance, id) pairs pushed so far, ties broken by the
 /// lower id, so the result does not depend on the push order. Reusable
@@ -75,6 +104,17 @@ impl TopK {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn candidates_order_by_distance_then_id() {
+        let c = |distance, id| Candidate { distance, id };
+        let mut all = [c(2.0, 1), c(1.0, 9), c(2.0, 0), c(-0.0, 3), c(0.0, 2)];
+        all.sort_unstable();
+        assert_eq!(
+            all,
+            [c(-0.0, 3), c(0.0, 2), c(1.0, 9), c(2.0, 0), c(2.0, 1)]
+        );
+    }
 
     #[test]
     fn keeps_the_k_nearest_in_order_with_ties_by_id() {
