@@ -16,6 +16,8 @@
  *   annvil::fail(status, message)            throw annvil::Error
  *   annvil::invalid_if(bad, message)         throw ANNVIL_ERR_INVALID_ARGUMENT
  *   annvil::format(fmt, ...)                 printf-style std::string
+ *   annvil::throw_if_failed([&](annvil_error *e) { return annvil_...(..., e); })
+ *                                            call a C helper, throw its failure
  *   annvil::Params p(params);                p.get_size(key, fallback, min, max),
  *                                            p.get_bool(key, fallback), p.finish()
  *                                            (rejects every key never read)
