@@ -578,7 +578,10 @@ mod tests {
         ] {
             assert!(prompt.contains(part), "prompt lacks {part:?}:\n{prompt}");
         }
-        assert!(!prompt.contains("## Support header"), "Rust has the SDK instead");
+        assert!(
+            !prompt.contains("## Support header"),
+            "Rust has the SDK instead"
+        );
         // Before the parent is evaluated: its score is unknown, and no
         // exemplar can be scored against it.
         let unknown = ParentInfo {
@@ -600,7 +603,11 @@ mod tests {
             "{prompt}"
         );
         for (lang, include, helper) in [
-            (Lang::C, "#include <annvil_support.h>", "annvil_params_check"),
+            (
+                Lang::C,
+                "#include <annvil_support.h>",
+                "annvil_params_check",
+            ),
             (Lang::Cpp, "#include <annvil_support.hpp>", "annvil::guard"),
         ] {
             let prompt = build_prompt(&PromptInput {
@@ -612,7 +619,10 @@ mod tests {
                 dataset: "fashion-mnist-784-euclidean",
             });
             for part in ["## Support header", include, helper, "annvil_distance"] {
-                assert!(prompt.contains(part), "{lang:?} prompt lacks {part:?}:\n{prompt}");
+                assert!(
+                    prompt.contains(part),
+                    "{lang:?} prompt lacks {part:?}:\n{prompt}"
+                );
             }
         }
         let c = interface(SlotKind::Refinement, Lang::C);
