@@ -298,6 +298,20 @@ static inline bool annvil_is_space(char c) {
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
+/* `value` without surrounding whitespace: returns where it starts and sets
+ * `*len` to its length. */
+static inline const char *annvil_trim(const char *value, size_t *len) {
+    while (annvil_is_space(*value)) {
+        value++;
+    }
+    size_t n = strlen(value);
+    while (n > 0 && annvil_is_space(value[n - 1])) {
+        n--;
+    }
+    *len = n;
+    return value;
+}
+
 /**
  * Reads the unsigned integer `key` into `*out`: `fallback` when absent, else
  * the value, which must parse as Rust's usize parser accepts after trimming
@@ -313,24 +327,20 @@ static inline annvil_status annvil_params_size(const annvil_params *params, cons
         *out = fallback;
         return ANNVIL_OK;
     }
-    const char *p = value;
-    while (annvil_is_space(*p)) {
-        p++;
+    size_t len = 0;
+    const char *digits = annvil_trim(value, &len);
+    if (len > 0 && *digits == '+') {
+        digits++;
+        len--;
     }
-    if (*p == '+') {
-        p++;
-    }
-    size_t parsed = 0, digits = 0;
-    bool overflow = false;
-    for (; *p >= '0' && *p <= '9'; p++, digits++) {
-        size_t d = (size_t)(*p - '0');
-        overflow = overflow || parsed > (SIZE_MAX - d) / 10;
+    size_t parsed = 0;
+    bool ok = len > 0;
+    for (size_t i = 0; ok && i < len; i++) {
+        size_t d = (size_t)(digits[i] - '0');
+        ok = digits[i] >= '0' && digits[i] <= '9' && parsed <= (SIZE_MAX - d) / 10;
         parsed = parsed * 10 + d;
     }
-    while (annvil_is_space(*p)) {
-        p++;
-    }
-    if (digits == 0 || *p != '\0' || overflow) {
+    if (!ok) {
         return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT,
                            "parameter `%s`: `%s` is not a valid unsigned integer", key, value);
     }
@@ -351,21 +361,13 @@ static inline annvil_status annvil_params_size(const annvil_params *params, cons
 static inline annvil_status annvil_params_bool(const annvil_params *params, const char *key,
                                                bool fallback, bool *out, annvil_error *error) {
     const char *value = annvil_params_find(params, key);
-    if (value == NULL) {
+    size_t len = 0;
+    const char *word = value != NULL ? annvil_trim(value, &len) : NULL;
+    if (word == NULL) {
         *out = fallback;
-        return ANNVIL_OK;
-    }
-    const char *begin = value;
-    while (annvil_is_space(*begin)) {
-        begin++;
-    }
-    size_t len = strlen(begin);
-    while (len > 0 && annvil_is_space(begin[len - 1])) {
-        len--;
-    }
-    if (len == 4 && strncmp(begin, "true", 4) == 0) {
+    } else if (len == 4 && strncmp(word, "true", 4) == 0) {
         *out = true;
-    } else if (len == 5 && strncmp(begin, "false", 5) == 0) {
+    } else if (len == 5 && strncmp(word, "false", 5) == 0) {
         *out = false;
     } else {
         return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT,
