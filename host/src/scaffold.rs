@@ -661,18 +661,24 @@ impl Plan<'_> {
             Lang::Rust => "`src/lib.rs` only declares the slot modules and exports their types \
                            with `annvil_abi::export_variant!`."
                 .to_owned(),
-            Lang::C | Lang::Cpp => format!(
-                "`src/lib.rs` is the Rust shim exporting `annvil_entry_v1`. `build.rs` \
-                 compiles every `src/*.c` (C11) and `src/*.cpp` (C++17) at -O3 against \
-                 `abi/include/annvil.h`. `src/variant.c` holds the descriptor and refers to \
-                 each slot's table by its fixed name.{}",
-                if self.lang == Lang::Cpp {
-                    " Slot functions are `extern \"C\"` and catch every C++ exception at the \
-                     boundary."
+            Lang::C | Lang::Cpp => {
+                let (support, guard) = if self.lang == Lang::Cpp {
+                    (
+                        "annvil_support.hpp",
+                        " Slot functions are `extern \"C\"` and catch every C++ exception at \
+                         the boundary (`annvil::guard`).",
+                    )
                 } else {
-                    ""
-                }
-            ),
+                    ("annvil_support.h", "")
+                };
+                format!(
+                    "`src/lib.rs` is the Rust shim exporting `annvil_entry_v1`. `build.rs` \
+                     compiles every `src/*.c` (C11) and `src/*.cpp` (C++17) at -O3 against \
+                     `abi/include/`: the contract `annvil.h` and the helpers of `{support}`. \
+                     `src/variant.c` holds the descriptor and refers to each slot's table by \
+                     its fixed name.{guard}"
+                )
+            }
         };
         Ok(include_str!("../templates/README.md")
             .replace("{{name}}", self.name)

@@ -3,7 +3,8 @@
 
 fn main() {
     println!("cargo:rerun-if-changed=src/bruteforce.c");
-    println!("cargo:rerun-if-changed=../../abi/include/annvil.h");
+    // annvil.h and the support header annvil_support.h.
+    println!("cargo:rerun-if-changed=../../abi/include");
     let version = format!("\"{}\"", env!("CARGO_PKG_VERSION"));
     cc::Build::new()
         .file("src/bruteforce.c")

@@ -189,6 +189,38 @@ fn interface(slot: SlotKind, lang: Lang) -> String {
     }
 }
 
+/// The "Contents" list in the opening comment of a support header: one
+/// line per helper, without the comment's ` * ` margin.
+fn header_contents(header: &str) -> String {
+    header
+        .lines()
+        .skip_while(|line| !line.starts_with(" * Contents"))
+        .skip(1)
+        .take_while(|line| line.starts_with(" *   "))
+        .map(|line| line.strip_prefix(" * ").unwrap_or(line))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The support header(s) a C or C++ answer may include, with their
+/// helpers; `None` for Rust (the SDK is the interface itself).
+fn support_headers(lang: Lang) -> Option<String> {
+    let c = header_contents(include_str!("../../../abi/include/annvil_support.h"));
+    match lang {
+        Lang::Rust => None,
+        Lang::C => Some(format!(
+            "`#include <annvil_support.h>` (next to `annvil.h`, on the include path) gives \
+             static inline helpers; use them rather than writing your own:\n\n```text\n{c}\n```\n"
+        )),
+        Lang::Cpp => Some(format!(
+            "`#include <annvil_support.hpp>` (next to `annvil.h`, on the include path) gives \
+             these helpers, and the C ones of `annvil_support.h` it includes; use them rather \
+             than writing your own:\n\n```text\n{}\n{c}\n```\n",
+            header_contents(include_str!("../../../abi/include/annvil_support.hpp"))
+        )),
+    }
+}
+
 /// The text from the doc comment before `start` through the first `end`
 /// after it (the whole header when `start` is missing).
 fn extract_block(text: &str, start: &str, end: &str) -> String {
@@ -270,6 +302,9 @@ pub fn build_prompt(input: &PromptInput<'_>) -> String {
         fence(lang),
         interface(input.slot, lang)
     );
+    if let Some(helpers) = support_headers(lang) {
+        let _ = writeln!(p, "## Support header\n\n{helpers}");
+    }
     if input.parent.reward.is_none() {
         p.push_str(
             "## Previous implementations\n\nNone is shown: their scores are relative to the \
@@ -351,7 +386,8 @@ pub fn build_prompt(input: &PromptInput<'_>) -> String {
         what_to_define(lang, input.slot),
         match lang {
             Lang::Rust => ", `annvil_abi` and `annvil_distance` (SIMD distance kernels)",
-            Lang::C | Lang::Cpp => " and `annvil.h`",
+            Lang::C => ", `annvil.h` and `annvil_support.h`",
+            Lang::Cpp => ", `annvil.h` and `annvil_support.hpp`",
         }
     );
     p
@@ -542,6 +578,10 @@ mod tests {
         ] {
             assert!(prompt.contains(part), "prompt lacks {part:?}:\n{prompt}");
         }
+        assert!(
+            !prompt.contains("## Support header"),
+            "Rust has the SDK instead"
+        );
         // Before the parent is evaluated: its score is unknown, and no
         // exemplar can be scored against it.
         let unknown = ParentInfo {
@@ -562,6 +602,29 @@ mod tests {
                 && !prompt.contains("score 1.00"),
             "{prompt}"
         );
+        for (lang, include, helper) in [
+            (
+                Lang::C,
+                "#include <annvil_support.h>",
+                "annvil_params_check",
+            ),
+            (Lang::Cpp, "#include <annvil_support.hpp>", "annvil::guard"),
+        ] {
+            let prompt = build_prompt(&PromptInput {
+                slot: SlotKind::Search,
+                lang,
+                parent: &unknown,
+                exemplars: &[],
+                last_failure: None,
+                dataset: "fashion-mnist-784-euclidean",
+            });
+            for part in ["## Support header", include, helper, "annvil_distance"] {
+                assert!(
+                    prompt.contains(part),
+                    "{lang:?} prompt lacks {part:?}:\n{prompt}"
+                );
+            }
+        }
         let c = interface(SlotKind::Refinement, Lang::C);
         assert!(
             c.starts_with("/**") && c.ends_with("annvil_refinement_v1;"),

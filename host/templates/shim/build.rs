@@ -1,21 +1,19 @@
 //! Compiles the slot sources in src/ into static archives that the Rust shim
 //! (src/lib.rs) links into the cdylib: every `src/*.c` as C11 and every
-//! `src/*.cpp` as C++17, at -O3, against the annvil header. Replacing or
+//! `src/*.cpp` as C++17, at -O3, against the annvil headers (`annvil.h`
+//! and the helpers `annvil_support.h` / `annvil_support.hpp`). Replacing or
 //! adding a source file needs no change here.
 
 use std::path::{Path, PathBuf};
 
-/// The directory holding `annvil.h`, relative to this package (written by
-/// `host new`).
+/// The directory holding `annvil.h` and the support headers, relative to
+/// this package (written by `host new`).
 const ANNVIL_INCLUDE: &str = "{{include}}";
 
 fn main() {
     let package = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let include = package.join(ANNVIL_INCLUDE);
-    println!(
-        "cargo:rerun-if-changed={}",
-        include.join("annvil.h").display()
-    );
+    println!("cargo:rerun-if-changed={}", include.display());
     println!("cargo:rerun-if-changed=src");
     let mut sources: Vec<PathBuf> = std::fs::read_dir(package.join("src"))
         .expect("src/ is readable")

@@ -1,5 +1,7 @@
 /*
- * bruteforce.c — exact search written in C against abi/include/annvil.h.
+ * bruteforce.c — exact search written in C against abi/include/annvil.h,
+ * with the helpers of abi/include/annvil_support.h (errors, parameter
+ * checks, input validation, distance kernels).
  *
  * The same semantics as the Rust `bruteforce` variant:
  *   - construction builds nothing: a graph handle whose view has zero levels;
@@ -14,16 +16,7 @@
  * Nothing here can unwind (C), so no status other than the returned one
  * crosses the boundary.
  */
-#include <annvil.h>
-
-#include <inttypes.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include <annvil_support.h>
 
 #ifndef BRUTEFORCE_C_VERSION
 #define BRUTEFORCE_C_VERSION "0.1.0"
@@ -33,165 +26,8 @@
 const annvil_descriptor *bruteforce_c_entry(void);
 
 /* ------------------------------------------------------------------------ */
-/* Error messages                                                           */
+/* Inputs and distances                                                     */
 /* ------------------------------------------------------------------------ */
-
-/*
- * Drops a trailing incomplete UTF-8 sequence from s[0..len) (s[len] is the
- * NUL), so a truncated message stays valid UTF-8.
- */
-static void trim_partial_utf8(char *s, size_t len) {
-    size_t start = len;
-    while (start > 0 && ((unsigned char)s[start - 1] & 0xC0u) == 0x80u) {
-        start--;
-    }
-    if (start == 0) {
-        return;
-    }
-    unsigned char lead = (unsigned char)s[start - 1];
-    size_t need = lead >= 0xF0u ? 4 : lead >= 0xE0u ? 3 : lead >= 0xC0u ? 2 : 1;
-    if (start - 1 + need > len) {
-        s[start - 1] = '\0';
-    }
-}
-
-/* A message written piecewise into the host's error buffer. */
-typedef struct message {
-    char *buf; /* NULL when the host gave no room */
-    size_t capacity;
-    size_t len;
-    bool truncated;
-} message;
-
-static message message_begin(annvil_error *error) {
-    message m = {NULL, 0, 0, false};
-    if (error != NULL && error->message != NULL && error->capacity > 0) {
-        m.buf = error->message;
-        m.capacity = error->capacity;
-        m.buf[0] = '\0';
-    }
-    return m;
-}
-
-static void message_vappend(message *m, const char *fmt, va_list args) {
-    if (m->buf == NULL || m->truncated) {
-        return;
-    }
-    size_t room = m->capacity - m->len; /* >= 1: len <= capacity - 1 */
-    int n = vsnprintf(m->buf + m->len, room, fmt, args);
-    if (n < 0) {
-        m->buf[m->len] = '\0';
-        return;
-    }
-    if ((size_t)n >= room) {
-        m->len = m->capacity - 1;
-        m->truncated = true;
-        trim_partial_utf8(m->buf, m->len);
-    } else {
-        m->len += (size_t)n;
-    }
-}
-
-__attribute__((format(printf, 2, 3)))
-static void message_append(message *m, const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    message_vappend(m, fmt, args);
-    va_end(args);
-}
-
-/* Writes the formatted message into `error` and returns `status`. */
-__attribute__((format(printf, 3, 4)))
-static annvil_status fail(annvil_error *error, annvil_status status, const char *fmt, ...) {
-    message m = message_begin(error);
-    va_list args;
-    va_start(args, fmt);
-    message_vappend(&m, fmt, args);
-    va_end(args);
-    return status;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Input validation                                                         */
-/* ------------------------------------------------------------------------ */
-
-/* True when the NUL-terminated `s` is well-formed UTF-8. */
-static bool is_utf8(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p != 0) {
-        unsigned c = *p++;
-        if (c < 0x80u) {
-            continue;
-        }
-        size_t more;
-        uint32_t cp, min;
-        if ((c & 0xE0u) == 0xC0u) {
-            more = 1, cp = c & 0x1Fu, min = 0x80u;
-        } else if ((c & 0xF0u) == 0xE0u) {
-            more = 2, cp = c & 0x0Fu, min = 0x800u;
-        } else if ((c & 0xF8u) == 0xF0u) {
-            more = 3, cp = c & 0x07u, min = 0x10000u;
-        } else {
-            return false;
-        }
-        for (size_t i = 0; i < more; i++, p++) {
-            if ((*p & 0xC0u) != 0x80u) { /* also stops at the NUL */
-                return false;
-            }
-            cp = (cp << 6) | (*p & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/*
- * Checks a parameter list. This variant accepts no parameter in any slot, so
- * every (well-formed) key is unknown. NULL or an empty list is fine.
- */
-static annvil_status reject_params(const annvil_params *params, annvil_error *error) {
-    if (params == NULL || params->count == 0) {
-        return ANNVIL_OK;
-    }
-    if (params->items == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "parameter list pointer is NULL");
-    }
-    for (size_t i = 0; i < params->count; i++) {
-        const annvil_param *p = &params->items[i];
-        if (p->key == NULL) {
-            return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "parameter key is NULL");
-        }
-        if (p->value == NULL) {
-            return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "parameter value is NULL");
-        }
-        if (!is_utf8(p->key)) {
-            return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "parameter key is not UTF-8");
-        }
-        if (!is_utf8(p->value)) {
-            return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "parameter value is not UTF-8");
-        }
-    }
-    message m = message_begin(error);
-    message_append(&m, "unknown parameter%s ", params->count > 1 ? "s" : "");
-    for (size_t i = 0; i < params->count; i++) {
-        message_append(&m, "%s`%s`", i > 0 ? ", " : "", params->items[i].key);
-    }
-    message_append(&m, " (accepted: none)");
-    return ANNVIL_ERR_UNKNOWN_PARAMETER;
-}
-
-static annvil_status check_metric(annvil_metric metric, annvil_error *error) {
-    switch (metric) {
-    case ANNVIL_METRIC_L2:
-    case ANNVIL_METRIC_ANGULAR:
-    case ANNVIL_METRIC_INNER_PRODUCT:
-        return ANNVIL_OK;
-    default:
-        return fail(error, ANNVIL_ERR_UNSUPPORTED, "unknown metric code %" PRIu32, metric);
-    }
-}
 
 /* The borrowed base vectors plus the metric: everything a scan needs. */
 typedef struct scan {
@@ -204,99 +40,16 @@ typedef struct scan {
 /* Validates `base` and `metric` into `*out`. */
 static annvil_status read_scan(const annvil_vectors *base, annvil_metric metric, scan *out,
                                annvil_error *error) {
-    if (base == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "base vectors are NULL");
+    annvil_status status = annvil_check_base(base, metric, error);
+    if (status == ANNVIL_OK) {
+        *out = (scan){base->data, base->count, base->dim, metric};
     }
-    if (base->struct_size < sizeof(annvil_vectors)) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT,
-                    "annvil_vectors.struct_size is %zu, expected at least %zu",
-                    base->struct_size, sizeof(annvil_vectors));
-    }
-    if (base->dim == 0) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "base vectors have dimension 0");
-    }
-    if (base->count > SIZE_MAX / sizeof(float) / base->dim) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT,
-                    "%zu base vectors of dimension %zu overflow the address space",
-                    base->count, base->dim);
-    }
-    if ((uint64_t)base->count > (uint64_t)UINT32_MAX + 1u) {
-        return fail(error, ANNVIL_ERR_UNSUPPORTED,
-                    "%zu base vectors exceed the 2^32 ids of the ABI", base->count);
-    }
-    if (base->count > 0 && base->data == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "base vector data pointer is NULL");
-    }
-    annvil_status status = check_metric(metric, error);
-    if (status != ANNVIL_OK) {
-        return status;
-    }
-    *out = (scan){base->data, base->count, base->dim, metric};
-    return ANNVIL_OK;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Distances                                                                */
-/* ------------------------------------------------------------------------ */
-
-/*
- * Independent partial sums: the compiler vectorises them, and long vectors
- * of large values (raw pixels) lose less precision than with one running
- * sum. The summation order matches modules/distance.
- */
-#define LANES 16
-
-static float l2_squared(const float *restrict a, const float *restrict b, size_t dim) {
-    float acc[LANES] = {0};
-    size_t body = dim - dim % LANES;
-    for (size_t i = 0; i < body; i += LANES) {
-        for (size_t l = 0; l < LANES; l++) {
-            float d = a[i + l] - b[i + l];
-            acc[l] += d * d;
-        }
-    }
-    float sum = 0.0f;
-    for (size_t l = 0; l < LANES; l++) {
-        sum += acc[l];
-    }
-    float tail = 0.0f;
-    for (size_t i = body; i < dim; i++) {
-        float d = a[i] - b[i];
-        tail += d * d;
-    }
-    return sum + tail;
-}
-
-static float dot(const float *restrict a, const float *restrict b, size_t dim) {
-    float acc[LANES] = {0};
-    size_t body = dim - dim % LANES;
-    for (size_t i = 0; i < body; i += LANES) {
-        for (size_t l = 0; l < LANES; l++) {
-            acc[l] += a[i + l] * b[i + l];
-        }
-    }
-    float sum = 0.0f;
-    for (size_t l = 0; l < LANES; l++) {
-        sum += acc[l];
-    }
-    float tail = 0.0f;
-    for (size_t i = body; i < dim; i++) {
-        tail += a[i] * b[i];
-    }
-    return sum + tail;
+    return status;
 }
 
 /* Distance of base vector `id` to `query` under the scan's metric. */
 static inline float scan_distance(const scan *s, size_t id, const float *query) {
-    const float *x = s->data + id * s->dim;
-    switch (s->metric) {
-    case ANNVIL_METRIC_L2:
-        return l2_squared(x, query, s->dim);
-    case ANNVIL_METRIC_ANGULAR:
-        return 1.0f - dot(x, query, s->dim);
-    default: /* ANNVIL_METRIC_INNER_PRODUCT; validated at prepare */
-        return -dot(x, query, s->dim);
-    }
+    return annvil_distance(s->metric, s->data + id * s->dim, query, s->dim);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -387,25 +140,6 @@ static void write_results(const scored *heap, size_t size, uint32_t *ids, float 
     *found = size;
 }
 
-/* Per-context scratch: grows `*buf` to hold `need` elements of `elem` bytes. */
-static annvil_status reserve(void **buf, size_t *capacity, size_t need, size_t elem,
-                             annvil_error *error) {
-    if (need <= *capacity) {
-        return ANNVIL_OK;
-    }
-    if (need > SIZE_MAX / elem) {
-        return fail(error, ANNVIL_ERR_OUT_OF_MEMORY, "scratch of %zu elements overflows", need);
-    }
-    void *grown = realloc(*buf, need * elem);
-    if (grown == NULL) {
-        return fail(error, ANNVIL_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes of scratch",
-                    need * elem);
-    }
-    *buf = grown;
-    *capacity = need;
-    return ANNVIL_OK;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Slot: construction                                                        */
 /* ------------------------------------------------------------------------ */
@@ -419,20 +153,20 @@ static annvil_status graph_build(const annvil_vectors *base, annvil_metric metri
                                  annvil_graph **out, annvil_error *error) {
     (void)threads; /* nothing to build */
     if (out == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "output handle pointer is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "output handle pointer is NULL");
     }
     scan s = {NULL, 0, 0, 0};
     annvil_status status = read_scan(base, metric, &s, error);
     if (status == ANNVIL_OK) {
-        status = reject_params(params, error);
+        status = annvil_params_check(params, NULL, 0, error);
     }
     if (status != ANNVIL_OK) {
         return status;
     }
     annvil_graph *graph = malloc(sizeof *graph);
     if (graph == NULL) {
-        return fail(error, ANNVIL_ERR_OUT_OF_MEMORY, "cannot allocate the graph (%zu bytes)",
-                    sizeof *graph);
+        return annvil_fail(error, ANNVIL_ERR_OUT_OF_MEMORY,
+                           "cannot allocate the graph (%zu bytes)", sizeof *graph);
     }
     graph->view = (annvil_graph_view){
         .struct_size = sizeof(annvil_graph_view),
@@ -451,20 +185,9 @@ static annvil_status graph_build(const annvil_vectors *base, annvil_metric metri
 static annvil_status graph_view(const annvil_graph *graph, annvil_graph_view *out,
                                 annvil_error *error) {
     if (graph == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "graph is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "graph is NULL");
     }
-    if (out == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "output view is NULL");
-    }
-    /* Copy only the bytes the reader's struct_size covers, keeping its
-     * struct_size as it set it. */
-    size_t covered = out->struct_size < sizeof(annvil_graph_view) ? out->struct_size
-                                                                  : sizeof(annvil_graph_view);
-    size_t skip = sizeof(size_t);
-    if (covered > skip) {
-        memcpy((char *)out + skip, (const char *)&graph->view + skip, covered - skip);
-    }
-    return ANNVIL_OK;
+    return annvil_graph_view_fill(&graph->view, out, error);
 }
 
 static size_t graph_memory_bytes(const annvil_graph *graph) {
@@ -494,7 +217,7 @@ static annvil_status search_prepare(const annvil_vectors *base, const annvil_gra
                                     annvil_metric metric, const annvil_params *params,
                                     annvil_searcher **out, annvil_error *error) {
     if (out == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "output handle pointer is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "output handle pointer is NULL");
     }
     scan s = {NULL, 0, 0, 0};
     annvil_status status = read_scan(base, metric, &s, error);
@@ -505,24 +228,24 @@ static annvil_status search_prepare(const annvil_vectors *base, const annvil_gra
      * least agree with the base. */
     if (view != NULL) {
         if (view->struct_size < offsetof(annvil_graph_view, levels)) {
-            return fail(error, ANNVIL_ERR_INVALID_ARGUMENT,
-                        "annvil_graph_view.struct_size is %zu, expected at least %zu",
-                        view->struct_size, offsetof(annvil_graph_view, levels));
+            return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT,
+                               "annvil_graph_view.struct_size is %zu, expected at least %zu",
+                               view->struct_size, offsetof(annvil_graph_view, levels));
         }
         if (view->num_levels > 0 && view->num_nodes != s.count) {
-            return fail(error, ANNVIL_ERR_INVALID_ARGUMENT,
-                        "graph has %zu nodes but there are %zu base vectors", view->num_nodes,
-                        s.count);
+            return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT,
+                               "graph has %zu nodes but there are %zu base vectors",
+                               view->num_nodes, s.count);
         }
     }
-    status = reject_params(params, error);
+    status = annvil_params_check(params, NULL, 0, error);
     if (status != ANNVIL_OK) {
         return status;
     }
     annvil_searcher *searcher = malloc(sizeof *searcher);
     if (searcher == NULL) {
-        return fail(error, ANNVIL_ERR_OUT_OF_MEMORY, "cannot allocate the searcher (%zu bytes)",
-                    sizeof *searcher);
+        return annvil_fail(error, ANNVIL_ERR_OUT_OF_MEMORY,
+                           "cannot allocate the searcher (%zu bytes)", sizeof *searcher);
     }
     searcher->scan = s;
     *out = searcher;
@@ -532,22 +255,22 @@ static annvil_status search_prepare(const annvil_vectors *base, const annvil_gra
 static annvil_status search_configure(annvil_searcher *searcher, const annvil_params *params,
                                       annvil_error *error) {
     if (searcher == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "searcher is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "searcher is NULL");
     }
-    return reject_params(params, error); /* no knobs: nothing to set */
+    return annvil_params_check(params, NULL, 0, error); /* no knobs: nothing to set */
 }
 
 static annvil_status search_context_new(const annvil_searcher *searcher,
                                         annvil_search_context **out, annvil_error *error) {
     if (searcher == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "searcher is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "searcher is NULL");
     }
     if (out == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "output handle pointer is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "output handle pointer is NULL");
     }
     annvil_search_context *context = calloc(1, sizeof *context);
     if (context == NULL) {
-        return fail(error, ANNVIL_ERR_OUT_OF_MEMORY, "cannot allocate a search context");
+        return annvil_fail(error, ANNVIL_ERR_OUT_OF_MEMORY, "cannot allocate a search context");
     }
     context->searcher = searcher;
     *out = context;
@@ -558,22 +281,22 @@ static annvil_status search_search(annvil_search_context *context, const float *
                                    size_t dim, size_t n, uint32_t *ids, float *distances,
                                    size_t *found, annvil_error *error) {
     if (context == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "search context is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "search context is NULL");
     }
     const scan *s = &context->searcher->scan;
     if (dim != s->dim) {
-        return fail(error, ANNVIL_ERR_DIMENSION_MISMATCH,
-                    "query has dimension %zu, the base vectors have %zu", dim, s->dim);
+        return annvil_fail(error, ANNVIL_ERR_DIMENSION_MISMATCH,
+                           "query has dimension %zu, the base vectors have %zu", dim, s->dim);
     }
     if (query == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "query pointer is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "query pointer is NULL");
     }
     if (n > 0 && (ids == NULL || distances == NULL)) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "%s pointer is NULL",
-                    ids == NULL ? "ids" : "distances");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "%s pointer is NULL",
+                           ids == NULL ? "ids" : "distances");
     }
     if (found == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "found pointer is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "found pointer is NULL");
     }
     size_t k = n < s->count ? n : s->count;
     if (k == 0) {
@@ -581,7 +304,7 @@ static annvil_status search_search(annvil_search_context *context, const float *
         return ANNVIL_OK;
     }
     void *heap = context->heap;
-    annvil_status status = reserve(&heap, &context->heap_capacity, k, sizeof(scored), error);
+    annvil_status status = annvil_reserve(&heap, &context->heap_capacity, k, sizeof(scored), error);
     context->heap = heap;
     if (status != ANNVIL_OK) {
         return status;
@@ -643,20 +366,20 @@ static annvil_status refine_prepare(const annvil_vectors *base, annvil_metric me
                                     const annvil_params *params, annvil_refiner **out,
                                     annvil_error *error) {
     if (out == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "output handle pointer is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "output handle pointer is NULL");
     }
     scan s = {NULL, 0, 0, 0};
     annvil_status status = read_scan(base, metric, &s, error);
     if (status == ANNVIL_OK) {
-        status = reject_params(params, error);
+        status = annvil_params_check(params, NULL, 0, error);
     }
     if (status != ANNVIL_OK) {
         return status;
     }
     annvil_refiner *refiner = malloc(sizeof *refiner);
     if (refiner == NULL) {
-        return fail(error, ANNVIL_ERR_OUT_OF_MEMORY, "cannot allocate the refiner (%zu bytes)",
-                    sizeof *refiner);
+        return annvil_fail(error, ANNVIL_ERR_OUT_OF_MEMORY,
+                           "cannot allocate the refiner (%zu bytes)", sizeof *refiner);
     }
     refiner->scan = s;
     *out = refiner;
@@ -666,14 +389,14 @@ static annvil_status refine_prepare(const annvil_vectors *base, annvil_metric me
 static annvil_status refine_context_new(const annvil_refiner *refiner,
                                         annvil_refine_context **out, annvil_error *error) {
     if (refiner == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "refiner is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "refiner is NULL");
     }
     if (out == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "output handle pointer is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "output handle pointer is NULL");
     }
     annvil_refine_context *context = calloc(1, sizeof *context);
     if (context == NULL) {
-        return fail(error, ANNVIL_ERR_OUT_OF_MEMORY, "cannot allocate a refine context");
+        return annvil_fail(error, ANNVIL_ERR_OUT_OF_MEMORY, "cannot allocate a refine context");
     }
     context->refiner = refiner;
     *out = context;
@@ -691,33 +414,34 @@ static annvil_status refine_refine(annvil_refine_context *context, const float *
                                    size_t num_candidates, size_t k, uint32_t *ids,
                                    float *distances, size_t *found, annvil_error *error) {
     if (context == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "refine context is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "refine context is NULL");
     }
     const scan *s = &context->refiner->scan;
     if (dim != s->dim) {
-        return fail(error, ANNVIL_ERR_DIMENSION_MISMATCH,
-                    "query has dimension %zu, the base vectors have %zu", dim, s->dim);
+        return annvil_fail(error, ANNVIL_ERR_DIMENSION_MISMATCH,
+                           "query has dimension %zu, the base vectors have %zu", dim, s->dim);
     }
     if (query == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "query pointer is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "query pointer is NULL");
     }
     if (num_candidates > 0 && candidates == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "candidates pointer is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "candidates pointer is NULL");
     }
     /* Exact rerank recomputes every distance: the search's are not needed. */
     (void)candidate_distances;
     if (k > 0 && (ids == NULL || distances == NULL)) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "%s pointer is NULL",
-                    ids == NULL ? "ids" : "distances");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "%s pointer is NULL",
+                           ids == NULL ? "ids" : "distances");
     }
     if (found == NULL) {
-        return fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "found pointer is NULL");
+        return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "found pointer is NULL");
     }
     for (size_t i = 0; i < num_candidates; i++) {
         if (candidates[i] >= s->count) {
-            return fail(error, ANNVIL_ERR_INVALID_ARGUMENT,
-                        "candidate id %" PRIu32 " is out of range (there are %zu base vectors)",
-                        candidates[i], s->count);
+            return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT,
+                               "candidate id %" PRIu32
+                               " is out of range (there are %zu base vectors)",
+                               candidates[i], s->count);
         }
     }
     if (k == 0 || num_candidates == 0) {
@@ -727,8 +451,8 @@ static annvil_status refine_refine(annvil_refine_context *context, const float *
 
     /* Deduplicate: sort a copy, keep the first of each run. */
     void *unique = context->unique;
-    annvil_status status = reserve(&unique, &context->unique_capacity, num_candidates,
-                                   sizeof(uint32_t), error);
+    annvil_status status = annvil_reserve(&unique, &context->unique_capacity, num_candidates,
+                                          sizeof(uint32_t), error);
     context->unique = unique;
     if (status != ANNVIL_OK) {
         return status;
@@ -744,7 +468,7 @@ static annvil_status refine_refine(annvil_refine_context *context, const float *
 
     size_t keep = k < num_unique ? k : num_unique;
     void *heap = context->heap;
-    status = reserve(&heap, &context->heap_capacity, keep, sizeof(scored), error);
+    status = annvil_reserve(&heap, &context->heap_capacity, keep, sizeof(scored), error);
     context->heap = heap;
     if (status != ANNVIL_OK) {
         return status;

@@ -1,8 +1,8 @@
 //! `peer-faiss-hnsw`: faiss's `IndexHNSWFlat` (Debian's `libfaiss-dev`) as an
 //! annvil peer. The index is built and searched by faiss itself in C++
-//! (`src/peer_faiss_hnsw.cpp`, on the shared SDK
-//! `../peer-hnswlib/peer-support/include/annvil_peer.hpp`); this crate is
-//! only the cdylib shim that exports `annvil_entry_v1`, forwarding to the
+//! (`src/peer_faiss_hnsw.cpp`, on the shared peer glue
+//! `modules/peer-support/include/annvil_peer.hpp`); this crate is only the
+//! cdylib shim that exports `annvil_entry_v1`, forwarding to the
 //! C++ descriptor.
 //!
 //! Built without the package, the C++ is replaced by a stub descriptor with

@@ -24,8 +24,9 @@
  * normalised vectors) is 1 - <x, q>. Ids of -1 (fewer than k points) are
  * dropped.
  *
- * All ABI plumbing (argument checks, the exception guard, parameter
- * parsing, the tables) is in annvil_peer.hpp.
+ * All ABI plumbing is shared: argument checks and the tables in
+ * annvil_peer.hpp (modules/peer-support), the exception guard and parameter
+ * parsing in annvil_support.hpp (abi/include).
  */
 #include <annvil_peer.hpp>
 
@@ -45,8 +46,8 @@ extern "C" const annvil_descriptor *peer_faiss_hnsw_entry(void); /* the Rust shi
 
 namespace {
 
-using annvil_peer::Base;
-using annvil_peer::Params;
+using annvil::Base;
+using annvil::Params;
 using annvil_peer::Results;
 using annvil_peer::StandardView;
 

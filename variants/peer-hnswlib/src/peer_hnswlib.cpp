@@ -18,8 +18,9 @@
  * normalises the vectors) and annvil's inner-product distance plus 1, so
  * the inner-product results are shifted by -1 (an order-preserving shift).
  *
- * All ABI plumbing (argument checks, the exception guard, parameter
- * parsing, the tables) is in annvil_peer.hpp.
+ * All ABI plumbing is shared: argument checks and the tables in
+ * annvil_peer.hpp (modules/peer-support), the exception guard and parameter
+ * parsing in annvil_support.hpp (abi/include).
  */
 #include <annvil_peer.hpp>
 
@@ -38,8 +39,8 @@ extern "C" const annvil_descriptor *peer_hnswlib_entry(void); /* the Rust shim f
 
 namespace {
 
-using annvil_peer::Base;
-using annvil_peer::Params;
+using annvil::Base;
+using annvil::Params;
 using annvil_peer::Results;
 using annvil_peer::StandardView;
 using Hnsw = hnswlib::HierarchicalNSW<float>;
@@ -159,10 +160,10 @@ struct HnswlibPeer {
             for (hnswlib::tableint i = 0; i < n; i++) {
                 hnswlib::labeltype label = index.getExternalLabel(i);
                 if (label >= n || internal_of[label] != n) {
-                    annvil_peer::fail(ANNVIL_ERR_INTERNAL,
-                                      annvil_peer::format("hnswlib label %zu of internal id %u is "
-                                                          "out of range or repeated",
-                                                          label, i));
+                    annvil::fail(ANNVIL_ERR_INTERNAL,
+                                 annvil::format("hnswlib label %zu of internal id %u is "
+                                                "out of range or repeated",
+                                                label, i));
                 }
                 label_of[i] = static_cast<uint32_t>(label);
                 internal_of[label] = i;

@@ -1,19 +1,11 @@
 /*
- * annvil_peer.hpp: a small C++17 SDK for wrapping a C++ ANN library as an
- * annvil variant (a "peer"), shared by peer-hnswlib and peer-faiss-hnsw.
+ * annvil_peer.hpp: the glue for wrapping a C++ ANN library as an annvil
+ * variant (a "peer"), shared by peer-hnswlib and peer-faiss-hnsw.
  *
- * It plays the part the Rust SDK (abi/src) plays for Rust variants:
- *   - annvil_peer::Error and guard(): every exported function body runs
- *     inside guard(), which turns annvil_peer::Error into its status,
- *     std::bad_alloc into ANNVIL_ERR_OUT_OF_MEMORY and any other C++
- *     exception into ANNVIL_ERR_PANIC, with the message written (truncated
- *     at a UTF-8 character boundary) into the host's error buffer. Nothing
- *     unwinds across the C boundary.
- *   - Params: key/value parameters with unknown-key detection, as in the
- *     Rust SDK: every key read is accepted; finish() rejects the rest with
- *     ANNVIL_ERR_UNKNOWN_PARAMETER; a value that does not parse is
- *     ANNVIL_ERR_INVALID_ARGUMENT.
- *   - Base: validated base vectors; check_metric().
+ * It builds on annvil_support.hpp (abi/include), which holds what every C++
+ * slot needs: annvil::guard() (no exception crosses the C boundary),
+ * annvil::Error, annvil::Params (unknown keys rejected as the Rust SDK does),
+ * annvil::read_base(). What is particular to peers is here:
  *   - StandardView: the standard graph view (CSR per level, entry points),
  *     built from the library's own structures.
  *   - Results: the host's output buffers for one search.
@@ -27,353 +19,25 @@
 #ifndef ANNVIL_PEER_HPP
 #define ANNVIL_PEER_HPP
 
-#include <annvil.h>
+#include <annvil_support.hpp>
 
-#include <cstdarg>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
-#include <exception>
-#include <initializer_list>
-#include <limits>
 #include <memory>
-#include <new>
-#include <optional>
-#include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace annvil_peer {
 
-/* ------------------------------------------------------------------------ */
-/* Errors                                                                   */
-/* ------------------------------------------------------------------------ */
-
-/** A failure with an ABI status; throw it anywhere inside a slot body. */
-class Error : public std::exception {
-  public:
-    Error(annvil_status status, std::string message)
-        : status_(status), message_(std::move(message)) {}
-    annvil_status status() const noexcept { return status_; }
-    const char *what() const noexcept override { return message_.c_str(); }
-
-  private:
-    annvil_status status_;
-    std::string message_;
-};
-
-/** printf-style formatting into a std::string. */
-__attribute__((format(printf, 1, 2))) inline std::string format(const char *fmt, ...) {
-    va_list args;
-    va_start(args, fmt);
-    va_list again;
-    va_copy(again, args);
-    int n = std::vsnprintf(nullptr, 0, fmt, args);
-    va_end(args);
-    std::string out;
-    if (n > 0) {
-        out.resize(static_cast<size_t>(n) + 1);
-        std::vsnprintf(&out[0], out.size(), fmt, again);
-        out.resize(static_cast<size_t>(n));
-    }
-    va_end(again);
-    return out;
-}
-
-[[noreturn]] inline void fail(annvil_status status, std::string message) {
-    throw Error(status, std::move(message));
-}
-
-/** Throws ANNVIL_ERR_INVALID_ARGUMENT when `bad`. */
-inline void invalid_if(bool bad, const char *message) {
-    if (bad) {
-        fail(ANNVIL_ERR_INVALID_ARGUMENT, message);
-    }
-}
-
-/*
- * Writes prefix + message into the host's error buffer, truncated to fit and
- * never inside a multi-byte UTF-8 character. Allocates nothing, so it is
- * safe inside a catch handler.
- */
-inline void write_error(annvil_error *error, const char *prefix, const char *message) noexcept {
-    if (error == nullptr || error->message == nullptr || error->capacity == 0) {
-        return;
-    }
-    size_t len = 0;
-    const size_t room = error->capacity - 1;
-    for (const char *part : {prefix, message}) {
-        for (const char *p = part; p != nullptr && *p != '\0' && len < room; p++) {
-            error->message[len++] = *p;
-        }
-    }
-    /* Cut a trailing incomplete sequence: step back over continuation bytes
-     * to the lead byte and drop the character if it does not fit whole. */
-    size_t start = len;
-    while (start > 0 && (static_cast<unsigned char>(error->message[start - 1]) & 0xC0u) == 0x80u) {
-        start--;
-    }
-    if (start > 0) {
-        unsigned lead = static_cast<unsigned char>(error->message[start - 1]);
-        size_t need = lead >= 0xF0u ? 4 : lead >= 0xE0u ? 3 : lead >= 0xC0u ? 2 : 1;
-        if (start - 1 + need > len) {
-            len = start - 1;
-        }
-    }
-    error->message[len] = '\0';
-}
-
-/**
- * Runs `body` (returning void) and maps every exception to a status; the
- * one place where exceptions stop. Use for every fallible exported function.
- */
-template <class Body> annvil_status guard(annvil_error *error, Body &&body) noexcept {
-    try {
-        body();
-        return ANNVIL_OK;
-    } catch (const Error &e) {
-        write_error(error, "", e.what());
-        return e.status();
-    } catch (const std::bad_alloc &e) {
-        write_error(error, "out of memory: ", e.what());
-        return ANNVIL_ERR_OUT_OF_MEMORY;
-    } catch (const std::exception &e) {
-        write_error(error, "C++ exception: ", e.what());
-        return ANNVIL_ERR_PANIC;
-    } catch (...) {
-        write_error(error, "", "C++ exception of unknown type");
-        return ANNVIL_ERR_PANIC;
-    }
-}
-
-/** Runs an infallible accessor or destructor; an exception yields `fallback`. */
-template <class T, class Body> T guard_value(T fallback, Body &&body) noexcept {
-    try {
-        return body();
-    } catch (...) {
-        return fallback;
-    }
-}
-
-/* ------------------------------------------------------------------------ */
-/* Parameters                                                               */
-/* ------------------------------------------------------------------------ */
-
-/** True when the NUL-terminated `s` is well-formed UTF-8. */
-inline bool is_utf8(const char *s) {
-    const unsigned char *p = reinterpret_cast<const unsigned char *>(s);
-    while (*p != 0) {
-        unsigned c = *p++;
-        if (c < 0x80u) {
-            continue;
-        }
-        size_t more;
-        uint32_t cp, min;
-        if ((c & 0xE0u) == 0xC0u) {
-            more = 1, cp = c & 0x1Fu, min = 0x80u;
-        } else if ((c & 0xF0u) == 0xE0u) {
-            more = 2, cp = c & 0x0Fu, min = 0x800u;
-        } else if ((c & 0xF8u) == 0xF0u) {
-            more = 3, cp = c & 0x07u, min = 0x10000u;
-        } else {
-            return false;
-        }
-        for (size_t i = 0; i < more; i++, p++) {
-            if ((*p & 0xC0u) != 0x80u) { /* also stops at the NUL */
-                return false;
-            }
-            cp = (cp << 6) | (*p & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFFu || (cp >= 0xD800u && cp <= 0xDFFFu)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/**
- * The key/value parameters of one call. Reading a key (get_*) marks it
- * known, present or not; finish() then rejects every key never read, naming
- * the accepted ones. Call finish() once everything is read and before any
- * expensive work; the generic tables call it again afterwards.
- */
-class Params {
-  public:
-    explicit Params(const annvil_params *params) {
-        if (params == nullptr || params->count == 0) {
-            return;
-        }
-        invalid_if(params->items == nullptr, "parameter list pointer is NULL");
-        for (size_t i = 0; i < params->count; i++) {
-            const annvil_param &p = params->items[i];
-            invalid_if(p.key == nullptr, "parameter key is NULL");
-            invalid_if(p.value == nullptr, "parameter value is NULL");
-            invalid_if(!is_utf8(p.key), "parameter key is not UTF-8");
-            invalid_if(!is_utf8(p.value), "parameter value is not UTF-8");
-            items_.push_back({p.key, p.value, false});
-        }
-    }
-
-    /** The raw value of `key`, or nothing when absent. */
-    std::optional<std::string_view> raw(const char *key) {
-        bool seen = false;
-        for (const std::string &k : accepted_) {
-            seen = seen || k == key;
-        }
-        if (!seen) {
-            accepted_.emplace_back(key);
-        }
-        for (Item &item : items_) {
-            if (item.key == key) {
-                item.read = true;
-                return trim(item.value);
-            }
-        }
-        return std::nullopt;
-    }
-
-    /**
-     * An unsigned integer in [min, max], or `fallback` when absent. Accepts
-     * what Rust's usize parser accepts (digits, an optional leading '+',
-     * surrounding whitespace trimmed).
-     */
-    size_t get_size(const char *key, size_t fallback, size_t min, size_t max) {
-        std::optional<std::string_view> value = raw(key);
-        if (!value) {
-            return fallback;
-        }
-        std::string_view digits = *value;
-        if (!digits.empty() && digits.front() == '+') {
-            digits.remove_prefix(1);
-        }
-        bool ok = !digits.empty();
-        size_t parsed = 0;
-        for (char c : digits) {
-            if (c < '0' || c > '9') {
-                ok = false;
-                break;
-            }
-            size_t d = static_cast<size_t>(c - '0');
-            if (parsed > (std::numeric_limits<size_t>::max() - d) / 10) {
-                ok = false;
-                break;
-            }
-            parsed = parsed * 10 + d;
-        }
-        if (!ok) {
-            fail(ANNVIL_ERR_INVALID_ARGUMENT,
-                 format("parameter `%s`: `%.*s` is not a valid unsigned integer", key,
-                        static_cast<int>(value->size()), value->data()));
-        }
-        if (parsed < min || parsed > max) {
-            fail(ANNVIL_ERR_INVALID_ARGUMENT,
-                 format("parameter `%s`: %zu is out of range [%zu, %zu]", key, parsed, min, max));
-        }
-        return parsed;
-    }
-
-    /** `true` or `false`, or `fallback` when absent. */
-    bool get_bool(const char *key, bool fallback) {
-        std::optional<std::string_view> value = raw(key);
-        if (!value) {
-            return fallback;
-        }
-        if (*value == "true") {
-            return true;
-        }
-        if (*value == "false") {
-            return false;
-        }
-        fail(ANNVIL_ERR_INVALID_ARGUMENT,
-             format("parameter `%s`: `%.*s` is not a valid bool (true or false)", key,
-                    static_cast<int>(value->size()), value->data()));
-    }
-
-    /** Throws ANNVIL_ERR_UNKNOWN_PARAMETER when a key was never read. */
-    void finish() const {
-        std::string unknown;
-        size_t count = 0;
-        for (const Item &item : items_) {
-            if (!item.read) {
-                unknown += (count++ > 0 ? "`, `" : "") + item.key;
-            }
-        }
-        if (count == 0) {
-            return;
-        }
-        std::string accepted;
-        for (const std::string &k : accepted_) {
-            accepted += (accepted.empty() ? "" : ", ") + k;
-        }
-        fail(ANNVIL_ERR_UNKNOWN_PARAMETER,
-             format("unknown parameter%s `%s` (accepted: %s)", count > 1 ? "s" : "",
-                    unknown.c_str(), accepted.empty() ? "none" : accepted.c_str()));
-    }
-
-  private:
-    struct Item {
-        std::string key;
-        std::string value;
-        bool read;
-    };
-
-    static std::string_view trim(std::string_view s) {
-        const char *space = " \t\n\r\f\v";
-        size_t begin = s.find_first_not_of(space);
-        if (begin == std::string_view::npos) {
-            return {};
-        }
-        return s.substr(begin, s.find_last_not_of(space) - begin + 1);
-    }
-
-    std::vector<Item> items_;
-    std::vector<std::string> accepted_;
-};
-
-/* ------------------------------------------------------------------------ */
-/* Inputs                                                                   */
-/* ------------------------------------------------------------------------ */
-
-/** Borrowed row-major base vectors, valid until the handle made from them dies. */
-struct Base {
-    const float *data = nullptr;
-    size_t count = 0;
-    size_t dim = 0;
-
-    const float *row(size_t i) const { return data + i * dim; }
-};
-
-/** Validates the host's base vectors (ids must fit in u32). */
-inline Base read_base(const annvil_vectors *base) {
-    invalid_if(base == nullptr, "base vectors are NULL");
-    if (base->struct_size < sizeof(annvil_vectors)) {
-        fail(ANNVIL_ERR_INVALID_ARGUMENT,
-             format("annvil_vectors.struct_size is %zu, expected at least %zu", base->struct_size,
-                    sizeof(annvil_vectors)));
-    }
-    invalid_if(base->dim == 0, "base vectors have dimension 0");
-    if (base->count > std::numeric_limits<size_t>::max() / sizeof(float) / base->dim) {
-        fail(ANNVIL_ERR_INVALID_ARGUMENT,
-             format("%zu base vectors of dimension %zu overflow the address space", base->count,
-                    base->dim));
-    }
-    if (static_cast<uint64_t>(base->count) > std::numeric_limits<uint32_t>::max()) {
-        fail(ANNVIL_ERR_UNSUPPORTED,
-             format("%zu base vectors exceed the u32 ids of the ABI", base->count));
-    }
-    invalid_if(base->count > 0 && base->data == nullptr, "base vector data pointer is NULL");
-    return Base{base->data, base->count, base->dim};
-}
-
-/** Throws ANNVIL_ERR_UNSUPPORTED for a metric this ABI version does not define. */
-inline void check_metric(annvil_metric metric) {
-    if (metric != ANNVIL_METRIC_L2 && metric != ANNVIL_METRIC_ANGULAR &&
-        metric != ANNVIL_METRIC_INNER_PRODUCT) {
-        fail(ANNVIL_ERR_UNSUPPORTED, format("unknown metric code %u", static_cast<unsigned>(metric)));
-    }
-}
+/* The shared helpers the tables below use unqualified. */
+using annvil::Base;
+using annvil::fail;
+using annvil::format;
+using annvil::guard;
+using annvil::guard_value;
+using annvil::invalid_if;
+using annvil::Params;
 
 /* ------------------------------------------------------------------------ */
 /* The standard graph view                                                  */
@@ -423,16 +87,8 @@ class StandardView {
         view_.native_tag = native_tag;
     }
 
-    /** Writes the fields the host's out->struct_size covers. */
-    void fill(annvil_graph_view *out) const {
-        invalid_if(out == nullptr, "output view is NULL");
-        size_t covered = out->struct_size < sizeof view_ ? out->struct_size : sizeof view_;
-        size_t skip = sizeof(size_t); /* struct_size stays as the host set it */
-        if (covered > skip) {
-            std::memcpy(reinterpret_cast<char *>(out) + skip,
-                        reinterpret_cast<const char *>(&view_) + skip, covered - skip);
-        }
-    }
+    /** The view, as annvil_graph_view_fill() copies it out. */
+    const annvil_graph_view &view() const { return view_; }
 
     size_t memory_bytes() const {
         size_t bytes = raw_levels_.capacity() * sizeof(annvil_graph_level) +
@@ -545,8 +201,7 @@ template <class P> struct Slots {
                                annvil_error *error) {
         return guard(error, [&] {
             invalid_if(out == nullptr, "output handle pointer is NULL");
-            Base b = read_base(base);
-            check_metric(metric);
+            Base b = annvil::read_base(base, metric);
             Params p(params);
             bool export_view = p.get_bool("graph_view", true);
             auto box = std::make_unique<GraphBox<P>>();
@@ -564,10 +219,10 @@ template <class P> struct Slots {
 
     static annvil_status graph_view(const annvil_graph *graph, annvil_graph_view *out,
                                     annvil_error *error) {
-        return guard(error, [&] {
-            invalid_if(graph == nullptr, "graph is NULL");
-            graph_of(graph)->view.fill(out);
-        });
+        if (graph == nullptr) {
+            return annvil_fail(error, ANNVIL_ERR_INVALID_ARGUMENT, "graph is NULL");
+        }
+        return annvil_graph_view_fill(&graph_of(graph)->view.view(), out, error);
     }
 
     static size_t graph_memory_bytes(const annvil_graph *graph) {
@@ -592,8 +247,7 @@ template <class P> struct Slots {
                                  annvil_searcher **out, annvil_error *error) {
         return guard(error, [&] {
             invalid_if(out == nullptr, "output handle pointer is NULL");
-            Base b = read_base(base);
-            check_metric(metric);
+            Base b = annvil::read_base(base, metric);
             const size_t needed = offsetof(annvil_graph_view, native_tag) + sizeof(const char *);
             if (view == nullptr || view->struct_size < needed || view->native == nullptr ||
                 view->native_tag == nullptr || std::strcmp(view->native_tag, P::kNativeTag) != 0) {

@@ -2,9 +2,11 @@
 //! `peer-faiss-hnsw`). Their `build.rs` files use it as a
 //! build-dependency, so the shared pieces live in one place:
 //!
-//! * [`INCLUDE_DIR`] holds `annvil_peer.hpp`, the small C++ SDK both peers
-//!   include (exception guard, error buffer, parameter parsing, the standard
-//!   graph view, generic slot tables);
+//! * [`INCLUDE_DIR`] holds `annvil_peer.hpp`, the C++ glue both peers
+//!   include (the standard graph view, the output buffers, generic slot
+//!   tables over a peer type), on top of the support header
+//!   `abi/include/annvil_support.hpp` (exception guard, error buffer,
+//!   parameter parsing) that every C++ variant may use;
 //! * [`cxx_build`] applies the one compile-flag policy every peer follows;
 //! * [`system_header`] detects the system package a peer wraps and honours
 //!   the [`FORCE_MISSING_ENV`] override;
@@ -23,8 +25,9 @@ use std::process::Command;
 /// Directory with `annvil_peer.hpp` and `stub.c`.
 pub const INCLUDE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/include");
 
-/// Directory with the ABI header `annvil.h`.
-pub const ABI_INCLUDE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../abi/include");
+/// Directory with the ABI header `annvil.h` and the support headers
+/// `annvil_support.h` / `annvil_support.hpp`.
+pub const ABI_INCLUDE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../abi/include");
 
 /// Set to `1` (every peer) or to a comma-separated list of peer package
 /// names to build those peers as if their system package were missing.
@@ -111,7 +114,7 @@ pub fn cxx_build() -> cc::Build {
         .flag("-Wshadow")
         .warnings_into_errors(true);
     println!("cargo:rerun-if-changed={INCLUDE_DIR}/annvil_peer.hpp");
-    println!("cargo:rerun-if-changed={ABI_INCLUDE_DIR}/annvil.h");
+    println!("cargo:rerun-if-changed={ABI_INCLUDE_DIR}");
     build
 }
 
