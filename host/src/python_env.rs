@@ -25,19 +25,18 @@ pub struct Interpreter {
     pub prefix: PathBuf,
 }
 
-/// The interpreter for bridged variants, probed once: `$ANNVIL_PYTHON`,
-/// else `/usr/bin/python3`, else `python3` on the PATH; the first that has
-/// a shared libpython and `venv`. The error says what was missing and how
-/// to install it.
+/// The interpreter for bridged variants, probed once: `$ANNVIL_PYTHON`
+/// when set (and then only it), else `/usr/bin/python3`, else `python3` on
+/// the PATH; the first that has a shared libpython and `venv`. The error
+/// says what was missing and how to install it.
 pub fn interpreter() -> Result<&'static Interpreter, String> {
     static FOUND: OnceLock<Result<Interpreter, String>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
-            let candidates: Vec<PathBuf> = std::env::var_os("ANNVIL_PYTHON")
-                .map(PathBuf::from)
-                .into_iter()
-                .chain([PathBuf::from("/usr/bin/python3"), PathBuf::from("python3")])
-                .collect();
+            let candidates: Vec<PathBuf> = match std::env::var_os("ANNVIL_PYTHON") {
+                Some(chosen) => vec![PathBuf::from(chosen)],
+                None => vec![PathBuf::from("/usr/bin/python3"), PathBuf::from("python3")],
+            };
             let mut reasons = Vec::new();
             for candidate in candidates {
                 match probe(&candidate) {

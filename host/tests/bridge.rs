@@ -1,0 +1,106 @@
+//! The Python bridge end to end with a real library (faiss's PyPI build):
+//! the bridged peer compiled with its `python` feature, its pinned
+//! environment made on first use, checked and measured inside the sandbox
+//! in single-query and batch mode; and skipped with the install hint where
+//! there is no Python. Where the machine has no usable Python, the tests
+//! that need one say so and do not run.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+/// A Python the bridge can embed, or why the test does not run.
+fn python_available(test: &str) -> bool {
+    match annvil_host::python_env::interpreter() {
+        Ok(_) => true,
+        Err(reason) => {
+            eprintln!("{test} did not run: {reason}");
+            false
+        }
+    }
+}
+
+const DATASET: &str = "synthetic:n=3000,queries=300,dim=16,clusters=16,seed=5";
+
+/// `host evaluate variants/peer-faiss` on the small dataset with `extra`,
+/// returning the leaderboard JSON of the mode's directory.
+fn evaluate_faiss(results: &Path, extra: &[&str], board: &str) -> serde_json::Value {
+    let mut args = vec![
+        "evaluate",
+        "--dataset",
+        DATASET,
+        "--runs",
+        "1",
+        "--no-adaptive",
+        "--results",
+        results.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push("variants/peer-faiss");
+    let out = common::host(&args);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let path = results.join(board).join("leaderboard.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The best recall of the leaderboard's only variant, after checking its
+/// status is ok.
+fn max_recall(board: &serde_json::Value) -> f64 {
+    let row = &board["variants"][0]["row"];
+    assert_eq!(row["status"], "ok", "{board:#}");
+    row["max_recall"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{board:#}"))
+}
+
+#[test]
+fn a_bridged_peer_passes_every_check_in_the_sandbox() {
+    if !python_available("a_bridged_peer_passes_every_check_in_the_sandbox") {
+        return;
+    }
+    let out = common::host(&["check", "variants/peer-faiss"]);
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed, 0 failed"), "{text}");
+}
+
+#[test]
+fn a_bridged_peer_is_measured_one_query_at_a_time_and_in_batches() {
+    if !python_available("a_bridged_peer_is_measured_one_query_at_a_time_and_in_batches") {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let name = "synthetic-3000x16-euclidean";
+    let single = evaluate_faiss(results.path(), &[], name);
+    let batch = evaluate_faiss(results.path(), &["--batch"], &format!("{name}-batch1"));
+    // HNSW with ef up to 800 on 3,000 points finds (nearly) everything, by
+    // single queries and by faiss's own batched call alike.
+    assert!(max_recall(&single) >= 0.99, "{single:#}");
+    assert!(max_recall(&batch) >= 0.99, "{batch:#}");
+}
+
+#[test]
+fn without_python_a_bridged_variant_is_skipped_with_the_install_hint() {
+    let results = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_host"))
+        .current_dir(common::root())
+        .env("ANNVIL_PYTHON", "/nonexistent/python3")
+        .args([
+            "evaluate",
+            "--dataset",
+            DATASET,
+            "--queries",
+            "50",
+            "--results",
+        ])
+        .arg(results.path())
+        .arg("variants/peer-faiss")
+        .output()
+        .unwrap();
+    let text = common::text(&out);
+    assert!(text.contains("skipped"), "{text}");
+    assert!(text.contains("no Python to embed"), "{text}");
+    assert!(text.contains("scripts/setup"), "{text}");
+}
