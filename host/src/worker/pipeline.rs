@@ -13,7 +13,7 @@ use std::ptr::{self, NonNull};
 
 use annvil_abi::{Metric, Status, ffi};
 
-use super::loader::Library;
+use super::loader::{ConstructionFns, Library, RefinementFns, SearchFns};
 use crate::variant::ParamMap;
 
 /// A slot call that returned an error status.
@@ -168,7 +168,7 @@ impl<'a> BaseVectors<'a> {
 /// A built graph, destroyed through its library on drop.
 pub struct Graph<'a> {
     library: &'static Library,
-    table: &'static ffi::annvil_construction_v1,
+    table: &'static ConstructionFns,
     handle: NonNull<ffi::annvil_graph>,
     view: ffi::annvil_graph_view,
     _base: PhantomData<&'a BaseVectors<'a>>,
@@ -205,11 +205,10 @@ impl<'a> Graph<'a> {
         let params = CParams::new(params);
         let mut handle = ptr::null_mut();
         call("construction.build", |error| {
-            let build = table.build.expect("checked by the loader");
             // SAFETY: all pointers are valid for the call; `base` outlives
             // the graph (lifetime 'a).
             unsafe {
-                build(
+                (table.build)(
                     &*base.raw,
                     metric.to_raw(),
                     &params.raw(),
@@ -230,9 +229,8 @@ impl<'a> Graph<'a> {
         graph.view.struct_size = std::mem::size_of::<ffi::annvil_graph_view>();
         let mut view = graph.view;
         call("construction.graph_view", |error| {
-            let graph_view = table.graph_view.expect("checked by the loader");
             // SAFETY: the handle is live; `view` is a valid out-struct.
-            unsafe { graph_view(handle.as_ptr(), &mut view, error) }
+            unsafe { (table.graph_view)(handle.as_ptr(), &mut view, error) }
         })?;
         graph.view = view;
         Ok(graph)
@@ -240,12 +238,8 @@ impl<'a> Graph<'a> {
 
     /// Memory the graph reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self
-            .table
-            .graph_memory_bytes
-            .expect("checked by the loader");
         // SAFETY: the handle is live.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.graph_memory_bytes)(self.handle.as_ptr()) }
     }
 
     /// The standard view as the library filled it.
@@ -261,15 +255,14 @@ impl<'a> Graph<'a> {
 
 impl Drop for Graph<'_> {
     fn drop(&mut self) {
-        let f = self.table.graph_destroy.expect("checked by the loader");
         // SAFETY: the handle is live and no searcher borrows it any more.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.graph_destroy)(self.handle.as_ptr()) }
     }
 }
 
 /// A prepared searcher over a graph.
 pub struct Searcher<'g> {
-    table: &'static ffi::annvil_search_v1,
+    table: &'static SearchFns,
     handle: NonNull<ffi::annvil_searcher>,
     _view: Box<ffi::annvil_graph_view>,
     _graph: PhantomData<&'g Graph<'g>>,
@@ -313,11 +306,10 @@ impl<'g> Searcher<'g> {
         let params = CParams::new(params);
         let mut handle = ptr::null_mut();
         call("search.prepare", |error| {
-            let prepare = table.prepare.expect("checked by the loader");
             // SAFETY: base, view and graph outlive the searcher ('g); the
             // view box has a stable address.
             unsafe {
-                prepare(
+                (table.prepare)(
                     &*base.raw,
                     &*view,
                     metric.to_raw(),
@@ -340,9 +332,8 @@ impl<'g> Searcher<'g> {
     pub fn configure(&mut self, params: &ParamMap) -> SlotResult<()> {
         let params = CParams::new(params);
         call("search.configure", |error| {
-            let configure = self.table.configure.expect("checked by the loader");
             // SAFETY: the handle is live and not in use by any context.
-            unsafe { configure(self.handle.as_ptr(), &params.raw(), error) }
+            unsafe { (self.table.configure)(self.handle.as_ptr(), &params.raw(), error) }
         })
     }
 
@@ -350,9 +341,8 @@ impl<'g> Searcher<'g> {
     pub fn context(&self) -> SlotResult<SearchContext<'_>> {
         let mut handle = ptr::null_mut();
         call("search.context_new", |error| {
-            let context_new = self.table.context_new.expect("checked by the loader");
             // SAFETY: the handle is live; concurrent context_new is allowed.
-            unsafe { context_new(self.handle.as_ptr(), &mut handle, error) }
+            unsafe { (self.table.context_new)(self.handle.as_ptr(), &mut handle, error) }
         })?;
         let handle = returned_handle(handle, "search.context_new")?;
         Ok(SearchContext {
@@ -364,26 +354,21 @@ impl<'g> Searcher<'g> {
 
     /// Memory the searcher reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self
-            .table
-            .searcher_memory_bytes
-            .expect("checked by the loader");
         // SAFETY: the handle is live.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.searcher_memory_bytes)(self.handle.as_ptr()) }
     }
 }
 
 impl Drop for Searcher<'_> {
     fn drop(&mut self) {
-        let f = self.table.searcher_destroy.expect("checked by the loader");
         // SAFETY: live handle; every context borrowed it and is gone.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.searcher_destroy)(self.handle.as_ptr()) }
     }
 }
 
 /// Per-thread search scratch space.
 pub struct SearchContext<'s> {
-    table: &'static ffi::annvil_search_v1,
+    table: &'static SearchFns,
     handle: NonNull<ffi::annvil_search_context>,
     _searcher: PhantomData<&'s Searcher<'s>>,
 }
@@ -403,11 +388,10 @@ impl SearchContext<'_> {
         assert_eq!(ids.len(), distances.len());
         let mut found = 0usize;
         call("search.search", |error| {
-            let search = self.table.search.expect("checked by the loader");
             // SAFETY: live context used by this thread only; buffers hold
             // ids.len() elements.
             unsafe {
-                search(
+                (self.table.search)(
                     self.handle.as_ptr(),
                     query.as_ptr(),
                     query.len(),
@@ -424,12 +408,8 @@ impl SearchContext<'_> {
 
     /// Scratch memory the context reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self
-            .table
-            .context_memory_bytes
-            .expect("checked by the loader");
         // SAFETY: live context, not in use concurrently (&self of a !Sync type).
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.context_memory_bytes)(self.handle.as_ptr()) }
     }
 
     /// Distance computations so far, when the library counts them.
@@ -442,9 +422,8 @@ impl SearchContext<'_> {
 
 impl Drop for SearchContext<'_> {
     fn drop(&mut self) {
-        let f = self.table.context_destroy.expect("checked by the loader");
         // SAFETY: live handle, no longer in use.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.context_destroy)(self.handle.as_ptr()) }
     }
 }
 
@@ -461,7 +440,7 @@ fn check_found(call: &'static str, found: usize, capacity: usize) -> SlotResult<
 
 /// A prepared refiner.
 pub struct Refiner<'a> {
-    table: &'static ffi::annvil_refinement_v1,
+    table: &'static RefinementFns,
     handle: NonNull<ffi::annvil_refiner>,
     _base: PhantomData<&'a BaseVectors<'a>>,
 }
@@ -483,10 +462,9 @@ impl<'a> Refiner<'a> {
         let params = CParams::new(params);
         let mut handle = ptr::null_mut();
         call("refinement.prepare", |error| {
-            let prepare = table.prepare.expect("checked by the loader");
             // SAFETY: base outlives the refiner ('a).
             unsafe {
-                prepare(
+                (table.prepare)(
                     &*base.raw,
                     metric.to_raw(),
                     &params.raw(),
@@ -507,9 +485,8 @@ impl<'a> Refiner<'a> {
     pub fn context(&self) -> SlotResult<RefineContext<'_>> {
         let mut handle = ptr::null_mut();
         call("refinement.context_new", |error| {
-            let context_new = self.table.context_new.expect("checked by the loader");
             // SAFETY: live handle; concurrent context_new is allowed.
-            unsafe { context_new(self.handle.as_ptr(), &mut handle, error) }
+            unsafe { (self.table.context_new)(self.handle.as_ptr(), &mut handle, error) }
         })?;
         let handle = returned_handle(handle, "refinement.context_new")?;
         Ok(RefineContext {
@@ -521,26 +498,21 @@ impl<'a> Refiner<'a> {
 
     /// Memory the refiner reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self
-            .table
-            .refiner_memory_bytes
-            .expect("checked by the loader");
         // SAFETY: live handle.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.refiner_memory_bytes)(self.handle.as_ptr()) }
     }
 }
 
 impl Drop for Refiner<'_> {
     fn drop(&mut self) {
-        let f = self.table.refiner_destroy.expect("checked by the loader");
         // SAFETY: live handle; every context is gone.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.refiner_destroy)(self.handle.as_ptr()) }
     }
 }
 
 /// Per-thread refinement scratch space.
 pub struct RefineContext<'r> {
-    table: &'static ffi::annvil_refinement_v1,
+    table: &'static RefinementFns,
     handle: NonNull<ffi::annvil_refine_context>,
     _refiner: PhantomData<&'r Refiner<'r>>,
 }
@@ -563,11 +535,10 @@ impl RefineContext<'_> {
         assert_eq!(candidates.len(), candidate_distances.len());
         let mut found = 0usize;
         call("refinement.refine", |error| {
-            let refine = self.table.refine.expect("checked by the loader");
             // SAFETY: live context used by this thread only; array lengths
             // as passed.
             unsafe {
-                refine(
+                (self.table.refine)(
                     self.handle.as_ptr(),
                     query.as_ptr(),
                     query.len(),
@@ -589,20 +560,15 @@ impl RefineContext<'_> {
 impl RefineContext<'_> {
     /// Scratch memory the context reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self
-            .table
-            .context_memory_bytes
-            .expect("checked by the loader");
         // SAFETY: live context, not in use concurrently (&self of a !Sync type).
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.context_memory_bytes)(self.handle.as_ptr()) }
     }
 }
 
 impl Drop for RefineContext<'_> {
     fn drop(&mut self) {
-        let f = self.table.context_destroy.expect("checked by the loader");
         // SAFETY: live handle, no longer in use.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.context_destroy)(self.handle.as_ptr()) }
     }
 }
 
