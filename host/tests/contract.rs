@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use annvil_abi::{Metric, Status};
+use annvil_abi::{Metric, StatusCode};
 use annvil_data::Matrix;
 use annvil_host::describe::{self, ParamInfo, ParamRange};
 use annvil_host::protocol::PipelineSpec;
@@ -168,7 +168,7 @@ fn a_panic_inside_search_is_an_error_status_and_the_host_goes_on() {
     for _ in 0..2 {
         let (mut ids, mut d) = (vec![0; 10], vec![0.0; 10]);
         let err = context.search(test.row(0), &mut ids, &mut d).unwrap_err();
-        assert_eq!(err.known_status(), Some(Status::Panic));
+        assert_eq!(err.known_status(), Some(StatusCode::Panic));
         assert!(err.message.contains("deliberate panic in search"), "{err}");
     }
     // The same library still serves a well-behaved searcher afterwards.

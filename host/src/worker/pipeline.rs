@@ -11,7 +11,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 
-use annvil_abi::{Metric, Status, ffi};
+use annvil_abi::{Metric, StatusCode, ffi};
 
 use super::loader::{ConstructionFns, Library, RefinementFns, SearchFns};
 use crate::variant::ParamMap;
@@ -29,14 +29,16 @@ pub struct SlotError {
 
 impl SlotError {
     /// The status, if it is one this ABI version defines.
-    pub fn known_status(&self) -> Option<Status> {
-        Status::from_code(self.status)
+    pub fn known_status(&self) -> Option<StatusCode> {
+        StatusCode::from_code(self.status)
     }
 }
 
 impl fmt::Display for SlotError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self.known_status().map_or("unknown status", Status::name);
+        let name = self
+            .known_status()
+            .map_or("unknown status", StatusCode::name);
         write!(f, "{} returned status {} ({name})", self.call, self.status)?;
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
@@ -81,7 +83,7 @@ fn call(
 fn returned_handle<T>(handle: *mut T, call: &'static str) -> SlotResult<NonNull<T>> {
     NonNull::new(handle).ok_or_else(|| SlotError {
         call,
-        status: Status::Internal.code(),
+        status: StatusCode::Internal.code(),
         message: "returned OK but no handle".into(),
     })
 }
@@ -183,7 +185,7 @@ unsafe impl Sync for Graph<'_> {}
 fn table<T>(table: &'static Option<T>, library: &Library, slot: &str) -> SlotResult<&'static T> {
     table.as_ref().ok_or_else(|| SlotError {
         call: "load",
-        status: Status::Unsupported.code(),
+        status: StatusCode::Unsupported.code(),
         message: format!(
             "library {} ({}) provides no {slot} slot",
             library.name,
@@ -289,7 +291,7 @@ impl<'g> Searcher<'g> {
         if library.search_needs_native_graph() && !same_library {
             return Err(SlotError {
                 call: "search.prepare",
-                status: Status::Unsupported.code(),
+                status: StatusCode::Unsupported.code(),
                 message: format!(
                     "the search slot of {} needs its own construction slot (ANNVIL_FLAG_SEARCH_NEEDS_NATIVE_GRAPH), \
                      but the graph was built by {}",
@@ -431,7 +433,7 @@ fn check_found(call: &'static str, found: usize, capacity: usize) -> SlotResult<
     if found > capacity {
         return Err(SlotError {
             call,
-            status: Status::Internal.code(),
+            status: StatusCode::Internal.code(),
             message: format!("reported {found} results for a buffer of {capacity}"),
         });
     }

@@ -68,7 +68,7 @@ fn answer(exchange: &Exchange, runners: &mut [QueryRunner<'_>], n: usize) -> Res
             h.join().unwrap_or_else(|_| {
                 Err(SlotError {
                     call: "search.search",
-                    status: annvil_abi::Status::Panic.code(),
+                    status: annvil_abi::StatusCode::Panic.code(),
                     message: "a search thread panicked".into(),
                 })
             })
