@@ -2,8 +2,9 @@
 //! isolated worker processes, scores and stores the results, and writes
 //! leaderboards. See ARCHITECTURE.md for the map of modules and data flow.
 //!
-//! Trusted side: [`cli`], [`variant`], [`compile`], [`prepare`], and
-//! [`coordinator`] (the sandbox, the measurer, `host evaluate`). What the
+//! Trusted side: [`cli`], [`variant`], [`compile`], [`prepare`],
+//! [`coordinator`] (the sandbox, the measurer, `host evaluate`) and
+//! [`publish`] (the leaderboards' files). What the
 //! two sides say to each other: [`protocol`]. Worker side (the only code
 //! that loads variant libraries, untrusted): [`worker`], and the worker
 //! halves of [`check`] and [`describe`].
@@ -16,7 +17,7 @@ pub mod describe;
 pub mod evolve;
 pub mod prepare;
 pub mod protocol;
-pub mod report;
+pub mod publish;
 pub mod scaffold;
 pub mod variant;
 pub mod worker;

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use annvil_abi::ffi;
 
-use crate::describe::{ParamInfo, ParamRange};
+use crate::describe::{DeclaredRange, ParamInfo};
 use crate::variant::SlotKind;
 
 /// Why a library was refused: which library, which check, expected vs found.
@@ -605,15 +605,15 @@ impl Library {
             })
         };
         let range = match info.kind {
-            ffi::ANNVIL_PARAM_INT => ParamRange::Int {
+            ffi::ANNVIL_PARAM_INT => DeclaredRange::Int {
                 min: info.min,
                 max: info.max,
             },
-            ffi::ANNVIL_PARAM_FLOAT => ParamRange::Float {
+            ffi::ANNVIL_PARAM_FLOAT => DeclaredRange::Float {
                 min: info.min,
                 max: info.max,
             },
-            ffi::ANNVIL_PARAM_CHOICE => ParamRange::Choice {
+            ffi::ANNVIL_PARAM_CHOICE => DeclaredRange::Choice {
                 choices: text(info.choices, "choices")?
                     .split('|')
                     .map(str::to_owned)
