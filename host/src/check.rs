@@ -114,23 +114,6 @@ fn resident_bytes() -> u64 {
 /// Results of all queries: (ids, distances) per query.
 type Answers = Vec<(Vec<u32>, Vec<f32>)>;
 
-fn answer_all(
-    runner: &mut QueryRunner<'_>,
-    queries: &Matrix,
-    k: usize,
-) -> Result<Answers, SlotError> {
-    (0..queries.len())
-        .map(|q| {
-            let mut ids = vec![0u32; k];
-            let mut distances = vec![0f32; k];
-            let n = runner.run(queries.row(q), &mut ids, &mut distances)?;
-            ids.truncate(n);
-            distances.truncate(n);
-            Ok((ids, distances))
-        })
-        .collect()
-}
-
 fn ids_problem(answers: &Answers, num_base: usize) -> Option<String> {
     for (q, (ids, _)) in answers.iter().enumerate() {
         if let Some(&bad) = ids.iter().find(|&&id| id as usize >= num_base) {
@@ -246,7 +229,16 @@ fn answers_with(
     candidates: usize,
 ) -> Result<Answers, SlotError> {
     let mut runner = QueryRunner::new(searcher, refiner, candidates)?;
-    answer_all(&mut runner, queries, k)
+    (0..queries.len())
+        .map(|q| {
+            let mut ids = vec![0u32; k];
+            let mut distances = vec![0f32; k];
+            let n = runner.run(queries.row(q), &mut ids, &mut distances)?;
+            ids.truncate(n);
+            distances.truncate(n);
+            Ok((ids, distances))
+        })
+        .collect()
 }
 
 /// A check of the prepared variant: its rows (usually one), in order.
