@@ -195,7 +195,7 @@ struct Bench<'g> {
     test: &'g Matrix,
     base: &'g BaseVectors<'g>,
     graph: &'g Graph<'g>,
-    /// Dropped before the searcher, as its contexts are.
+    /// Declared before the searcher, so it is dropped first.
     refiner: Option<Refiner<'g>>,
     searcher: Searcher<'g>,
     /// Candidates the search returns for k = [`K`].
@@ -244,9 +244,10 @@ fn answers_with(
 /// A check of the prepared variant: its rows (usually one), in order.
 type BenchCheck = fn(&mut Bench<'_>) -> Vec<CheckRow>;
 
-/// The checks run on the prepared variant, in order. The malformed-knob
-/// check leaves the first sweep point configured again, as the
-/// concurrency check needs.
+/// The checks run on the prepared variant, in order. The unknown and
+/// malformed knob checks leave rejected values behind;
+/// `threads_agree_and_repeatable` configures the first sweep point again
+/// before it compares passes.
 const BENCH_CHECKS: [BenchCheck; 10] = [
     ids_valid_and_sorted,
     k_larger_than_n,
