@@ -6,7 +6,7 @@ use crate::ffi;
 
 /// A non-OK status code of the ABI (`ANNVIL_ERR_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Status {
+pub enum StatusCode {
     /// A parameter value, size or pointer is invalid.
     InvalidArgument,
     /// A parameter key the slot does not know.
@@ -23,52 +23,52 @@ pub enum Status {
     Internal,
 }
 
-impl Status {
+impl StatusCode {
     /// Every status, in code order.
-    pub const ALL: [Status; 7] = [
-        Status::InvalidArgument,
-        Status::UnknownParameter,
-        Status::DimensionMismatch,
-        Status::Unsupported,
-        Status::OutOfMemory,
-        Status::Panic,
-        Status::Internal,
+    pub const ALL: [StatusCode; 7] = [
+        StatusCode::InvalidArgument,
+        StatusCode::UnknownParameter,
+        StatusCode::DimensionMismatch,
+        StatusCode::Unsupported,
+        StatusCode::OutOfMemory,
+        StatusCode::Panic,
+        StatusCode::Internal,
     ];
 
     /// The raw `annvil_status` code.
     pub const fn code(self) -> ffi::annvil_status {
         match self {
-            Status::InvalidArgument => ffi::ANNVIL_ERR_INVALID_ARGUMENT,
-            Status::UnknownParameter => ffi::ANNVIL_ERR_UNKNOWN_PARAMETER,
-            Status::DimensionMismatch => ffi::ANNVIL_ERR_DIMENSION_MISMATCH,
-            Status::Unsupported => ffi::ANNVIL_ERR_UNSUPPORTED,
-            Status::OutOfMemory => ffi::ANNVIL_ERR_OUT_OF_MEMORY,
-            Status::Panic => ffi::ANNVIL_ERR_PANIC,
-            Status::Internal => ffi::ANNVIL_ERR_INTERNAL,
+            StatusCode::InvalidArgument => ffi::ANNVIL_ERR_INVALID_ARGUMENT,
+            StatusCode::UnknownParameter => ffi::ANNVIL_ERR_UNKNOWN_PARAMETER,
+            StatusCode::DimensionMismatch => ffi::ANNVIL_ERR_DIMENSION_MISMATCH,
+            StatusCode::Unsupported => ffi::ANNVIL_ERR_UNSUPPORTED,
+            StatusCode::OutOfMemory => ffi::ANNVIL_ERR_OUT_OF_MEMORY,
+            StatusCode::Panic => ffi::ANNVIL_ERR_PANIC,
+            StatusCode::Internal => ffi::ANNVIL_ERR_INTERNAL,
         }
     }
 
     /// The status for a raw error code, or `None` for `ANNVIL_OK` and for
     /// codes this version of the ABI does not define.
-    pub fn from_code(code: ffi::annvil_status) -> Option<Status> {
-        Status::ALL.into_iter().find(|s| s.code() == code)
+    pub fn from_code(code: ffi::annvil_status) -> Option<StatusCode> {
+        StatusCode::ALL.into_iter().find(|s| s.code() == code)
     }
 
     /// A short lowercase name, e.g. `dimension mismatch`.
     pub const fn name(self) -> &'static str {
         match self {
-            Status::InvalidArgument => "invalid argument",
-            Status::UnknownParameter => "unknown parameter",
-            Status::DimensionMismatch => "dimension mismatch",
-            Status::Unsupported => "unsupported",
-            Status::OutOfMemory => "out of memory",
-            Status::Panic => "panic",
-            Status::Internal => "internal error",
+            StatusCode::InvalidArgument => "invalid argument",
+            StatusCode::UnknownParameter => "unknown parameter",
+            StatusCode::DimensionMismatch => "dimension mismatch",
+            StatusCode::Unsupported => "unsupported",
+            StatusCode::OutOfMemory => "out of memory",
+            StatusCode::Panic => "panic",
+            StatusCode::Internal => "internal error",
         }
     }
 }
 
-impl fmt::Display for Status {
+impl fmt::Display for StatusCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -78,33 +78,33 @@ impl fmt::Display for Status {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
     /// The status code the host receives.
-    pub status: Status,
+    pub status: StatusCode,
     /// The message written into the host's error buffer.
     pub message: String,
 }
 
 impl Error {
     /// An error with the given status and message.
-    pub fn new(status: Status, message: impl Into<String>) -> Error {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Error {
         Error {
             status,
             message: message.into(),
         }
     }
 
-    /// [`Status::InvalidArgument`].
+    /// [`StatusCode::InvalidArgument`].
     pub fn invalid(message: impl Into<String>) -> Error {
-        Error::new(Status::InvalidArgument, message)
+        Error::new(StatusCode::InvalidArgument, message)
     }
 
-    /// [`Status::Unsupported`].
+    /// [`StatusCode::Unsupported`].
     pub fn unsupported(message: impl Into<String>) -> Error {
-        Error::new(Status::Unsupported, message)
+        Error::new(StatusCode::Unsupported, message)
     }
 
-    /// [`Status::Internal`].
+    /// [`StatusCode::Internal`].
     pub fn internal(message: impl Into<String>) -> Error {
-        Error::new(Status::Internal, message)
+        Error::new(StatusCode::Internal, message)
     }
 }
 

@@ -14,7 +14,7 @@ use std::{mem, ptr, slice};
 
 use crate::data::{Base, Graph, GraphView, Metric, Neighbors, Vectors};
 use crate::declare::{ParamRange, ParamSpec};
-use crate::error::{Error, Result, Status};
+use crate::error::{Error, Result, StatusCode};
 use crate::ffi;
 use crate::params::Params;
 use crate::slots::{Construction, Refine, Search};
@@ -242,7 +242,7 @@ fn guard(error: *mut ffi::annvil_error, body: impl FnOnce() -> Result<()>) -> ff
         }
         Err(payload) => {
             write_error(error, &format!("panic: {}", panic_message(&*payload)));
-            Status::Panic.code()
+            StatusCode::Panic.code()
         }
     }
 }
@@ -370,7 +370,7 @@ fn check_dim(dim: usize, expected: usize) -> Result<()> {
         Ok(())
     } else {
         Err(Error::new(
-            Status::DimensionMismatch,
+            StatusCode::DimensionMismatch,
             format!("query has dimension {dim}, the base vectors have {expected}"),
         ))
     }

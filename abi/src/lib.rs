@@ -6,7 +6,7 @@
 //!   [`Construction`], [`Search`] and/or [`Refine`] and name the types in
 //!   [`export_variant!`], which generates the `annvil_entry_v1` entry point
 //!   and the `extern "C"` tables. Every generated trampoline catches panics:
-//!   a panic becomes [`Status::Panic`] with its message in the host's error
+//!   a panic becomes [`StatusCode::Panic`] with its message in the host's error
 //!   buffer.
 //! * A slot declares the parameters it accepts in its trait's `PARAMS`
 //!   constant ([`ParamSpec`]); the generated table publishes them to the
@@ -36,7 +36,7 @@ mod slots;
 
 pub use data::{Base, Graph, GraphView, Level, Metric, Neighbors, Vectors};
 pub use declare::{ParamRange, ParamSpec};
-pub use error::{Error, Result, Status};
+pub use error::{Error, Result, StatusCode};
 pub use params::Params;
 pub use slots::{Construction, Refine, Search};
 

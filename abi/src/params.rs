@@ -2,11 +2,11 @@
 
 use std::str::FromStr;
 
-use crate::error::{Error, Result, Status};
+use crate::error::{Error, Result, StatusCode};
 
 /// The parameters of one slot call. Every key the slot reads is marked as
 /// known; after the call the SDK rejects any key left unread with
-/// [`Status::UnknownParameter`], naming the keys the slot accepts.
+/// [`StatusCode::UnknownParameter`], naming the keys the slot accepts.
 #[derive(Clone, Debug, Default)]
 pub struct Params {
     items: Vec<(String, String)>,
@@ -31,7 +31,7 @@ impl Params {
     }
 
     /// The value of `key` parsed as `T`, or `None` when absent. A value that
-    /// does not parse is an [`Status::InvalidArgument`] error.
+    /// does not parse is an [`StatusCode::InvalidArgument`] error.
     pub fn get<T: FromStr>(&mut self, key: &str) -> Result<Option<T>> {
         if !self.accepted.iter().any(|k| k == key) {
             self.accepted.push(key.to_owned());
@@ -54,7 +54,7 @@ impl Params {
         Ok(self.get(key)?.unwrap_or(default))
     }
 
-    /// Fails with [`Status::UnknownParameter`] when a key was never read.
+    /// Fails with [`StatusCode::UnknownParameter`] when a key was never read.
     pub fn finish(&self) -> Result<()> {
         let unknown: Vec<&str> = self
             .items
@@ -72,7 +72,7 @@ impl Params {
             self.accepted.join(", ")
         };
         Err(Error::new(
-            Status::UnknownParameter,
+            StatusCode::UnknownParameter,
             format!(
                 "unknown parameter{} `{}` (accepted: {accepted})",
                 if unknown.len() > 1 { "s" } else { "" },
@@ -97,7 +97,7 @@ mod tests {
         assert_eq!(p.get_or::<usize>("ef", 10).unwrap(), 64);
         assert_eq!(p.get_or::<usize>("m", 16).unwrap(), 16);
         let err = p.finish().unwrap_err();
-        assert_eq!(err.status, Status::UnknownParameter);
+        assert_eq!(err.status, StatusCode::UnknownParameter);
         assert!(err.message.contains("`bogus`"), "{}", err.message);
         assert!(err.message.contains("ef, m"), "{}", err.message);
     }
@@ -106,7 +106,7 @@ mod tests {
     fn malformed_value_is_invalid_argument() {
         let mut p = Params::new([("ef", "ten")]);
         let err = p.get::<usize>("ef").unwrap_err();
-        assert_eq!(err.status, Status::InvalidArgument);
+        assert_eq!(err.status, StatusCode::InvalidArgument);
         assert!(err.message.contains("`ten` is not a valid usize"));
     }
 }

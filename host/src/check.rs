@@ -18,7 +18,7 @@
 
 use std::fmt::Write as _;
 
-use annvil_abi::{Metric, Status};
+use annvil_abi::{Metric, StatusCode};
 use annvil_data::Matrix;
 use serde::{Deserialize, Serialize};
 
@@ -45,9 +45,9 @@ pub struct CheckJob {
     pub threads: usize,
 }
 
-/// The verdict of one check.
+/// The verdict of one conformance check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Verdict {
+pub enum CheckVerdict {
     /// Passed.
     Pass,
     /// Failed.
@@ -62,9 +62,19 @@ pub struct CheckRow {
     /// What was checked.
     pub name: String,
     /// The verdict.
-    pub verdict: Verdict,
+    pub verdict: CheckVerdict,
     /// Why, or a measured figure.
     pub detail: String,
+}
+
+impl CheckRow {
+    fn new(name: &str, verdict: CheckVerdict, detail: impl Into<String>) -> CheckRow {
+        CheckRow {
+            name: name.to_owned(),
+            verdict,
+            detail: detail.into(),
+        }
+    }
 }
 
 const K: usize = 10;
@@ -103,23 +113,6 @@ fn resident_bytes() -> u64 {
 
 /// Results of all queries: (ids, distances) per query.
 type Answers = Vec<(Vec<u32>, Vec<f32>)>;
-
-fn answer_all(
-    runner: &mut QueryRunner<'_>,
-    queries: &Matrix,
-    k: usize,
-) -> Result<Answers, SlotError> {
-    (0..queries.len())
-        .map(|q| {
-            let mut ids = vec![0u32; k];
-            let mut distances = vec![0f32; k];
-            let n = runner.run(queries.row(q), &mut ids, &mut distances)?;
-            ids.truncate(n);
-            distances.truncate(n);
-            Ok((ids, distances))
-        })
-        .collect()
-}
 
 fn ids_problem(answers: &Answers, num_base: usize) -> Option<String> {
     for (q, (ids, _)) in answers.iter().enumerate() {
@@ -165,6 +158,109 @@ fn order_problem(answers: &Answers) -> Option<String> {
     })
 }
 
+/// A passing row unless `problem` names one.
+fn passes_unless(name: &str, problem: Option<String>, ok_detail: &str) -> CheckRow {
+    match problem {
+        None => CheckRow::new(name, CheckVerdict::Pass, ok_detail),
+        Some(p) => CheckRow::new(name, CheckVerdict::Fail, p),
+    }
+}
+
+/// The row of a call that must return an error status (not crash, not
+/// succeed); any error passes, `preferred` is named when it was not it.
+fn refused(name: &str, result: Result<(), SlotError>, preferred: StatusCode) -> CheckRow {
+    match result {
+        Ok(()) => CheckRow::new(
+            name,
+            CheckVerdict::Fail,
+            "accepted (expected an error status)",
+        ),
+        Err(e) if e.status == preferred.code() => {
+            CheckRow::new(name, CheckVerdict::Pass, e.to_string())
+        }
+        Err(e) => CheckRow::new(
+            name,
+            CheckVerdict::Pass,
+            format!("{e} (status {} would be more precise)", preferred.code()),
+        ),
+    }
+}
+
+/// The variant built and prepared on the euclidean suite data, with the
+/// first sweep point configured: what the checks of [`BENCH_CHECKS`] probe.
+struct Bench<'g> {
+    job: &'g CheckJob,
+    slots: &'g LoadedSlots,
+    train: &'g Matrix,
+    test: &'g Matrix,
+    base: &'g BaseVectors<'g>,
+    graph: &'g Graph<'g>,
+    /// Declared before the searcher, so it is dropped first.
+    refiner: Option<Refiner<'g>>,
+    searcher: Searcher<'g>,
+    /// Candidates the search returns for k = [`K`].
+    candidates: usize,
+    /// Resident growth over build and prepare.
+    rss_growth: u64,
+    /// The first pass over the queries at k = [`K`].
+    first: Result<Answers, SlotError>,
+}
+
+impl Bench<'_> {
+    /// Answers every query at `k` with a fresh runner.
+    fn answers(&self, k: usize, candidates: usize) -> Result<Answers, SlotError> {
+        answers_with(
+            &self.searcher,
+            self.refiner.as_ref(),
+            self.test,
+            k,
+            candidates,
+        )
+    }
+}
+
+/// Answers every query of `queries` at `k` with a fresh runner of
+/// `searcher` (and `refiner`).
+fn answers_with(
+    searcher: &Searcher<'_>,
+    refiner: Option<&Refiner<'_>>,
+    queries: &Matrix,
+    k: usize,
+    candidates: usize,
+) -> Result<Answers, SlotError> {
+    let mut runner = QueryRunner::new(searcher, refiner, candidates)?;
+    (0..queries.len())
+        .map(|q| {
+            let mut ids = vec![0u32; k];
+            let mut distances = vec![0f32; k];
+            let n = runner.run(queries.row(q), &mut ids, &mut distances)?;
+            ids.truncate(n);
+            distances.truncate(n);
+            Ok((ids, distances))
+        })
+        .collect()
+}
+
+/// A check of the prepared variant: its rows (usually one), in order.
+type BenchCheck = fn(&mut Bench<'_>) -> Vec<CheckRow>;
+
+/// The checks run on the prepared variant, in order. The unknown and
+/// malformed knob checks leave rejected values behind;
+/// `threads_agree_and_repeatable` configures the first sweep point again
+/// before it compares passes.
+const BENCH_CHECKS: [BenchCheck; 10] = [
+    ids_valid_and_sorted,
+    k_larger_than_n,
+    dimension_mismatch,
+    unknown_build_parameter,
+    unknown_search_parameter,
+    unknown_refinement_parameter,
+    malformed_build_parameter,
+    malformed_knob,
+    threads_agree_and_repeatable,
+    memory_bytes_plausible,
+];
+
 /// The suite's recorder: rows go straight to the worker's events.
 struct Suite<'e> {
     emit: &'e mut dyn FnMut(CheckRow),
@@ -172,262 +268,385 @@ struct Suite<'e> {
 }
 
 impl Suite<'_> {
-    fn row(&mut self, name: &str, verdict: Verdict, detail: impl Into<String>) {
-        self.failed |= verdict == Verdict::Fail;
-        (self.emit)(CheckRow {
-            name: name.to_owned(),
-            verdict,
-            detail: detail.into(),
-        });
+    fn report(&mut self, row: CheckRow) {
+        self.failed |= row.verdict == CheckVerdict::Fail;
+        (self.emit)(row);
     }
 
-    fn expect_ok(&mut self, name: &str, problem: Option<String>, ok_detail: &str) {
-        match problem {
-            None => self.row(name, Verdict::Pass, ok_detail),
-            Some(p) => self.row(name, Verdict::Fail, p),
-        }
+    /// Reports the failed setup step's row; the reason the suite stops.
+    fn stop(&mut self, setup: SetupFailed) -> String {
+        self.report(setup.row);
+        setup.reason.to_owned()
     }
+}
 
-    /// A call that must return an error status (not crash, not succeed).
-    fn expect_error(&mut self, name: &str, result: Result<(), SlotError>, preferred: Status) {
-        match result {
-            Ok(()) => self.row(name, Verdict::Fail, "accepted (expected an error status)"),
-            Err(e) if e.status == preferred.code() => self.row(name, Verdict::Pass, e.to_string()),
-            Err(e) => self.row(
-                name,
-                Verdict::Pass,
-                format!("{e} (status {} would be more precise)", preferred.code()),
-            ),
+/// A setup step failed: its row, and why the suite cannot go on.
+struct SetupFailed {
+    row: CheckRow,
+    reason: &'static str,
+}
+
+impl SetupFailed {
+    fn new(name: &str, error: &SlotError, reason: &'static str) -> SetupFailed {
+        SetupFailed {
+            row: CheckRow::new(name, CheckVerdict::Fail, error.to_string()),
+            reason,
         }
     }
 }
 
 /// Runs the suite in a worker; rows are reported through `emit` as they
-/// complete. Returns Err only when the suite cannot start at all.
+/// complete. Returns Err when the suite cannot start or go on (a setup
+/// step failed) or when some check failed.
 pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(), String> {
     let slots = job.pipeline.load().map_err(|e| format!("load: {e}"))?;
     let mut suite = Suite {
         emit,
         failed: false,
     };
-    suite.row("load", Verdict::Pass, describe_slots(&slots));
-    match SlotParams::read_checked(&slots) {
-        Ok(declared) => suite.row("declared parameters", Verdict::Pass, declared.summary()),
-        Err(problems) => suite.row("declared parameters", Verdict::Fail, problems),
-    }
+    suite.report(CheckRow::new(
+        "load",
+        CheckVerdict::Pass,
+        describe_slots(&slots),
+    ));
+    suite.report(declared_parameters(&slots));
     let (train, test) = suite_data(Metric::L2);
     let base = BaseVectors::new(train.as_slice(), train.dim());
-
     let rss_before = resident_bytes();
-    let graph = match Graph::build(
+    let graph = build(&slots, job, &base).map_err(|s| suite.stop(s))?;
+    suite.report(CheckRow::new(
+        "build",
+        CheckVerdict::Pass,
+        format!("{} graph levels", graph.view().num_levels),
+    ));
+    let (mut searcher, refiner) = prepare(&slots, job, &base, &graph).map_err(|s| suite.stop(s))?;
+    let rss_growth = resident_bytes().saturating_sub(rss_before);
+    searcher
+        .configure(&job.knobs)
+        .map_err(|e| {
+            SetupFailed::new(
+                "search configure",
+                &e,
+                "the search slot rejects its own sweep values",
+            )
+        })
+        .map_err(|s| suite.stop(s))?;
+    let candidates = job.pipeline.candidates_for(K, refiner.is_some());
+    let first = answers_with(&searcher, refiner.as_ref(), &test, K, candidates);
+    let mut bench = Bench {
+        job,
+        slots: &slots,
+        train: &train,
+        test: &test,
+        base: &base,
+        graph: &graph,
+        refiner,
+        searcher,
+        candidates,
+        rss_growth,
+        first,
+    };
+    for check in BENCH_CHECKS {
+        check(&mut bench)
+            .into_iter()
+            .for_each(|row| suite.report(row));
+    }
+    // The other metrics build their own indexes: this one goes first.
+    drop(bench);
+    drop(graph);
+    for metric in [Metric::Angular, Metric::InnerProduct] {
+        suite.report(metric_data(&slots, job, metric));
+    }
+    if suite.failed {
+        Err("some checks failed".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// The slots' parameter declarations are consistent.
+fn declared_parameters(slots: &LoadedSlots) -> CheckRow {
+    let name = "declared parameters";
+    match SlotParams::read_checked(slots) {
+        Ok(declared) => CheckRow::new(name, CheckVerdict::Pass, declared.summary()),
+        Err(problems) => CheckRow::new(name, CheckVerdict::Fail, problems),
+    }
+}
+
+/// Setup: the variant builds on the euclidean suite data.
+fn build<'a>(
+    slots: &LoadedSlots,
+    job: &CheckJob,
+    base: &'a BaseVectors<'a>,
+) -> Result<Graph<'a>, SetupFailed> {
+    Graph::build(
         slots.construction,
-        &base,
+        base,
         Metric::L2,
         &job.build_params,
         job.threads,
-    ) {
-        Ok(g) => g,
+    )
+    .map_err(|e| SetupFailed::new("build", &e, "the variant does not build on the check data"))
+}
+
+/// Setup: the search slot (and refinement slot) prepare over the graph.
+fn prepare<'g>(
+    slots: &LoadedSlots,
+    job: &CheckJob,
+    base: &'g BaseVectors<'g>,
+    graph: &'g Graph<'g>,
+) -> Result<(Searcher<'g>, Option<Refiner<'g>>), SetupFailed> {
+    slots
+        .prepare_search(&job.pipeline, base, graph, Metric::L2)
+        .map_err(|e| {
+            SetupFailed::new(
+                "prepare",
+                &e,
+                "the search or refinement slot cannot be prepared",
+            )
+        })
+}
+
+/// Returned ids are in range and unique (at least min(k, n) of them), and
+/// sorted by distance.
+fn ids_valid_and_sorted(bench: &mut Bench<'_>) -> Vec<CheckRow> {
+    let answers = match &bench.first {
+        Ok(answers) => answers,
         Err(e) => {
-            suite.row("build", Verdict::Fail, e.to_string());
-            return Err("the variant does not build on the check data".into());
+            return vec![
+                CheckRow::new("ids in range and unique", CheckVerdict::Fail, e.to_string()),
+                CheckRow::new("sorted by distance", CheckVerdict::Fail, "no results"),
+            ];
         }
     };
-    suite.row(
-        "build",
-        Verdict::Pass,
-        format!("{} graph levels", graph.view().num_levels),
+    let num_base = bench.train.len();
+    let short = answers.iter().filter(|(ids, _)| ids.len() < K).count();
+    let detail = format!(
+        "k = {K}, {} queries{}",
+        answers.len(),
+        if short > 0 {
+            format!(", {short} with fewer than k")
+        } else {
+            String::new()
+        }
     );
-    let (mut searcher, refiner) =
-        match slots.prepare_search(&job.pipeline, &base, &graph, Metric::L2) {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                suite.row("prepare", Verdict::Fail, e.to_string());
-                return Err("the search or refinement slot cannot be prepared".into());
-            }
-        };
-    let rss_growth = resident_bytes().saturating_sub(rss_before);
-    if let Err(e) = searcher.configure(&job.knobs) {
-        suite.row("search configure", Verdict::Fail, e.to_string());
-        return Err("the search slot rejects its own sweep values".into());
-    }
-    let candidates = job.pipeline.candidates_for(K, refiner.is_some());
-    let run =
-        |searcher: &Searcher<'_>, k: usize, candidates: usize| -> Result<Answers, SlotError> {
-            let mut runner = QueryRunner::new(searcher, refiner.as_ref(), candidates)?;
-            answer_all(&mut runner, &test, k)
-        };
+    vec![
+        passes_unless(
+            "ids in range and unique",
+            ids_problem(answers, num_base).or_else(|| short_problem(answers, K, num_base)),
+            &detail,
+        ),
+        passes_unless(
+            "sorted by distance",
+            order_problem(answers),
+            "non-decreasing, no NaN",
+        ),
+    ]
+}
 
-    let first = run(&searcher, K, candidates);
-    match &first {
-        Ok(answers) => {
-            let short = answers.iter().filter(|(ids, _)| ids.len() < K).count();
-            let detail = format!(
-                "k = {K}, {} queries{}",
-                answers.len(),
-                if short > 0 {
-                    format!(", {short} with fewer than k")
-                } else {
-                    String::new()
-                }
-            );
-            suite.expect_ok(
-                "ids in range and unique",
-                ids_problem(answers, train.len())
-                    .or_else(|| short_problem(answers, K, train.len())),
-                &detail,
-            );
-            suite.expect_ok(
-                "sorted by distance",
-                order_problem(answers),
-                "non-decreasing, no NaN",
-            );
-        }
-        Err(e) => {
-            suite.row("ids in range and unique", Verdict::Fail, e.to_string());
-            suite.row("sorted by distance", Verdict::Fail, "no results");
-        }
-    }
-
-    let big_k = train.len() + 7;
-    match run(
-        &searcher,
-        big_k,
-        job.pipeline.candidates_for(big_k, refiner.is_some()),
-    ) {
+/// A k larger than the number of points gives valid, sorted results.
+fn k_larger_than_n(bench: &mut Bench<'_>) -> Vec<CheckRow> {
+    let name = "k larger than n";
+    let num_base = bench.train.len();
+    let big_k = num_base + 7;
+    let candidates = bench
+        .job
+        .pipeline
+        .candidates_for(big_k, bench.refiner.is_some());
+    let row = match bench.answers(big_k, candidates) {
         Ok(answers) => {
             let most = answers.iter().map(|(ids, _)| ids.len()).max().unwrap_or(0);
-            let problem = ids_problem(&answers, train.len())
+            let problem = ids_problem(&answers, num_base)
                 .or_else(|| order_problem(&answers))
-                .or_else(|| short_problem(&answers, big_k, train.len()));
-            suite.expect_ok(
-                "k larger than n",
+                .or_else(|| short_problem(&answers, big_k, num_base));
+            passes_unless(
+                name,
                 problem,
-                &format!("k = {big_k}, n = {}: up to {most} results", train.len()),
-            );
+                &format!("k = {big_k}, n = {num_base}: up to {most} results"),
+            )
         }
-        Err(e) => suite.row("k larger than n", Verdict::Fail, e.to_string()),
-    }
+        Err(e) => CheckRow::new(name, CheckVerdict::Fail, e.to_string()),
+    };
+    vec![row]
+}
 
+/// A query of the wrong dimension gets an error status.
+fn dimension_mismatch(bench: &mut Bench<'_>) -> Vec<CheckRow> {
     let wrong_dim = vec![0.5f32; DIM + 1];
-    let dim_result =
-        QueryRunner::new(&searcher, refiner.as_ref(), candidates).and_then(|mut runner| {
+    let result = QueryRunner::new(&bench.searcher, bench.refiner.as_ref(), bench.candidates)
+        .and_then(|mut runner| {
             let (mut ids, mut d) = (vec![0u32; K], vec![0f32; K]);
             runner.run(&wrong_dim, &mut ids, &mut d).map(|_| ())
         });
-    suite.expect_error("dimension mismatch", dim_result, Status::DimensionMismatch);
+    vec![refused(
+        "dimension mismatch",
+        result,
+        StatusCode::DimensionMismatch,
+    )]
+}
 
-    let mut unknown = job.build_params.clone();
-    unknown.insert("annvil_check_unknown".into(), "1".into());
-    suite.expect_error(
+/// The key no slot knows.
+const UNKNOWN_KEY: &str = "annvil_check_unknown";
+
+/// An unknown build parameter gets an error status.
+fn unknown_build_parameter(bench: &mut Bench<'_>) -> Vec<CheckRow> {
+    let mut unknown = bench.job.build_params.clone();
+    unknown.insert(UNKNOWN_KEY.into(), "1".into());
+    let result = Graph::build(
+        bench.slots.construction,
+        bench.base,
+        Metric::L2,
+        &unknown,
+        1,
+    );
+    vec![refused(
         "unknown build parameter",
-        Graph::build(slots.construction, &base, Metric::L2, &unknown, 1).map(drop),
-        Status::UnknownParameter,
-    );
-    let unknown = ParamMap::from([("annvil_check_unknown".to_owned(), "1".to_owned())]);
-    suite.expect_error(
+        result.map(drop),
+        StatusCode::UnknownParameter,
+    )]
+}
+
+/// An unknown search knob gets an error status.
+fn unknown_search_parameter(bench: &mut Bench<'_>) -> Vec<CheckRow> {
+    let unknown = ParamMap::from([(UNKNOWN_KEY.to_owned(), "1".to_owned())]);
+    vec![refused(
         "unknown search parameter",
-        searcher.configure(&unknown),
-        Status::UnknownParameter,
-    );
-    if let Some(lib) = slots.refinement {
-        let mut params = job.pipeline.refine_params.clone();
-        params.insert("annvil_check_unknown".into(), "1".into());
-        suite.expect_error(
-            "unknown refinement parameter",
-            Refiner::prepare(lib, &base, Metric::L2, &params).map(drop),
-            Status::UnknownParameter,
-        );
-    } else {
-        suite.row(
-            "unknown refinement parameter",
-            Verdict::NotApplicable,
+        bench.searcher.configure(&unknown),
+        StatusCode::UnknownParameter,
+    )]
+}
+
+/// An unknown refinement parameter gets an error status.
+fn unknown_refinement_parameter(bench: &mut Bench<'_>) -> Vec<CheckRow> {
+    let name = "unknown refinement parameter";
+    let Some(lib) = bench.slots.refinement else {
+        return vec![CheckRow::new(
+            name,
+            CheckVerdict::NotApplicable,
             "no refinement slot",
-        );
-    }
-    match job
-        .build_params
-        .iter()
-        .find(|(_, v)| v.parse::<f64>().is_ok())
-    {
-        Some((key, _)) => {
-            let mut malformed = job.build_params.clone();
-            malformed.insert(key.clone(), "not-a-number".to_owned());
-            suite.expect_error(
-                &format!("malformed build parameter `{key}`"),
-                Graph::build(slots.construction, &base, Metric::L2, &malformed, 1).map(drop),
-                Status::InvalidArgument,
-            );
-        }
-        None => suite.row(
+        )];
+    };
+    let mut params = bench.job.pipeline.refine_params.clone();
+    params.insert(UNKNOWN_KEY.into(), "1".into());
+    vec![refused(
+        name,
+        Refiner::prepare(lib, bench.base, Metric::L2, &params).map(drop),
+        StatusCode::UnknownParameter,
+    )]
+}
+
+/// A non-numeric value for the first numeric build parameter gets an error
+/// status.
+fn malformed_build_parameter(bench: &mut Bench<'_>) -> Vec<CheckRow> {
+    let build_params = &bench.job.build_params;
+    let Some((key, _)) = build_params.iter().find(|(_, v)| v.parse::<f64>().is_ok()) else {
+        return vec![CheckRow::new(
             "malformed build parameter",
-            Verdict::NotApplicable,
+            CheckVerdict::NotApplicable,
             "no numeric build parameter",
-        ),
-    }
-    match job.knobs.iter().find(|(_, v)| v.parse::<f64>().is_ok()) {
-        Some((knob, _)) => {
-            let malformed = ParamMap::from([(knob.clone(), "not-a-number".to_owned())]);
-            suite.expect_error(
-                &format!("malformed knob `{knob}`"),
-                searcher.configure(&malformed),
-                Status::InvalidArgument,
-            );
-        }
-        None => suite.row(
+        )];
+    };
+    let mut malformed = build_params.clone();
+    malformed.insert(key.clone(), "not-a-number".to_owned());
+    let result = Graph::build(
+        bench.slots.construction,
+        bench.base,
+        Metric::L2,
+        &malformed,
+        1,
+    );
+    vec![refused(
+        &format!("malformed build parameter `{key}`"),
+        result.map(drop),
+        StatusCode::InvalidArgument,
+    )]
+}
+
+/// A non-numeric value for the first numeric knob gets an error status.
+fn malformed_knob(bench: &mut Bench<'_>) -> Vec<CheckRow> {
+    let knobs = &bench.job.knobs;
+    let Some((knob, _)) = knobs.iter().find(|(_, v)| v.parse::<f64>().is_ok()) else {
+        return vec![CheckRow::new(
             "malformed knob",
-            Verdict::NotApplicable,
+            CheckVerdict::NotApplicable,
             "no numeric knob to sweep",
-        ),
-    }
+        )];
+    };
+    let malformed = ParamMap::from([(knob.clone(), "not-a-number".to_owned())]);
+    vec![refused(
+        &format!("malformed knob `{knob}`"),
+        bench.searcher.configure(&malformed),
+        StatusCode::InvalidArgument,
+    )]
+}
+
+/// After the rejected parameters above, the searcher takes its first sweep
+/// point again; then two contexts searching from two threads at once agree
+/// with one thread, and a second pass repeats the first exactly.
+fn threads_agree_and_repeatable(bench: &mut Bench<'_>) -> Vec<CheckRow> {
     // The failed configure calls above must leave the searcher usable.
-    let restored = searcher.configure(&job.knobs);
-
-    match (&first, restored) {
-        (Ok(first), Ok(())) => {
-            let one_thread = run(&searcher, K, candidates);
-            let two_threads = std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..2)
-                    .map(|_| scope.spawn(|| run(&searcher, K, candidates)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("check thread panicked"))
-                    .collect::<Vec<_>>()
-            });
-            let problem = match (&one_thread, &two_threads[..]) {
-                (Ok(a), [Ok(b), Ok(c)]) => differing_query(a, b).or_else(|| differing_query(a, c)),
-                _ => Some("a search returned an error".to_owned()),
-            };
-            suite.expect_ok(
-                "two threads agree with one",
-                problem,
-                "2 contexts searching concurrently",
-            );
-            let problem = match &one_thread {
-                Ok(again) => differing_query(first, again),
-                Err(e) => Some(e.to_string()),
-            };
-            suite.expect_ok(
+    let restored = bench.searcher.configure(&bench.job.knobs);
+    let first = match (&bench.first, restored) {
+        (Ok(first), Ok(())) => first,
+        (_, Err(e)) => {
+            return vec![CheckRow::new(
                 "repeatable",
-                problem,
-                "two passes, identical ids and distances",
-            );
+                CheckVerdict::Fail,
+                format!("configure after rejected params: {e}"),
+            )];
         }
-        (_, Err(e)) => suite.row(
-            "repeatable",
-            Verdict::Fail,
-            format!("configure after rejected params: {e}"),
+        (Err(_), _) => {
+            return vec![CheckRow::new(
+                "repeatable",
+                CheckVerdict::Fail,
+                "no results",
+            )];
+        }
+    };
+    let (searcher, refiner) = (&bench.searcher, bench.refiner.as_ref());
+    let run = || answers_with(searcher, refiner, bench.test, K, bench.candidates);
+    let one_thread = run();
+    let two_threads = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2).map(|_| scope.spawn(run)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("check thread panicked"))
+            .collect::<Vec<_>>()
+    });
+    let agree = match (&one_thread, &two_threads[..]) {
+        (Ok(a), [Ok(b), Ok(c)]) => differing_query(a, b).or_else(|| differing_query(a, c)),
+        _ => Some("a search returned an error".to_owned()),
+    };
+    let repeats = match &one_thread {
+        Ok(again) => differing_query(first, again),
+        Err(e) => Some(e.to_string()),
+    };
+    vec![
+        passes_unless(
+            "two threads agree with one",
+            agree,
+            "2 contexts searching concurrently",
         ),
-        (Err(_), _) => suite.row("repeatable", Verdict::Fail, "no results"),
-    }
+        passes_unless(
+            "repeatable",
+            repeats,
+            "two passes, identical ids and distances",
+        ),
+    ]
+}
 
-    let contexts =
-        QueryRunner::new(&searcher, refiner.as_ref(), candidates).map_or(0, |r| r.memory_bytes());
-    let reported = graph.memory_bytes()
-        + searcher.memory_bytes()
-        + refiner.as_ref().map_or(0, Refiner::memory_bytes)
+/// The reported memory (graph, searcher, refiner and one thread's
+/// contexts) is not above a ceiling, nor below half of the resident growth
+/// over build and prepare once that exceeds [`UNDER_REPORT_FLOOR`].
+fn memory_bytes_plausible(bench: &mut Bench<'_>) -> Vec<CheckRow> {
+    let contexts = QueryRunner::new(&bench.searcher, bench.refiner.as_ref(), bench.candidates)
+        .map_or(0, |r| r.memory_bytes());
+    let reported = bench.graph.memory_bytes()
+        + bench.searcher.memory_bytes()
+        + bench.refiner.as_ref().map_or(0, Refiner::memory_bytes)
         + contexts;
-    let data_bytes = train.as_slice().len() * 4;
+    let rss_growth = bench.rss_growth;
+    let data_bytes = bench.train.as_slice().len() * 4;
     let ceiling = 64 * data_bytes + (64 << 20);
     let detail = format!(
         "{reported} bytes reported for {data_bytes} bytes of vectors; resident memory grew \
@@ -442,33 +661,29 @@ pub fn run_in_worker(job: &CheckJob, emit: &mut dyn FnMut(CheckRow)) -> Result<(
     } else {
         None
     };
-    suite.expect_ok("memory_bytes plausible", problem, &detail);
-    drop(refiner);
-    drop(searcher);
-    drop(graph);
+    vec![passes_unless("memory_bytes plausible", problem, &detail)]
+}
 
-    for metric in [Metric::Angular, Metric::InnerProduct] {
-        let name = format!("{metric} data");
-        match metric_round(&slots, job, metric) {
-            Ok(None) => suite.row(
-                &name,
-                Verdict::Pass,
-                "builds, searches, ids valid and sorted",
-            ),
-            Ok(Some(problem)) => suite.row(&name, Verdict::Fail, problem),
-            Err(e) if e.status == Status::Unsupported.code() => {
-                suite.row(&name, Verdict::NotApplicable, e.to_string())
-            }
-            Err(e) => suite.row(&name, Verdict::Fail, e.to_string()),
+/// Data of `metric` builds and searches with valid, sorted ids, or the
+/// variant declares the metric unsupported.
+fn metric_data(slots: &LoadedSlots, job: &CheckJob, metric: Metric) -> CheckRow {
+    let name = format!("{metric} data");
+    match metric_round(slots, job, metric) {
+        Ok(None) => CheckRow::new(
+            &name,
+            CheckVerdict::Pass,
+            "builds, searches, ids valid and sorted",
+        ),
+        Ok(Some(problem)) => CheckRow::new(&name, CheckVerdict::Fail, problem),
+        Err(e) if e.status == StatusCode::Unsupported.code() => {
+            CheckRow::new(&name, CheckVerdict::NotApplicable, e.to_string())
         }
-    }
-    if suite.failed {
-        Err("some checks failed".into())
-    } else {
-        Ok(())
+        Err(e) => CheckRow::new(&name, CheckVerdict::Fail, e.to_string()),
     }
 }
 
+/// Builds, prepares and searches data of `metric`; the first problem with
+/// the results, if any.
 fn metric_round(
     slots: &LoadedSlots,
     job: &CheckJob,
@@ -485,12 +700,8 @@ fn metric_round(
     )?;
     let (mut searcher, refiner) = slots.prepare_search(&job.pipeline, &base, &graph, metric)?;
     searcher.configure(&job.knobs)?;
-    let mut runner = QueryRunner::new(
-        &searcher,
-        refiner.as_ref(),
-        job.pipeline.candidates_for(K, refiner.is_some()),
-    )?;
-    let answers = answer_all(&mut runner, &test, K)?;
+    let candidates = job.pipeline.candidates_for(K, refiner.is_some());
+    let answers = answers_with(&searcher, refiner.as_ref(), &test, K, candidates)?;
     Ok(ids_problem(&answers, train.len()).or_else(|| order_problem(&answers)))
 }
 
@@ -566,7 +777,7 @@ pub fn check_prepared(
         scratch,
         |row: &CheckRow| out(&row_line(row)),
     )?;
-    let mut ok = !run.items.iter().any(|r| r.verdict == Verdict::Fail);
+    let mut ok = !run.items.iter().any(|r| r.verdict == CheckVerdict::Fail);
     if let Ending::Failed(reason) = &run.ending {
         if ok {
             // Not a failed check row: the worker itself died or gave up.
@@ -577,7 +788,7 @@ pub fn check_prepared(
                 .unwrap_or_default();
             out(&row_line(&CheckRow {
                 name: "worker".into(),
-                verdict: Verdict::Fail,
+                verdict: CheckVerdict::Fail,
                 detail: format!("{reason}{after}"),
             }));
             let tail: Vec<&str> = run.stderr_tail.lines().rev().take(8).collect();
@@ -597,9 +808,9 @@ pub fn check_prepared(
 /// One row of the check table as printed.
 fn row_line(row: &CheckRow) -> String {
     let tag = match row.verdict {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-        Verdict::NotApplicable => "n/a ",
+        CheckVerdict::Pass => "PASS",
+        CheckVerdict::Fail => "FAIL",
+        CheckVerdict::NotApplicable => "n/a ",
     };
     // The row comes from the worker: its text is cut to a readable length.
     format!(

@@ -657,10 +657,10 @@ fn report(args: &ReportArgs) -> Result<bool> {
         anyhow::bail!("{}: no finished evaluations", db.display());
     }
     for scope in &scopes {
-        crate::report::write(&store, &args.results, scope.clone())?;
+        crate::publish::write(&store, &args.results, scope.clone())?;
     }
     if let Some(file) = &args.benchmarks {
-        crate::report::write_benchmarks(&store, scopes, file)?;
+        crate::publish::write_benchmarks(&store, scopes, file)?;
     }
     Ok(true)
 }

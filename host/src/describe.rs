@@ -20,10 +20,12 @@ use crate::variant::SlotKind;
 use crate::worker::LoadedSlots;
 use crate::worker::loader::LoadError;
 
-/// The values a declared parameter takes.
+/// The values a declared parameter takes, as read back from a library: the
+/// owned, host-side form of `annvil_abi::ParamRange` (which a Rust slot
+/// declares with), also filled from C declarations.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum ParamRange {
+pub enum DeclaredRange {
     /// A whole number in `min..=max`.
     Int {
         /// Smallest value worth trying.
@@ -45,21 +47,21 @@ pub enum ParamRange {
     },
 }
 
-impl ParamRange {
+impl DeclaredRange {
     /// Checks that `value`, as written in variant.yaml, parses as this
     /// range's kind and lies in it; the error says why not.
     pub fn check_value(&self, value: &str) -> Result<(), String> {
         let value = value.trim();
         let (number, min, max) = match self {
-            ParamRange::Int { min, max } => match value.parse::<i128>() {
+            DeclaredRange::Int { min, max } => match value.parse::<i128>() {
                 Ok(n) => (n as f64, *min, *max),
                 Err(_) => return Err(format!("`{value}` is not a whole number")),
             },
-            ParamRange::Float { min, max } => match value.parse::<f64>() {
+            DeclaredRange::Float { min, max } => match value.parse::<f64>() {
                 Ok(x) if x.is_finite() => (x, *min, *max),
                 _ => return Err(format!("`{value}` is not a finite number")),
             },
-            ParamRange::Choice { choices } => {
+            DeclaredRange::Choice { choices } => {
                 return if choices.iter().any(|c| c == value) {
                     Ok(())
                 } else {
@@ -77,19 +79,19 @@ impl ParamRange {
     /// What is wrong with the range itself, if anything.
     fn problem(&self) -> Option<String> {
         match self {
-            ParamRange::Int { min, max } | ParamRange::Float { min, max }
+            DeclaredRange::Int { min, max } | DeclaredRange::Float { min, max }
                 if !(min.is_finite() && max.is_finite() && min <= max) =>
             {
                 Some(format!("range {min}..={max} is not finite with min <= max"))
             }
-            ParamRange::Int { min, max } if min.fract() != 0.0 || max.fract() != 0.0 => {
+            DeclaredRange::Int { min, max } if min.fract() != 0.0 || max.fract() != 0.0 => {
                 Some(format!("integer range {min}..={max} has fractional bounds"))
             }
-            ParamRange::Choice { choices } if choices.is_empty() => Some("no choices".into()),
-            ParamRange::Choice { choices } if choices.iter().any(String::is_empty) => Some(
+            DeclaredRange::Choice { choices } if choices.is_empty() => Some("no choices".into()),
+            DeclaredRange::Choice { choices } if choices.iter().any(String::is_empty) => Some(
                 format!("choices `{}` include an empty one", choices.join("|")),
             ),
-            ParamRange::Choice { choices } => choices
+            DeclaredRange::Choice { choices } => choices
                 .iter()
                 .enumerate()
                 .find(|(i, c)| choices[..*i].contains(c))
@@ -99,12 +101,12 @@ impl ParamRange {
     }
 }
 
-impl fmt::Display for ParamRange {
+impl fmt::Display for DeclaredRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ParamRange::Int { min, max } => write!(f, "int {min}..={max}"),
-            ParamRange::Float { min, max } => write!(f, "float {min}..={max}"),
-            ParamRange::Choice { choices } => write!(f, "one of {}", choices.join("|")),
+            DeclaredRange::Int { min, max } => write!(f, "int {min}..={max}"),
+            DeclaredRange::Float { min, max } => write!(f, "float {min}..={max}"),
+            DeclaredRange::Choice { choices } => write!(f, "one of {}", choices.join("|")),
         }
     }
 }
@@ -116,7 +118,7 @@ pub struct ParamInfo {
     pub name: String,
     /// Its kind and the values worth trying.
     #[serde(flatten)]
-    pub range: ParamRange,
+    pub range: DeclaredRange,
     /// The value the slot uses when the key is absent.
     pub default: String,
     /// True for a swept knob (search `configure`), false for a fixed
@@ -312,7 +314,7 @@ pub fn describe(pipeline: &PipelineSpec, limits: &Limits, scratch: &Path) -> Res
 mod tests {
     use super::*;
 
-    fn param(name: &str, range: ParamRange, default: &str, knob: bool) -> ParamInfo {
+    fn param(name: &str, range: DeclaredRange, default: &str, knob: bool) -> ParamInfo {
         ParamInfo {
             name: name.into(),
             range,
@@ -322,8 +324,8 @@ mod tests {
         }
     }
 
-    fn int(min: f64, max: f64) -> ParamRange {
-        ParamRange::Int { min, max }
+    fn int(min: f64, max: f64) -> DeclaredRange {
+        DeclaredRange::Int { min, max }
     }
 
     #[test]
@@ -340,7 +342,7 @@ mod tests {
                 .unwrap_err()
                 .contains("not a whole number")
         );
-        let alpha = ParamRange::Float { min: 1.0, max: 1.5 };
+        let alpha = DeclaredRange::Float { min: 1.0, max: 1.5 };
         assert!(alpha.check_value("1.25").is_ok());
         assert!(
             alpha
@@ -349,7 +351,7 @@ mod tests {
                 .contains("not a finite")
         );
         assert!(alpha.check_value("0.9").is_err());
-        let codes = ParamRange::Choice {
+        let codes = DeclaredRange::Choice {
             choices: vec!["f32".into(), "sq8".into()],
         };
         assert!(codes.check_value("sq8").is_ok());
@@ -374,7 +376,7 @@ mod tests {
                 param("ef", int(10.0, 100.0), "500", true),
                 param(
                     "alpha",
-                    ParamRange::Float { min: 2.0, max: 1.0 },
+                    DeclaredRange::Float { min: 2.0, max: 1.0 },
                     "1.5",
                     false,
                 ),
@@ -383,13 +385,13 @@ mod tests {
             refinement: vec![
                 param(
                     "codes",
-                    ParamRange::Choice { choices: vec![] },
+                    DeclaredRange::Choice { choices: vec![] },
                     "f32",
                     false,
                 ),
                 param(
                     "kind",
-                    ParamRange::Choice {
+                    DeclaredRange::Choice {
                         choices: vec!["a".into(), "a".into()],
                     },
                     "a",
@@ -434,7 +436,7 @@ mod tests {
             }],
             refinement: vec![param(
                 "codes",
-                ParamRange::Choice {
+                DeclaredRange::Choice {
                     choices: vec!["f32".into(), "sq8".into()],
                 },
                 "f32",

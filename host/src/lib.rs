@@ -3,8 +3,8 @@
 //! leaderboards. See ARCHITECTURE.md for the map of modules and data flow.
 //!
 //! Trusted side: [`cli`], [`variant`], [`compile`], [`prepare`],
-//! [`python_env`], and
-//! [`coordinator`] (the sandbox, the measurer, `host evaluate`). What the
+//! [`python_env`], [`coordinator`] (the sandbox, the measurer, `host evaluate`) and
+//! [`publish`] (the leaderboards' files). What the
 //! two sides say to each other: [`protocol`]. Worker side (the only code
 //! that loads variant libraries, untrusted): [`worker`], and the worker
 //! halves of [`check`] and [`describe`].
@@ -17,8 +17,8 @@ pub mod describe;
 pub mod evolve;
 pub mod prepare;
 pub mod protocol;
+pub mod publish;
 pub mod python_env;
-pub mod report;
 pub mod scaffold;
 pub mod variant;
 pub mod worker;

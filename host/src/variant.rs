@@ -64,6 +64,8 @@ pub enum SpecError {
     },
 }
 
+/// `variant.yaml` as written, each section typed; [`VariantSpec::load`]
+/// validates it into the typed model.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSpec {
@@ -71,25 +73,50 @@ struct RawSpec {
     description: String,
     #[serde(default)]
     requires: Vec<Requirement>,
-    construction: Option<RawSlot>,
-    search: Option<RawSlot>,
-    refinement: Option<RawSlot>,
+    construction: Option<RawConstruction>,
+    search: Option<RawSearch>,
+    refinement: Option<RawRefinement>,
     python: Option<RawPython>,
     /// Lineage of generated variants: parent variant and the slot changed.
     #[serde(default)]
     lineage: Option<Lineage>,
 }
 
+/// Fixed parameters as written: YAML scalars, checked by [`scalar`].
+type RawParams = BTreeMap<String, Value>;
+
+/// A grid or sweep as written: each key's list of scalars.
+type RawAxes = BTreeMap<String, Vec<Value>>;
+
+/// The `construction:` section as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawSlot {
+struct RawConstruction {
     library: Option<String>,
     #[serde(default)]
-    params: BTreeMap<String, Value>,
+    params: RawParams,
     #[serde(default)]
-    grid: BTreeMap<String, Vec<Value>>,
+    grid: RawAxes,
+}
+
+/// The `search:` section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSearch {
+    library: Option<String>,
     #[serde(default)]
-    sweep: BTreeMap<String, Vec<Value>>,
+    params: RawParams,
+    #[serde(default)]
+    sweep: RawAxes,
+}
+
+/// The `refinement:` section as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRefinement {
+    library: Option<String>,
+    #[serde(default)]
+    params: RawParams,
     candidates: Option<usize>,
 }
 
@@ -142,6 +169,32 @@ impl PythonSpec {
             adapter,
         })
     }
+}
+
+/// The keys only one section takes, and that section.
+const SECTION_ONLY_KEYS: [(&str, SlotKind); 3] = [
+    ("grid", SlotKind::Construction),
+    ("sweep", SlotKind::Search),
+    ("candidates", SlotKind::Refinement),
+];
+
+/// The first key written in a section it does not belong in, as the
+/// message naming its section. Checked on the untyped YAML before the
+/// typed sections are read, which would only call the key unknown.
+fn misplaced_key(yaml: &Value) -> Option<String> {
+    SlotKind::ALL.into_iter().find_map(|section| {
+        let keys = yaml.get(section.name())?.as_mapping()?;
+        SECTION_ONLY_KEYS
+            .iter()
+            .find(|&&(key, home)| home != section && keys.contains_key(key))
+            .map(|&(key, home)| {
+                format!(
+                    "{}.{key}: `{key}` belongs in the {} section",
+                    section.name(),
+                    home.name()
+                )
+            })
+    })
 }
 
 /// A system package a variant needs.
@@ -257,11 +310,11 @@ pub struct VariantSpec {
     /// Construction slot.
     pub construction: SlotSpec,
     /// Build-parameter grid: one build per combination.
-    pub grid: Vec<(String, Vec<String>)>,
+    pub grid: Axes,
     /// Search slot (fixed params are passed to prepare).
     pub search: SlotSpec,
     /// Swept search knobs, in declaration order; the first is adaptive.
-    pub sweep: Vec<(String, Vec<String>)>,
+    pub sweep: Axes,
     /// Refinement slot.
     pub refinement: SlotSpec,
     /// Candidates the search returns for refinement (None: k).
@@ -281,6 +334,178 @@ fn scalar(value: &Value, field: &str) -> Result<String, String> {
     }
 }
 
+/// Validates the raw sections of one variant.yaml into the typed model,
+/// one section at a time.
+struct SectionReader<'a> {
+    /// The variant directory, which libraries are relative to.
+    dir: &'a Path,
+    /// The variant.yaml, named in every error.
+    path: &'a Path,
+    /// The library a slot without one takes, and the section naming it.
+    default_library: Option<(String, &'static str)>,
+}
+
+impl SectionReader<'_> {
+    fn invalid(&self, message: String) -> SpecError {
+        SpecError::Invalid {
+            path: self.path.to_path_buf(),
+            message,
+        }
+    }
+
+    /// The `construction:` section: its slot and its build grid.
+    fn construction(&self, raw: Option<&RawConstruction>) -> Result<(SlotSpec, Axes), SpecError> {
+        let empty = RawConstruction::default();
+        let section = raw.unwrap_or(&empty);
+        let grid = axes("construction.grid", &section.grid).map_err(|m| self.invalid(m))?;
+        let slot = self.slot(
+            SlotKind::Construction,
+            raw.is_some(),
+            &section.library,
+            &section.params,
+        )?;
+        self.no_overlap("construction.grid", &grid, "construction.params", &slot)?;
+        Ok((slot, grid))
+    }
+
+    /// The `search:` section: its slot and its swept knobs.
+    fn search(&self, raw: Option<&RawSearch>) -> Result<(SlotSpec, Axes), SpecError> {
+        let empty = RawSearch::default();
+        let section = raw.unwrap_or(&empty);
+        let sweep = axes("search.sweep", &section.sweep).map_err(|m| self.invalid(m))?;
+        let slot = self.slot(
+            SlotKind::Search,
+            raw.is_some(),
+            &section.library,
+            &section.params,
+        )?;
+        self.no_overlap("search.sweep", &sweep, "search.params", &slot)?;
+        Ok((slot, sweep))
+    }
+
+    /// The `refinement:` section: its slot and the candidates the search
+    /// returns for it.
+    fn refinement(
+        &self,
+        raw: Option<&RawRefinement>,
+    ) -> Result<(SlotSpec, Option<usize>), SpecError> {
+        let empty = RawRefinement::default();
+        let section = raw.unwrap_or(&empty);
+        if section.candidates == Some(0) {
+            return Err(self.invalid("refinement.candidates: must be at least 1".into()));
+        }
+        let slot = self.slot(
+            SlotKind::Refinement,
+            raw.is_some(),
+            &section.library,
+            &section.params,
+        )?;
+        Ok((slot, section.candidates))
+    }
+
+    /// A slot's library (its own, else the default) and fixed parameters.
+    fn slot(
+        &self,
+        kind: SlotKind,
+        declared: bool,
+        library: &Option<String>,
+        params: &RawParams,
+    ) -> Result<SlotSpec, SpecError> {
+        let section = kind.name();
+        // Name the field where the library was written, even when this
+        // slot inherits it.
+        let (library, origin) = match (library, &self.default_library) {
+            (Some(l), _) => (l.as_str(), section),
+            (None, Some((l, origin))) => (l.as_str(), *origin),
+            (None, None) => ("self", section),
+        };
+        let library = resolve_library(self.dir, library)
+            .map_err(|m| self.invalid(format!("{origin}.library: {m}")))?;
+        let params = params
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), scalar(v, &format!("{section}.params.{k}"))?)))
+            .collect::<Result<ParamMap, String>>()
+            .map_err(|m| self.invalid(m))?;
+        Ok(SlotSpec {
+            library,
+            params,
+            declared,
+        })
+    }
+
+    /// Refuses a key both varied in `axes` and fixed in the slot's params.
+    fn no_overlap(
+        &self,
+        axes_field: &str,
+        axes: &Axes,
+        params_field: &str,
+        slot: &SlotSpec,
+    ) -> Result<(), SpecError> {
+        match axes.iter().find(|(k, _)| slot.params.contains_key(k)) {
+            Some((key, _)) => Err(self.invalid(format!(
+                "{axes_field}.{key}: also fixed in {params_field}; keep one"
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Varied parameters (a grid or a sweep): each key with its values, in
+/// key order.
+pub type Axes = Vec<(String, Vec<String>)>;
+
+/// A grid or sweep as strings; each key needs at least one value.
+fn axes(field: &str, raw: &RawAxes) -> Result<Axes, String> {
+    raw.iter()
+        .map(|(k, values)| {
+            if values.is_empty() {
+                return Err(format!("{field}.{k}: give at least one value"));
+            }
+            let values = values
+                .iter()
+                .map(|v| scalar(v, &format!("{field}.{k}")))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((k.clone(), values))
+        })
+        .collect()
+}
+
+impl RawSpec {
+    /// Parses `path`; an empty file is an empty spec.
+    fn read(path: &Path) -> Result<RawSpec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |message| SpecError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let untyped = serde_yaml_ng::from_str::<Value>(&text).unwrap_or(Value::Null);
+        if let Some(message) = misplaced_key(&untyped) {
+            return Err(invalid(message));
+        }
+        Ok(serde_yaml_ng::from_str::<Option<RawSpec>>(&text)
+            .map_err(|e| invalid(e.to_string()))?
+            .unwrap_or_default())
+    }
+
+    /// The library of the search section, else of the construction
+    /// section, else of the refinement section, with the section naming it.
+    fn default_library(&self) -> Option<(String, &'static str)> {
+        let search = self.search.as_ref().and_then(|s| s.library.as_ref());
+        let construction = self.construction.as_ref().and_then(|s| s.library.as_ref());
+        let refinement = self.refinement.as_ref().and_then(|s| s.library.as_ref());
+        [
+            (search, "search"),
+            (construction, "construction"),
+            (refinement, "refinement"),
+        ]
+        .into_iter()
+        .find_map(|(library, section)| Some((library?.clone(), section)))
+    }
+}
+
 impl VariantSpec {
     /// Reads and validates `dir/variant.yaml`.
     pub fn load(dir: &Path) -> Result<VariantSpec, SpecError> {
@@ -289,126 +514,27 @@ impl VariantSpec {
             source,
         })?;
         let path = dir.join(VARIANT_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| SpecError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let invalid = |message: String| SpecError::Invalid {
-            path: path.clone(),
-            message,
+        let raw = RawSpec::read(&path)?;
+        let reader = SectionReader {
+            dir: &dir,
+            path: &path,
+            default_library: raw.default_library(),
         };
-        let raw: RawSpec = serde_yaml_ng::from_str::<Option<RawSpec>>(&text)
-            .map_err(|e| invalid(e.to_string()))?
-            .unwrap_or_default();
+        let (construction, grid) = reader.construction(raw.construction.as_ref())?;
+        let (search, sweep) = reader.search(raw.search.as_ref())?;
+        let (refinement, candidates) = reader.refinement(raw.refinement.as_ref())?;
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let default_library = [
-            ("search", &raw.search),
-            ("construction", &raw.construction),
-            ("refinement", &raw.refinement),
-        ]
-        .into_iter()
-        .find_map(|(section, slot)| {
-            slot.as_ref()
-                .and_then(|s| s.library.clone())
-                .map(|l| (l, section))
-        });
-        let slot = |kind: SlotKind, raw: &Option<RawSlot>| -> Result<SlotSpec, SpecError> {
-            let section = kind.name();
-            let declared = raw.is_some();
-            let empty = RawSlot::default();
-            let raw = raw.as_ref().unwrap_or(&empty);
-            let allowed: &[&str] = match kind {
-                SlotKind::Construction => &["grid"],
-                SlotKind::Search => &["sweep"],
-                SlotKind::Refinement => &["candidates"],
-            };
-            let misplaced = [
-                ("grid", !raw.grid.is_empty()),
-                ("sweep", !raw.sweep.is_empty()),
-                ("candidates", raw.candidates.is_some()),
-            ]
-            .into_iter()
-            .find(|(key, present)| *present && !allowed.contains(key));
-            if let Some((key, _)) = misplaced {
-                return Err(invalid(format!(
-                    "{section}.{key}: `{key}` belongs in the {} section",
-                    match key {
-                        "grid" => "construction",
-                        "sweep" => "search",
-                        _ => "refinement",
-                    }
-                )));
-            }
-            // Name the field where the library was written, even when
-            // this slot inherits it.
-            let (library, origin) = match (&raw.library, &default_library) {
-                (Some(l), _) => (l.as_str(), section),
-                (None, Some((l, origin))) => (l.as_str(), *origin),
-                (None, None) => ("self", section),
-            };
-            let library = resolve_library(&dir, library)
-                .map_err(|m| invalid(format!("{origin}.library: {m}")))?;
-            let params = raw
-                .params
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), scalar(v, &format!("{section}.params.{k}"))?)))
-                .collect::<Result<ParamMap, String>>()
-                .map_err(invalid)?;
-            Ok(SlotSpec {
-                library,
-                params,
-                declared,
-            })
-        };
-        let lists = |section: &str, map: &BTreeMap<String, Vec<Value>>| {
-            map.iter()
-                .map(|(k, values)| {
-                    if values.is_empty() {
-                        return Err(format!("{section}.{k}: give at least one value"));
-                    }
-                    let values = values
-                        .iter()
-                        .map(|v| scalar(v, &format!("{section}.{k}")))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    Ok((k.clone(), values))
-                })
-                .collect::<Result<Vec<_>, String>>()
-        };
-        let empty = RawSlot::default();
-        let grid = lists(
-            "construction.grid",
-            &raw.construction.as_ref().unwrap_or(&empty).grid,
-        )
-        .map_err(invalid)?;
-        let search_raw = raw.search.as_ref().unwrap_or(&empty);
-        let sweep = lists("search.sweep", &search_raw.sweep).map_err(invalid)?;
-        let candidates = raw.refinement.as_ref().and_then(|r| r.candidates);
-        if candidates == Some(0) {
-            return Err(invalid("refinement.candidates: must be at least 1".into()));
-        }
-        let construction = slot(SlotKind::Construction, &raw.construction)?;
-        if let Some((key, _)) = grid
-            .iter()
-            .find(|(k, _)| construction.params.contains_key(k))
-        {
-            return Err(invalid(format!(
-                "construction.grid.{key}: also fixed in construction.params; keep one"
-            )));
-        }
-        let search = slot(SlotKind::Search, &raw.search)?;
-        if let Some((key, _)) = sweep.iter().find(|(k, _)| search.params.contains_key(k)) {
-            return Err(invalid(format!(
-                "search.sweep.{key}: also fixed in search.params; keep one"
-            )));
-        }
         let python = raw
             .python
-            .map(|p| PythonSpec::from_raw(&dir, p))
+            .map(|python| PythonSpec::from_raw(&dir, python))
             .transpose()
-            .map_err(invalid)?;
+            .map_err(|message| SpecError::Invalid {
+                path: path.clone(),
+                message,
+            })?;
         Ok(VariantSpec {
             name,
             python,
@@ -418,7 +544,7 @@ impl VariantSpec {
             grid,
             search,
             sweep,
-            refinement: slot(SlotKind::Refinement, &raw.refinement)?,
+            refinement,
             candidates,
             lineage: raw.lineage,
             dir,

@@ -8,9 +8,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use annvil_abi::{Metric, Status};
+use annvil_abi::{Metric, StatusCode};
 use annvil_data::Matrix;
-use annvil_host::describe::{self, ParamInfo, ParamRange};
+use annvil_host::describe::{self, DeclaredRange, ParamInfo};
 use annvil_host::protocol::PipelineSpec;
 use annvil_host::variant::SlotKind;
 use annvil_host::worker::loader;
@@ -168,7 +168,7 @@ fn a_panic_inside_search_is_an_error_status_and_the_host_goes_on() {
     for _ in 0..2 {
         let (mut ids, mut d) = (vec![0; 10], vec![0.0; 10]);
         let err = context.search(test.row(0), &mut ids, &mut d).unwrap_err();
-        assert_eq!(err.known_status(), Some(Status::Panic));
+        assert_eq!(err.known_status(), Some(StatusCode::Panic));
         assert!(err.message.contains("deliberate panic in search"), "{err}");
     }
     // The same library still serves a well-behaved searcher afterwards.
@@ -185,7 +185,7 @@ fn a_panic_inside_search_is_an_error_status_and_the_host_goes_on() {
     );
 }
 
-fn param(name: &str, range: ParamRange, default: &str, knob: bool, doc: &str) -> ParamInfo {
+fn param(name: &str, range: DeclaredRange, default: &str, knob: bool, doc: &str) -> ParamInfo {
     ParamInfo {
         name: name.into(),
         range,
@@ -195,15 +195,15 @@ fn param(name: &str, range: ParamRange, default: &str, knob: bool, doc: &str) ->
     }
 }
 
-fn int(min: f64, max: f64) -> ParamRange {
-    ParamRange::Int { min, max }
+fn int(min: f64, max: f64) -> DeclaredRange {
+    DeclaredRange::Int { min, max }
 }
 
 #[test]
 fn rust_declarations_round_trip_through_the_abi() {
     let specs = common::pipelines(&["host/tests/fixtures/variants/panics", "variants/hnsw"]);
     let misbehave = specs[0].load().expect("misbehave loads");
-    let mode = ParamRange::Choice {
+    let mode = DeclaredRange::Choice {
         choices: [
             "ok",
             "panic",
@@ -242,7 +242,7 @@ fn rust_declarations_round_trip_through_the_abi() {
     );
 
     let hnsw = describe::run_in_worker(&specs[1]).expect("hnsw's declarations are consistent");
-    let names: Vec<(&str, &ParamRange, &str, bool)> = hnsw
+    let names: Vec<(&str, &DeclaredRange, &str, bool)> = hnsw
         .construction
         .iter()
         .map(|p| (p.name.as_str(), &p.range, p.default.as_str(), p.knob))
@@ -274,7 +274,7 @@ fn c_declarations_are_read_and_an_abi_1_0_table_declares_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let new = loader::open(&bad_library("DECLARES", dir.path())).expect("a 1.1 library loads");
     let declared = new.declared_params(SlotKind::Construction).unwrap();
-    let codes = ParamRange::Choice {
+    let codes = DeclaredRange::Choice {
         choices: vec!["f32".into(), "sq8".into()],
     };
     assert_eq!(
@@ -283,7 +283,7 @@ fn c_declarations_are_read_and_an_abi_1_0_table_declares_nothing() {
             param("degree", int(8.0, 128.0), "32", false, "out-degree"),
             param(
                 "alpha",
-                ParamRange::Float { min: 1.0, max: 1.5 },
+                DeclaredRange::Float { min: 1.0, max: 1.5 },
                 "1.2",
                 false,
                 ""
@@ -298,8 +298,10 @@ fn c_declarations_are_read_and_an_abi_1_0_table_declares_nothing() {
     // library's memory but lies beyond the size, so it is never read.
     let old = loader::open(&bad_library("OLD_TABLE", dir.path())).expect("a 1.0 library loads");
     assert_eq!(old.abi_minor, 0);
+    // Read and validated: its required entries (e.g. `build`) are plain
+    // function pointers, and `params` beyond the size is absent.
     let table = old.construction.expect("the construction table is read");
-    assert!(table.build.is_some() && table.params.is_none());
+    assert!(table.params.is_none());
     assert!(
         old.declared_params(SlotKind::Construction)
             .unwrap()

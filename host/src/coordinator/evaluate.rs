@@ -211,7 +211,7 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
         config_key: evaluation.config().key(),
         config: evaluation.config(),
     };
-    crate::report::write(&store, &options.results_dir, scope.clone())?;
+    crate::publish::write(&store, &options.results_dir, scope.clone())?;
     Ok(Evaluated {
         all_ok,
         scope,

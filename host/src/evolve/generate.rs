@@ -15,7 +15,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use super::prompt::Rng;
-use crate::describe::{ParamInfo, ParamRange};
+use crate::describe::{DeclaredRange, ParamInfo};
 use crate::variant::{ParamMap, SlotKind, VariantSpec};
 
 /// An OpenAI-compatible chat-completions client. The network is touched
@@ -201,14 +201,14 @@ pub struct Mutation {
 /// clamped into the range.
 fn mutate_value(param: &ParamInfo, current: &str, rng: &mut Rng) -> String {
     match &param.range {
-        ParamRange::Choice { choices } => {
+        DeclaredRange::Choice { choices } => {
             let others: Vec<&String> = choices.iter().filter(|c| *c != current).collect();
             match others.len() {
                 0 => current.to_owned(),
                 n => others[rng.below(n)].clone(),
             }
         }
-        ParamRange::Int { min, max } => {
+        DeclaredRange::Int { min, max } => {
             let (lo, hi) = (*min as i64, *max as i64);
             let now: i64 = current.trim().parse().unwrap_or(lo).clamp(lo, hi);
             if hi - lo <= 16 {
@@ -225,7 +225,7 @@ fn mutate_value(param: &ParamInfo, current: &str, rng: &mut Rng) -> String {
             }
             next.clamp(lo, hi).to_string()
         }
-        ParamRange::Float { min, max } => {
+        DeclaredRange::Float { min, max } => {
             let now: f64 = current.trim().parse().unwrap_or(*min).clamp(*min, *max);
             let factor = 2f64.powf(rng.unit() - 0.5);
             let base = if now == 0.0 { (max - min) / 10.0 } else { now };
@@ -315,7 +315,7 @@ mod tests {
     fn int(name: &str, min: f64, max: f64, default: &str) -> ParamInfo {
         ParamInfo {
             name: name.into(),
-            range: ParamRange::Int { min, max },
+            range: DeclaredRange::Int { min, max },
             default: default.into(),
             knob: false,
             doc: String::new(),
@@ -328,7 +328,7 @@ mod tests {
             int("M", 4.0, 64.0, "16"),
             ParamInfo {
                 name: "traversal".into(),
-                range: ParamRange::Choice {
+                range: DeclaredRange::Choice {
                     choices: vec!["f32".into(), "sq8".into(), "sq4".into()],
                 },
                 default: "f32".into(),

@@ -11,9 +11,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::{self, NonNull};
 
-use annvil_abi::{Metric, Status, ffi};
+use annvil_abi::{Metric, StatusCode, ffi};
 
-use super::loader::Library;
+use super::loader::{ConstructionFns, Library, RefinementFns, SearchFns};
 use crate::variant::ParamMap;
 
 /// A slot call that returned an error status.
@@ -29,14 +29,16 @@ pub struct SlotError {
 
 impl SlotError {
     /// The status, if it is one this ABI version defines.
-    pub fn known_status(&self) -> Option<Status> {
-        Status::from_code(self.status)
+    pub fn known_status(&self) -> Option<StatusCode> {
+        StatusCode::from_code(self.status)
     }
 }
 
 impl fmt::Display for SlotError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = self.known_status().map_or("unknown status", Status::name);
+        let name = self
+            .known_status()
+            .map_or("unknown status", StatusCode::name);
         write!(f, "{} returned status {} ({name})", self.call, self.status)?;
         if !self.message.is_empty() {
             write!(f, ": {}", self.message)?;
@@ -81,7 +83,7 @@ fn call(
 fn returned_handle<T>(handle: *mut T, call: &'static str) -> SlotResult<NonNull<T>> {
     NonNull::new(handle).ok_or_else(|| SlotError {
         call,
-        status: Status::Internal.code(),
+        status: StatusCode::Internal.code(),
         message: "returned OK but no handle".into(),
     })
 }
@@ -168,7 +170,7 @@ impl<'a> BaseVectors<'a> {
 /// A built graph, destroyed through its library on drop.
 pub struct Graph<'a> {
     library: &'static Library,
-    table: &'static ffi::annvil_construction_v1,
+    table: &'static ConstructionFns,
     handle: NonNull<ffi::annvil_graph>,
     view: ffi::annvil_graph_view,
     _base: PhantomData<&'a BaseVectors<'a>>,
@@ -183,7 +185,7 @@ unsafe impl Sync for Graph<'_> {}
 fn table<T>(table: &'static Option<T>, library: &Library, slot: &str) -> SlotResult<&'static T> {
     table.as_ref().ok_or_else(|| SlotError {
         call: "load",
-        status: Status::Unsupported.code(),
+        status: StatusCode::Unsupported.code(),
         message: format!(
             "library {} ({}) provides no {slot} slot",
             library.name,
@@ -205,11 +207,10 @@ impl<'a> Graph<'a> {
         let params = CParams::new(params);
         let mut handle = ptr::null_mut();
         call("construction.build", |error| {
-            let build = table.build.expect("checked by the loader");
             // SAFETY: all pointers are valid for the call; `base` outlives
             // the graph (lifetime 'a).
             unsafe {
-                build(
+                (table.build)(
                     &*base.raw,
                     metric.to_raw(),
                     &params.raw(),
@@ -230,9 +231,8 @@ impl<'a> Graph<'a> {
         graph.view.struct_size = std::mem::size_of::<ffi::annvil_graph_view>();
         let mut view = graph.view;
         call("construction.graph_view", |error| {
-            let graph_view = table.graph_view.expect("checked by the loader");
             // SAFETY: the handle is live; `view` is a valid out-struct.
-            unsafe { graph_view(handle.as_ptr(), &mut view, error) }
+            unsafe { (table.graph_view)(handle.as_ptr(), &mut view, error) }
         })?;
         graph.view = view;
         Ok(graph)
@@ -240,12 +240,8 @@ impl<'a> Graph<'a> {
 
     /// Memory the graph reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self
-            .table
-            .graph_memory_bytes
-            .expect("checked by the loader");
         // SAFETY: the handle is live.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.graph_memory_bytes)(self.handle.as_ptr()) }
     }
 
     /// The standard view as the library filled it.
@@ -261,15 +257,14 @@ impl<'a> Graph<'a> {
 
 impl Drop for Graph<'_> {
     fn drop(&mut self) {
-        let f = self.table.graph_destroy.expect("checked by the loader");
         // SAFETY: the handle is live and no searcher borrows it any more.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.graph_destroy)(self.handle.as_ptr()) }
     }
 }
 
 /// A prepared searcher over a graph.
 pub struct Searcher<'g> {
-    table: &'static ffi::annvil_search_v1,
+    table: &'static SearchFns,
     handle: NonNull<ffi::annvil_searcher>,
     _view: Box<ffi::annvil_graph_view>,
     _graph: PhantomData<&'g Graph<'g>>,
@@ -296,7 +291,7 @@ impl<'g> Searcher<'g> {
         if library.search_needs_native_graph() && !same_library {
             return Err(SlotError {
                 call: "search.prepare",
-                status: Status::Unsupported.code(),
+                status: StatusCode::Unsupported.code(),
                 message: format!(
                     "the search slot of {} needs its own construction slot (ANNVIL_FLAG_SEARCH_NEEDS_NATIVE_GRAPH), \
                      but the graph was built by {}",
@@ -313,11 +308,10 @@ impl<'g> Searcher<'g> {
         let params = CParams::new(params);
         let mut handle = ptr::null_mut();
         call("search.prepare", |error| {
-            let prepare = table.prepare.expect("checked by the loader");
             // SAFETY: base, view and graph outlive the searcher ('g); the
             // view box has a stable address.
             unsafe {
-                prepare(
+                (table.prepare)(
                     &*base.raw,
                     &*view,
                     metric.to_raw(),
@@ -340,9 +334,8 @@ impl<'g> Searcher<'g> {
     pub fn configure(&mut self, params: &ParamMap) -> SlotResult<()> {
         let params = CParams::new(params);
         call("search.configure", |error| {
-            let configure = self.table.configure.expect("checked by the loader");
             // SAFETY: the handle is live and not in use by any context.
-            unsafe { configure(self.handle.as_ptr(), &params.raw(), error) }
+            unsafe { (self.table.configure)(self.handle.as_ptr(), &params.raw(), error) }
         })
     }
 
@@ -350,9 +343,8 @@ impl<'g> Searcher<'g> {
     pub fn context(&self) -> SlotResult<SearchContext<'_>> {
         let mut handle = ptr::null_mut();
         call("search.context_new", |error| {
-            let context_new = self.table.context_new.expect("checked by the loader");
             // SAFETY: the handle is live; concurrent context_new is allowed.
-            unsafe { context_new(self.handle.as_ptr(), &mut handle, error) }
+            unsafe { (self.table.context_new)(self.handle.as_ptr(), &mut handle, error) }
         })?;
         let handle = returned_handle(handle, "search.context_new")?;
         Ok(SearchContext {
@@ -364,26 +356,21 @@ impl<'g> Searcher<'g> {
 
     /// Memory the searcher reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self
-            .table
-            .searcher_memory_bytes
-            .expect("checked by the loader");
         // SAFETY: the handle is live.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.searcher_memory_bytes)(self.handle.as_ptr()) }
     }
 }
 
 impl Drop for Searcher<'_> {
     fn drop(&mut self) {
-        let f = self.table.searcher_destroy.expect("checked by the loader");
         // SAFETY: live handle; every context borrowed it and is gone.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.searcher_destroy)(self.handle.as_ptr()) }
     }
 }
 
 /// Per-thread search scratch space.
 pub struct SearchContext<'s> {
-    table: &'static ffi::annvil_search_v1,
+    table: &'static SearchFns,
     handle: NonNull<ffi::annvil_search_context>,
     _searcher: PhantomData<&'s Searcher<'s>>,
 }
@@ -403,11 +390,10 @@ impl SearchContext<'_> {
         assert_eq!(ids.len(), distances.len());
         let mut found = 0usize;
         call("search.search", |error| {
-            let search = self.table.search.expect("checked by the loader");
             // SAFETY: live context used by this thread only; buffers hold
             // ids.len() elements.
             unsafe {
-                search(
+                (self.table.search)(
                     self.handle.as_ptr(),
                     query.as_ptr(),
                     query.len(),
@@ -470,12 +456,8 @@ impl SearchContext<'_> {
 
     /// Scratch memory the context reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self
-            .table
-            .context_memory_bytes
-            .expect("checked by the loader");
         // SAFETY: live context, not in use concurrently (&self of a !Sync type).
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.context_memory_bytes)(self.handle.as_ptr()) }
     }
 
     /// Distance computations so far, when the library counts them.
@@ -488,9 +470,8 @@ impl SearchContext<'_> {
 
 impl Drop for SearchContext<'_> {
     fn drop(&mut self) {
-        let f = self.table.context_destroy.expect("checked by the loader");
         // SAFETY: live handle, no longer in use.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.context_destroy)(self.handle.as_ptr()) }
     }
 }
 
@@ -498,7 +479,7 @@ fn check_found(call: &'static str, found: usize, capacity: usize) -> SlotResult<
     if found > capacity {
         return Err(SlotError {
             call,
-            status: Status::Internal.code(),
+            status: StatusCode::Internal.code(),
             message: format!("reported {found} results for a buffer of {capacity}"),
         });
     }
@@ -507,7 +488,7 @@ fn check_found(call: &'static str, found: usize, capacity: usize) -> SlotResult<
 
 /// A prepared refiner.
 pub struct Refiner<'a> {
-    table: &'static ffi::annvil_refinement_v1,
+    table: &'static RefinementFns,
     handle: NonNull<ffi::annvil_refiner>,
     _base: PhantomData<&'a BaseVectors<'a>>,
 }
@@ -529,10 +510,9 @@ impl<'a> Refiner<'a> {
         let params = CParams::new(params);
         let mut handle = ptr::null_mut();
         call("refinement.prepare", |error| {
-            let prepare = table.prepare.expect("checked by the loader");
             // SAFETY: base outlives the refiner ('a).
             unsafe {
-                prepare(
+                (table.prepare)(
                     &*base.raw,
                     metric.to_raw(),
                     &params.raw(),
@@ -553,9 +533,8 @@ impl<'a> Refiner<'a> {
     pub fn context(&self) -> SlotResult<RefineContext<'_>> {
         let mut handle = ptr::null_mut();
         call("refinement.context_new", |error| {
-            let context_new = self.table.context_new.expect("checked by the loader");
             // SAFETY: live handle; concurrent context_new is allowed.
-            unsafe { context_new(self.handle.as_ptr(), &mut handle, error) }
+            unsafe { (self.table.context_new)(self.handle.as_ptr(), &mut handle, error) }
         })?;
         let handle = returned_handle(handle, "refinement.context_new")?;
         Ok(RefineContext {
@@ -567,26 +546,21 @@ impl<'a> Refiner<'a> {
 
     /// Memory the refiner reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self
-            .table
-            .refiner_memory_bytes
-            .expect("checked by the loader");
         // SAFETY: live handle.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.refiner_memory_bytes)(self.handle.as_ptr()) }
     }
 }
 
 impl Drop for Refiner<'_> {
     fn drop(&mut self) {
-        let f = self.table.refiner_destroy.expect("checked by the loader");
         // SAFETY: live handle; every context is gone.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.refiner_destroy)(self.handle.as_ptr()) }
     }
 }
 
 /// Per-thread refinement scratch space.
 pub struct RefineContext<'r> {
-    table: &'static ffi::annvil_refinement_v1,
+    table: &'static RefinementFns,
     handle: NonNull<ffi::annvil_refine_context>,
     _refiner: PhantomData<&'r Refiner<'r>>,
 }
@@ -609,11 +583,10 @@ impl RefineContext<'_> {
         assert_eq!(candidates.len(), candidate_distances.len());
         let mut found = 0usize;
         call("refinement.refine", |error| {
-            let refine = self.table.refine.expect("checked by the loader");
             // SAFETY: live context used by this thread only; array lengths
             // as passed.
             unsafe {
-                refine(
+                (self.table.refine)(
                     self.handle.as_ptr(),
                     query.as_ptr(),
                     query.len(),
@@ -635,20 +608,15 @@ impl RefineContext<'_> {
 impl RefineContext<'_> {
     /// Scratch memory the context reports owning.
     pub fn memory_bytes(&self) -> usize {
-        let f = self
-            .table
-            .context_memory_bytes
-            .expect("checked by the loader");
         // SAFETY: live context, not in use concurrently (&self of a !Sync type).
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.context_memory_bytes)(self.handle.as_ptr()) }
     }
 }
 
 impl Drop for RefineContext<'_> {
     fn drop(&mut self) {
-        let f = self.table.context_destroy.expect("checked by the loader");
         // SAFETY: live handle, no longer in use.
-        unsafe { f(self.handle.as_ptr()) }
+        unsafe { (self.table.context_destroy)(self.handle.as_ptr()) }
     }
 }
 

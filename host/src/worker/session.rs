@@ -125,7 +125,7 @@ fn join_search_thread(
     handle.join().unwrap_or_else(|_| {
         Err(SlotError {
             call: "search.search",
-            status: annvil_abi::Status::Panic.code(),
+            status: annvil_abi::StatusCode::Panic.code(),
             message: "a search thread panicked".into(),
         })
     })

@@ -145,7 +145,7 @@ impl<N: NativeGraph> BeamSearch<N> {
     /// Level 0 is borrowed from `native` when given (it must cover every
     /// base vector), else copied from the view into a fixed-stride array.
     ///
-    /// Fails with [`annvil_abi::Status::Unsupported`] when the view has no
+    /// Fails with [`annvil_abi::StatusCode::Unsupported`] when the view has no
     /// levels, and with an invalid-argument error when it is not a valid
     /// graph over `base`.
     pub fn from_view(

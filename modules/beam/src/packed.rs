@@ -695,7 +695,7 @@ mod tests {
         assert_eq!(Traversal::F16.encoding(), Some(Encoding::F16));
         assert_eq!(Traversal::F32.encoding(), None);
         let error = "sq16".parse::<Traversal>().unwrap_err();
-        assert_eq!(error.status, annvil_abi::Status::InvalidArgument);
+        assert_eq!(error.status, annvil_abi::StatusCode::InvalidArgument);
         assert!(error.message.contains("`traversal`"), "{}", error.message);
         assert!(
             error.message.contains("f32, sq8, sq4, f16"),

@@ -63,7 +63,7 @@ fn refuses_a_view_without_levels_and_a_zero_ef() {
     )
     .err()
     .unwrap();
-    assert_eq!(error.status, annvil_abi::Status::Unsupported);
+    assert_eq!(error.status, annvil_abi::StatusCode::Unsupported);
 
     let offsets = leak(vec![0u64, 1, 2, 3, 3]);
     let view = GraphView {
@@ -79,7 +79,7 @@ fn refuses_a_view_without_levels_and_a_zero_ef() {
     let error = searcher
         .configure(&mut Params::new([("ef", "0")]))
         .unwrap_err();
-    assert_eq!(error.status, annvil_abi::Status::InvalidArgument);
+    assert_eq!(error.status, annvil_abi::StatusCode::InvalidArgument);
     // Without entry points the search starts at node 0 and follows the path.
     let mut context = searcher.new_context().unwrap();
     let (mut ids, mut distances) = (vec![0u32; 6], vec![0f32; 6]);

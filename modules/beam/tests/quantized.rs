@@ -2,7 +2,7 @@
 //! exact search, exact reranked distances, determinism, and the validation
 //! of the `traversal` and `rerank` prepare parameters.
 
-use annvil_abi::{Base, GraphView, Metric, Params, Search, Status};
+use annvil_abi::{Base, GraphView, Metric, Params, Search, StatusCode};
 use annvil_beam::{BeamOptions, BeamSearch, StandardGraph, Traversal};
 use annvil_dataset::Dataset;
 use annvil_testkit::{K, Truth, dataset, knn_graph, leak_base};
@@ -159,7 +159,7 @@ fn options_are_read_and_validated() {
         (&[("rerank", "2000000")][..], ["`rerank`", "0..=1048576"]),
     ] {
         let error = read(pairs).unwrap_err();
-        assert_eq!(error.status, Status::InvalidArgument, "{pairs:?}");
+        assert_eq!(error.status, StatusCode::InvalidArgument, "{pairs:?}");
         for name in names {
             assert!(error.message.contains(name), "{}", error.message);
         }

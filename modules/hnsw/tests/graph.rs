@@ -1,7 +1,7 @@
 //! HNSW construction: graph invariants, determinism, and recall of
 //! annvil-hnsw + annvil-beam against exact search.
 
-use annvil_abi::{Construction, GraphView, Metric, Params, Status, Vectors};
+use annvil_abi::{Construction, GraphView, Metric, Params, StatusCode, Vectors};
 use annvil_beam::{BeamSearch, NativeGraph, Space, StandardGraph};
 use annvil_hnsw::{Hnsw, HnswParams};
 use annvil_testkit::{K, Truth, build, dataset, leak_base, search_all};
@@ -172,9 +172,9 @@ fn tiny_and_empty_bases() {
 #[test]
 fn rejects_bad_parameters() {
     for (key, value, status) in [
-        ("M", "1", Status::InvalidArgument),
-        ("M", "x", Status::InvalidArgument),
-        ("ef_construction", "0", Status::InvalidArgument),
+        ("M", "1", StatusCode::InvalidArgument),
+        ("M", "x", StatusCode::InvalidArgument),
+        ("ef_construction", "0", StatusCode::InvalidArgument),
     ] {
         let mut params = Params::new([(key, value)]);
         let error = HnswParams::from_params(&mut params).unwrap_err();

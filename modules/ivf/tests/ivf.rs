@@ -1,7 +1,7 @@
 //! annvil-ivf: k-means behaviour, list invariants, and IVF-Flat recall
 //! against exact search.
 
-use annvil_abi::{Construction, Metric, Neighbors, Params, Search, Status, Vectors};
+use annvil_abi::{Construction, Metric, Neighbors, Params, Search, StatusCode, Vectors};
 use annvil_dataset::Dataset;
 use annvil_ivf::{Ivf, IvfFlatSearch, KMeans};
 use annvil_testkit::{Truth, build, leak_base, search_all};
@@ -155,7 +155,7 @@ fn invalid_parameters_are_rejected_with_their_range() {
     ] {
         let mut params = Params::new([(key, value)]);
         let err = Ivf::build(base, Metric::L2, &mut params, 1).unwrap_err();
-        assert_eq!(err.status, Status::InvalidArgument, "{key}={value}");
+        assert_eq!(err.status, StatusCode::InvalidArgument, "{key}={value}");
         assert!(err.message.contains(needle), "{}", err.message);
     }
     let ivf = build::<Ivf>(base, Metric::L2, &[("nlist", "8")], 1);
@@ -163,7 +163,7 @@ fn invalid_parameters_are_rejected_with_their_range() {
     let err = searcher
         .configure(&mut Params::new([("nprobe", "0")]))
         .unwrap_err();
-    assert_eq!(err.status, Status::InvalidArgument);
+    assert_eq!(err.status, StatusCode::InvalidArgument);
     assert!(err.message.contains("`nprobe` must be at least 1"));
     let err = IvfFlatSearch::new(ivf, base, Metric::Angular)
         .err()

@@ -1,7 +1,7 @@
 //! annvil-lorann: recall against exact search as the rank and nprobe
 //! grow, exactness at full rank, determinism, parameter validation.
 
-use annvil_abi::{Base, Construction, Metric, Neighbors, Params, Search, Status, Vectors};
+use annvil_abi::{Base, Construction, Metric, Neighbors, Params, Search, StatusCode, Vectors};
 use annvil_dataset::Dataset;
 use annvil_lorann::{Lorann, LorannParams, LorannSearch};
 use annvil_rerank::rank_exact;
@@ -232,7 +232,7 @@ fn invalid_parameters_are_rejected_with_their_range() {
     ] {
         let mut params = Params::new([(key, value)]);
         let err = Lorann::build(base, Metric::L2, &mut params, 1).unwrap_err();
-        assert_eq!(err.status, Status::InvalidArgument, "{key}={value}");
+        assert_eq!(err.status, StatusCode::InvalidArgument, "{key}={value}");
         assert!(err.message.contains(needle), "{}", err.message);
     }
     let index = build::<Lorann>(base, Metric::L2, &[("nlist", "8")], 1);
@@ -240,7 +240,7 @@ fn invalid_parameters_are_rejected_with_their_range() {
     let err = searcher
         .configure(&mut Params::new([("nprobe", "0")]))
         .unwrap_err();
-    assert_eq!(err.status, Status::InvalidArgument);
+    assert_eq!(err.status, StatusCode::InvalidArgument);
     assert!(err.message.contains("`nprobe` must be at least 1"));
     let err = LorannSearch::new(index, base, Metric::InnerProduct)
         .err()

@@ -4,7 +4,7 @@
 #[path = "../../vamana/tests/support/mod.rs"]
 mod support;
 
-use annvil_abi::{Construction, Metric, Params, Status, Vectors};
+use annvil_abi::{Construction, Metric, Params, StatusCode, Vectors};
 use annvil_beam::Space;
 use annvil_dataset::exact_ground_truth;
 use annvil_nndescent::{NnDescent, NnDescentParams, nn_descent};
@@ -154,7 +154,7 @@ fn rejects_bad_parameters() {
     ] {
         let mut params = Params::new([(key, value)]);
         let error = NnDescentParams::from_params(&mut params).unwrap_err();
-        assert_eq!(error.status, Status::InvalidArgument, "{key}={value}");
+        assert_eq!(error.status, StatusCode::InvalidArgument, "{key}={value}");
         assert!(error.message.contains(key), "{}", error.message);
     }
     let mut params = Params::new([("K", "30"), ("rho", "1"), ("seed", "3")]);

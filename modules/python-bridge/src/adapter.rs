@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use annvil_abi::{Error, Params, Result, Status};
+use annvil_abi::{Error, Params, Result, StatusCode};
 use pyo3::exceptions::{PyMemoryError, PyNotImplementedError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -101,13 +101,13 @@ pub fn convert<'py>(
 pub fn to_error(py: Python<'_>, what: &str, error: PyErr) -> Error {
     let status =
         if error.is_instance_of::<PyValueError>(py) || error.is_instance_of::<PyTypeError>(py) {
-            Status::InvalidArgument
+            StatusCode::InvalidArgument
         } else if error.is_instance_of::<PyNotImplementedError>(py) {
-            Status::Unsupported
+            StatusCode::Unsupported
         } else if error.is_instance_of::<PyMemoryError>(py) {
-            Status::OutOfMemory
+            StatusCode::OutOfMemory
         } else {
-            Status::Internal
+            StatusCode::Internal
         };
     let location = error
         .traceback(py)

@@ -3,7 +3,7 @@
 
 mod support;
 
-use annvil_abi::{Construction, Metric, Params, Status, Vectors};
+use annvil_abi::{Construction, Metric, Params, StatusCode, Vectors};
 use annvil_beam::Space;
 use annvil_testkit::{Truth, build, dataset, leak_base};
 use annvil_vamana::{Vamana, VamanaParams};
@@ -110,7 +110,7 @@ fn rejects_bad_parameters() {
     ] {
         let mut params = Params::new([(key, value)]);
         let error = VamanaParams::from_params(&mut params).unwrap_err();
-        assert_eq!(error.status, Status::InvalidArgument, "{key}={value}");
+        assert_eq!(error.status, StatusCode::InvalidArgument, "{key}={value}");
         assert!(error.message.contains(key), "{}", error.message);
     }
     let mut params = Params::new([("R", "48"), ("alpha", "1.0"), ("seed", "3")]);

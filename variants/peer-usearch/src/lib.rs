@@ -333,11 +333,11 @@ mod tests {
         let err = UsearchGraph::build(base, Metric::L2, &mut unknown, 1)
             .err()
             .unwrap();
-        assert_eq!(err.status, annvil_abi::Status::UnknownParameter);
+        assert_eq!(err.status, annvil_abi::StatusCode::UnknownParameter);
         let mut bad = Params::new([("quantization", "f8")]);
         let err = UsearchGraph::build(base, Metric::L2, &mut bad, 1)
             .err()
             .unwrap();
-        assert_eq!(err.status, annvil_abi::Status::InvalidArgument);
+        assert_eq!(err.status, annvil_abi::StatusCode::InvalidArgument);
     }
 }

@@ -1,5 +1,7 @@
-//! Where reports go: one directory per dataset and measurement mode under
-//! the results directory, regenerated from the database.
+//! Publishing the leaderboards: where the rendered reports go (one
+//! directory per dataset and measurement mode under the results directory,
+//! regenerated from the database) and `docs/BENCHMARKS.md`. Rendering
+//! itself is `annvil_results::report`.
 
 use std::path::{Path, PathBuf};
 
