@@ -420,7 +420,7 @@ impl SearchContext<'_> {
         found: &mut [usize],
     ) -> SlotResult<()> {
         let count = found.len();
-        assert!(count > 0 && ids.len() == distances.len() && ids.len() % count == 0);
+        assert!(count > 0 && ids.len() == distances.len() && ids.len().is_multiple_of(count));
         let (dim, n) = (queries.len() / count, ids.len() / count);
         let Some(batch) = self.table.search_batch else {
             let rows = queries.chunks_exact(dim).zip(ids.chunks_exact_mut(n));
