@@ -1,13 +1,13 @@
 //! The data model: the records the results database stores and returns, as
 //! plain values with no SQL in them.
 //!
-//! - [`evaluation`]: runs, evaluations (one build-parameter set of one
+//! - `evaluation.rs`: runs, evaluations (one build-parameter set of one
 //!   variant on one dataset), their sweep points, failures and status, and the
 //!   scope (dataset × measurement config) a leaderboard ranks.
-//! - [`program`]: `host evolve`'s program database: lineage and candidates.
+//! - `program.rs`: `host evolve`'s program database: lineage and candidates.
 
-pub mod evaluation;
-pub mod program;
+mod evaluation;
+mod program;
 
 pub use evaluation::{
     Completed, Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord,

@@ -8,7 +8,7 @@ use super::cells::{fmt_bytes, fmt_params, fmt_qps, fmt_seconds, short_hash};
 use super::markdown::{markdown, md_cell};
 use super::{BuildDetail, ReportData, VariantDetail};
 use crate::leaderboard::LeaderboardRow;
-use crate::model::Status;
+use crate::model::{RunRecord, Status};
 use crate::reward::RewardSummary;
 
 /// Name prefix of the peer variants (the libraries users already run).
@@ -126,8 +126,18 @@ pub fn benchmark_section(data: &ReportData, plot: &str) -> String {
         let _ = writeln!(out, "{command}");
     }
     out.push_str("```\n\n");
-    let mut machines: Vec<String> = data
-        .runs
+    let machines = machines(&data.runs);
+    out.push_str("Machine:\n\n");
+    for m in machines {
+        let _ = writeln!(out, "- {}", md_cell(&m));
+    }
+    out.push('\n');
+    out
+}
+
+/// One line per distinct machine and software the `runs` ran on, sorted.
+fn machines(runs: &[RunRecord]) -> Vec<String> {
+    let mut machines: Vec<String> = runs
         .iter()
         .map(|r| {
             let e = &r.environment;
@@ -148,12 +158,7 @@ pub fn benchmark_section(data: &ReportData, plot: &str) -> String {
         .collect();
     machines.sort();
     machines.dedup();
-    out.push_str("Machine:\n\n");
-    for m in machines {
-        let _ = writeln!(out, "- {}", md_cell(&m));
-    }
-    out.push('\n');
-    out
+    machines
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use super::cells::{
     variant_label,
 };
 use super::explanation;
-use crate::leaderboard::Leaderboard;
+use crate::leaderboard::{Leaderboard, LeaderboardRow};
 
 /// Width the terminal table aims to fit: its Status column wraps so that a
 /// long failure or install hint does not stretch the table and its rule.
@@ -14,91 +14,45 @@ const TERMINAL_WIDTH: usize = 100;
 /// other columns are.
 const MIN_STATUS_WIDTH: usize = 40;
 
+/// Column titles.
+const HEADER: [&str; COLUMNS] = [
+    "Rank",
+    "Variant",
+    "Reward",
+    "QPS@0.90",
+    "QPS@0.95",
+    "QPS@0.99",
+    "Max recall",
+    "Build",
+    "Memory",
+    "Status",
+];
+/// Number of columns.
+const COLUMNS: usize = 10;
+/// The Status column: the last, left-aligned, unpadded, wrapped.
+const STATUS: usize = COLUMNS - 1;
+/// Which columns are right-aligned (the numbers).
+const RIGHT_ALIGNED: [bool; COLUMNS] =
+    [true, false, true, true, true, true, true, true, true, false];
+
 /// The plain-text ranked table the host prints at the end of a run: a title
 /// line, a header, a rule as wide as the table, one aligned line per variant
 /// (numbers right-aligned; a long status wraps within its column) and the
 /// explanation.
 pub fn terminal_table(leaderboard: &Leaderboard) -> String {
-    let header = [
-        "Rank",
-        "Variant",
-        "Reward",
-        "QPS@0.90",
-        "QPS@0.95",
-        "QPS@0.99",
-        "Max recall",
-        "Build",
-        "Memory",
-        "Status",
-    ];
-    let right = [true, false, true, true, true, true, true, true, true, false];
-    let mut rows: Vec<[String; 10]> = leaderboard
-        .rows
-        .iter()
-        .map(|r| {
-            [
-                r.rank.to_string(),
-                variant_label(r),
-                reward_cell(r),
-                fmt_opt_qps(r.qps_at_090, "-"),
-                fmt_opt_qps(r.qps_at_095, "-"),
-                fmt_opt_qps(r.qps_at_099, "-"),
-                fmt_recall(r.max_recall, "-"),
-                build_cell(r, "-"),
-                memory_cell(r, "-"),
-                r.status_text.clone(),
-            ]
-        })
-        .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(&row[..9]) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    // Where the Status column starts; it wraps to fit the table's width.
-    let indent: usize = widths[..9].iter().map(|w| w + 2).sum();
-    let status_wrap = TERMINAL_WIDTH.saturating_sub(indent).max(MIN_STATUS_WIDTH);
-    for row in &mut rows {
-        row[9] = wrap(&row[9], status_wrap).trim_end().to_string();
-        let longest = row[9].lines().map(|l| l.chars().count()).max();
-        widths[9] = widths[9].max(longest.unwrap_or(0));
-    }
-    let line = |cells: &[String]| {
-        let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i > 0 {
-                s.push_str("  ");
-            }
-            if i + 1 == cells.len() {
-                // The last column is left-aligned and unpadded; its
-                // continuation lines start under it.
-                s.push_str(&cell.replace('\n', &format!("\n{}", " ".repeat(indent))));
-                continue;
-            }
-            let pad = " ".repeat(widths[i] - cell.chars().count());
-            if right[i] {
-                s.push_str(&pad);
-                s.push_str(cell);
-            } else {
-                s.push_str(cell);
-                s.push_str(&pad);
-            }
-        }
-        s.push('\n');
-        s
-    };
+    let mut rows: Vec<[String; COLUMNS]> = leaderboard.rows.iter().map(row_cells).collect();
+    let layout = Layout::fit(&mut rows);
     let scope = &leaderboard.scope;
     let mut out = format!(
         "Leaderboard: {} ({})\n",
         scope.dataset_name,
         scope.config.describe()
     );
-    out.push_str(&line(&header.map(str::to_string)));
-    out.push_str(&"-".repeat(indent + widths[9]));
+    out.push_str(&layout.line(&HEADER.map(str::to_string)));
+    out.push_str(&"-".repeat(layout.indent + layout.widths[STATUS]));
     out.push('\n');
     for row in &rows {
-        out.push_str(&line(row));
+        out.push_str(&layout.line(row));
     }
     if rows.is_empty() {
         out.push_str("(no variants)\n");
@@ -110,6 +64,77 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
     }
     out.push_str(&wrap(&explanation(scope).replace('—', "-"), TERMINAL_WIDTH));
     out
+}
+
+/// The cells of one row, its status not yet wrapped.
+fn row_cells(r: &LeaderboardRow) -> [String; COLUMNS] {
+    [
+        r.rank.to_string(),
+        variant_label(r),
+        reward_cell(r),
+        fmt_opt_qps(r.qps_at_090, "-"),
+        fmt_opt_qps(r.qps_at_095, "-"),
+        fmt_opt_qps(r.qps_at_099, "-"),
+        fmt_recall(r.max_recall, "-"),
+        build_cell(r, "-"),
+        memory_cell(r, "-"),
+        r.status_text.clone(),
+    ]
+}
+
+/// The column widths of a table.
+struct Layout {
+    /// Width of every column, in characters (the Status column's longest line).
+    widths: [usize; COLUMNS],
+    /// Where the Status column starts.
+    indent: usize,
+}
+
+impl Layout {
+    /// Measures the header and `rows`, and wraps the Status cells of `rows`
+    /// so that the table aims at [`TERMINAL_WIDTH`].
+    fn fit(rows: &mut [[String; COLUMNS]]) -> Layout {
+        let mut widths = HEADER.map(|h| h.chars().count());
+        for row in rows.iter() {
+            for (w, cell) in widths.iter_mut().zip(&row[..STATUS]) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let indent: usize = widths[..STATUS].iter().map(|w| w + 2).sum();
+        let status_wrap = TERMINAL_WIDTH.saturating_sub(indent).max(MIN_STATUS_WIDTH);
+        for row in rows.iter_mut() {
+            row[STATUS] = wrap(&row[STATUS], status_wrap).trim_end().to_string();
+            let longest = row[STATUS].lines().map(|l| l.chars().count()).max();
+            widths[STATUS] = widths[STATUS].max(longest.unwrap_or(0));
+        }
+        Layout { widths, indent }
+    }
+
+    /// One line of the table (several when the status wraps).
+    fn line(&self, cells: &[String]) -> String {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if i + 1 == cells.len() {
+                // The last column is left-aligned and unpadded; its
+                // continuation lines start under it.
+                s.push_str(&cell.replace('\n', &format!("\n{}", " ".repeat(self.indent))));
+                continue;
+            }
+            let pad = " ".repeat(self.widths[i] - cell.chars().count());
+            if RIGHT_ALIGNED[i] {
+                s.push_str(&pad);
+                s.push_str(cell);
+            } else {
+                s.push_str(cell);
+                s.push_str(&pad);
+            }
+        }
+        s.push('\n');
+        s
+    }
 }
 
 /// Greedy word wrap to lines of at most `width` characters (longer words stay whole).

@@ -14,9 +14,12 @@ use crate::model::{
 /// Longest build log excerpt stored, in bytes; longer logs keep their tail.
 pub const MAX_LOG_BYTES: usize = 64 * 1024;
 
+/// The condition selecting the row of one [`EvaluationKey`] (parameters ?1
+/// to ?5: variant name and hash, dataset hash, build parameters, config key).
 const KEY_WHERE: &str = "variant_name = ?1 AND variant_hash = ?2 AND dataset_hash = ?3 \
                          AND build_params_json = ?4 AND config_key = ?5";
 
+/// The columns [`RawEvaluation::read`] reads, in its order.
 const EVAL_COLUMNS: &str = "id, run_id, variant_name, variant_hash, dataset_name, dataset_hash, \
      build_params_json, config_json, config_key, status, failure_reason, failure_detail, \
      build_seconds, index_memory_bytes, rss_bytes, log, started_at, finished_at, sandboxed, \

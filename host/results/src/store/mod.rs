@@ -10,16 +10,16 @@
 //!
 //! The schema is described in `docs/RESULTS_DB.md`; [`SCHEMA_VERSION`] is kept in
 //! `PRAGMA user_version`. A database written by a newer schema is refused
-//! ([`schema`]: the DDL and its migrations).
+//! (`schema.rs`: the DDL and its migrations).
 //!
 //! A file deleted or replaced under a running store is detected before and
 //! after every write: the rows the open connection holds are saved next to
 //! it and the write fails with [`StoreError::Vanished`] (see [`Store::open`]).
 //!
-//! The store is split by table: [`runs`], [`evaluations`] (with their sweep
-//! points and the scopes they fall in) and [`program`] (lineage and evolve
-//! candidates); [`vanished`] guards the file itself. Ranking is not done
-//! here but in [`crate::leaderboard`].
+//! The store's methods are split by table: `runs.rs`, `evaluations.rs` (with
+//! their sweep points and the scopes they fall in) and `program.rs` (lineage
+//! and evolve candidates); `vanished.rs` guards the file itself. Ranking is
+//! not done here but in [`crate::leaderboard`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -29,11 +29,11 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::model::{EvalId, RunId, Status};
 
-pub mod evaluations;
-pub mod program;
-pub mod runs;
-pub mod schema;
-pub mod vanished;
+mod evaluations;
+mod program;
+mod runs;
+mod schema;
+mod vanished;
 
 pub use evaluations::MAX_LOG_BYTES;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
@@ -184,10 +184,7 @@ impl Store {
     /// of the store goes through here. Before the transaction and again after
     /// the commit, [`Store::ensure_same_file`] checks that `path` is still the
     /// file opened.
-    pub(crate) fn write<T>(
-        &mut self,
-        body: impl FnOnce(&Transaction<'_>) -> Result<T>,
-    ) -> Result<T> {
+    fn write<T>(&mut self, body: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.ensure_same_file()?;
         let tx = self
             .conn

@@ -8,6 +8,7 @@ use crate::model::{
     CandidateId, CandidateRecord, CandidateScore, CandidateStatus, Lineage, NewCandidate,
 };
 
+/// The columns [`read_candidate`] reads, in its order.
 const CANDIDATE_COLUMNS: &str = "id, session, name, dir, content_hash, parent_name, slot, generator, \
      prompt, response, slot_code, language, status, build_log, failure, reward, parent_reward, \
      metrics_json, dataset_hash, config_key, created_at";
