@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, GroundTruth, Matrix};
-use annvil_results::reward::{AdaptivePolicy, KnobPoint, propose_knobs};
+use annvil_results::sweep::{AdaptivePolicy, KnobPoint, propose_knobs};
 use annvil_results::{
     EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Mode, Store, SweepPoint,
 };

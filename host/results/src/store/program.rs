@@ -1,153 +1,19 @@
-//! The program database of `host evolve` (schema version 2): variant
-//! lineage and every generated candidate with its prompt, raw response,
-//! build log, status, reward and metrics.
-//!
-//! A candidate moves through one status change: it is inserted as
-//! `generated` ([`Store::insert_candidate`]) and closed once
-//! ([`Store::close_candidate`]) as `ok` with its reward, or as a failure
-//! whose artifact (compiler error, check table, signal) the next prompt of
-//! its lineage shows. Within one evolve session a content hash is unique,
-//! so the same content is never evaluated twice.
-
-use std::fmt;
+//! The `lineage` and `candidates` tables of `host evolve`'s program
+//! database (schema version 2).
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
-use serde::{Deserialize, Serialize};
 
-use crate::store::{Result, Store, StoreError};
+use super::{Result, Store, StoreError};
+use crate::model::{
+    CandidateId, CandidateRecord, CandidateScore, CandidateStatus, Lineage, NewCandidate,
+};
 
-/// Where a variant came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Lineage {
-    /// The parent variant's name.
-    pub parent: String,
-    /// The slot that differs from the parent: `construction`, `search` or
-    /// `refinement`.
-    pub slot: String,
-}
-
-/// How a candidate ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CandidateStatus {
-    /// Materialised, not yet built or evaluated.
-    Generated,
-    /// Evaluated; it has a reward.
-    Ok,
-    /// The generator's answer held no usable code.
-    InvalidResponse,
-    /// The library did not compile.
-    BuildFailed,
-    /// The conformance suite failed.
-    CheckFailed,
-    /// The evaluation failed (crash, timeout, invalid results).
-    EvaluationFailed,
-}
-
-impl CandidateStatus {
-    /// The column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CandidateStatus::Generated => "generated",
-            CandidateStatus::Ok => "ok",
-            CandidateStatus::InvalidResponse => "invalid_response",
-            CandidateStatus::BuildFailed => "build_failed",
-            CandidateStatus::CheckFailed => "check_failed",
-            CandidateStatus::EvaluationFailed => "evaluation_failed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<CandidateStatus> {
-        Ok(match s {
-            "generated" => CandidateStatus::Generated,
-            "ok" => CandidateStatus::Ok,
-            "invalid_response" => CandidateStatus::InvalidResponse,
-            "build_failed" => CandidateStatus::BuildFailed,
-            "check_failed" => CandidateStatus::CheckFailed,
-            "evaluation_failed" => CandidateStatus::EvaluationFailed,
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "unknown candidate status `{other}`"
-                )));
-            }
-        })
-    }
-}
-
-impl fmt::Display for CandidateStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Id of a candidate row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct CandidateId(pub i64);
-
-/// A candidate as generated, before evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NewCandidate {
-    /// The evolve session it belongs to (resumption and de-duplication
-    /// are per session).
-    pub session: String,
-    /// Variant name (unique in the database).
-    pub name: String,
-    /// Variant directory.
-    pub dir: String,
-    /// Hash of the generated content.
-    pub content_hash: String,
-    /// Parent variant and changed slot.
-    pub lineage: Lineage,
-    /// `llm`, `cmd`, `tune` or `recombine`.
-    pub generator: String,
-    /// The prompt, for generators that take one.
-    pub prompt: Option<String>,
-    /// The raw answer, or a description of the mutation.
-    pub response: Option<String>,
-    /// The slot's source code as materialised, when it is code.
-    pub slot_code: Option<String>,
-    /// `rust`, `c` or `cpp`, when it is code.
-    pub language: Option<String>,
-}
-
-/// How an evaluated candidate scored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CandidateScore {
-    /// Its reward.
-    pub reward: f64,
-    /// The parent's reward in the same scope.
-    pub parent_reward: Option<f64>,
-    /// Further figures (QPS@…, max recall, build seconds), as JSON.
-    pub metrics_json: String,
-    /// Dataset hash of the scope it was scored in.
-    pub dataset_hash: String,
-    /// Config key of that scope.
-    pub config_key: String,
-}
-
-/// One row of the `candidates` table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CandidateRecord {
-    /// Row id.
-    pub id: CandidateId,
-    /// As inserted.
-    pub candidate: NewCandidate,
-    /// Current status.
-    pub status: CandidateStatus,
-    /// Compiler output of a failed build.
-    pub build_log: Option<String>,
-    /// The failure artifact shown to the next prompt.
-    pub failure: Option<String>,
-    /// The score, when `Ok`.
-    pub score: Option<CandidateScore>,
-    /// Insertion time, UTC RFC 3339.
-    pub created_at: String,
-}
-
+/// The columns [`read_candidate`] reads, in its order.
 const CANDIDATE_COLUMNS: &str = "id, session, name, dir, content_hash, parent_name, slot, generator, \
      prompt, response, slot_code, language, status, build_log, failure, reward, parent_reward, \
      metrics_json, dataset_hash, config_key, created_at";
 
+/// Reads a `candidates` row; its status column is returned undecoded.
 fn read_candidate(r: &Row<'_>) -> rusqlite::Result<(CandidateRecord, String)> {
     let reward: Option<f64> = r.get(15)?;
     let score = match reward {
@@ -206,7 +72,7 @@ impl Store {
     /// Where `variant` came from, if recorded.
     pub fn lineage(&self, variant: &str) -> Result<Option<Lineage>> {
         Ok(self
-            .conn()
+            .conn
             .query_row(
                 "SELECT parent_name, slot FROM lineage WHERE variant_name = ?1",
                 [variant],
@@ -333,17 +199,23 @@ impl Store {
         filter: &str,
         args: impl rusqlite::Params,
     ) -> Result<Vec<CandidateRecord>> {
-        let mut stmt = self.conn().prepare(&format!(
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT {CANDIDATE_COLUMNS} FROM candidates {filter} ORDER BY id"
         ))?;
         let rows = stmt.query_map(args, read_candidate)?;
         rows.map(|row| {
             let (mut record, status) = row?;
-            record.status = CandidateStatus::parse(&status)?;
+            record.status = candidate_status_column(&status)?;
             Ok(record)
         })
         .collect()
     }
+}
+
+/// Decodes the `status` column of `candidates`.
+fn candidate_status_column(s: &str) -> Result<CandidateStatus> {
+    CandidateStatus::parse(s)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown candidate status `{s}`")))
 }
 
 #[cfg(test)]

@@ -1,0 +1,18 @@
+//! The data model: the records the results database stores and returns, as
+//! plain values with no SQL in them.
+//!
+//! - `evaluation.rs`: runs, evaluations (one build-parameter set of one
+//!   variant on one dataset), their sweep points, failures and status, and the
+//!   scope (dataset × measurement config) a leaderboard ranks.
+//! - `program.rs`: `host evolve`'s program database: lineage and candidates.
+
+mod evaluation;
+mod program;
+
+pub use evaluation::{
+    Completed, Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord,
+    Failure, Mode, Params, RunId, RunRecord, Scope, Status, SweepPoint,
+};
+pub use program::{
+    CandidateId, CandidateRecord, CandidateScore, CandidateStatus, Lineage, NewCandidate,
+};
