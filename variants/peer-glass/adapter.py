@@ -1,0 +1,69 @@
+"""annvil adapter for GLASS (PyPI pyglass-portable, imported as `glass`;
+zilliztech's graph library): an HNSW or NSG graph built on exact float32
+distances, searched on SQ8U or SQ4U codes (uniform scalar quantization, 8 or
+4 bits per dimension) with the candidates re-ranked on float32 vectors."""
+
+import glass
+import numpy as np
+
+BUILD_PARAMS = {"graph": str, "R": int, "L": int}
+# `ef`: the search's candidate pool size. `quant`: the quantizer the graph
+# is traversed with (SQ8U or SQ4U; both searchers are made by the build).
+SEARCH_PARAMS = {"ef": int, "quant": str}
+
+GRAPHS = ("HNSW", "NSG")
+QUANTIZERS = ("SQ8U", "SQ4U")
+# Angular data comes unit-normalised: inner product orders it as cosine.
+METRICS = {"euclidean": "L2", "angular": "IP", "ip": "IP"}
+
+
+def build(base, metric, params, threads):
+    graph_type = params.get("graph", "HNSW")
+    if graph_type not in GRAPHS:
+        raise ValueError(f"graph must be HNSW or NSG, not {graph_type!r}")
+    space = METRICS[metric]
+    data = np.array(base, dtype=np.float32)
+    glass.set_num_threads(threads)
+    graph = glass.Index(graph_type, space, "FP32", R=params.get("R", 32), L=params.get("L", 200)).build(data)
+    searchers = {}
+    for quant in QUANTIZERS:
+        searcher = glass.Searcher(graph, data, space, quant, "FP32")
+        # GLASS's own tuning of its prefetch settings, on one thread as
+        # the searches will run.
+        searcher.optimize(1)
+        searchers[quant] = searcher
+    glass.set_num_threads(1)
+    return Index(searchers, len(data))
+
+
+class Index:
+    def __init__(self, searchers, n):
+        self.searchers = searchers
+        self.n = n
+        self.ef = 32
+        self.searcher = searchers["SQ8U"]
+        self.searcher.set_ef(self.ef)
+
+    def configure(self, params):
+        if "quant" in params:
+            quant = params["quant"].upper()
+            if quant not in self.searchers:
+                raise ValueError(f"quant must be SQ8U or SQ4U, not {params['quant']!r}")
+            self.searcher = self.searchers[quant]
+        if "ef" in params:
+            if params["ef"] < 1:
+                raise ValueError(f"ef must be at least 1, not {params['ef']}")
+            self.ef = params["ef"]
+        self.searcher.set_ef(self.ef)
+
+    def search(self, query, k):
+        return self.searcher.search(query, min(k, self.n))[0]
+
+    def search_batch(self, queries, k):
+        found = self.searcher.batch_search(queries, min(k, self.n), 1)
+        found = np.asarray(found[0] if isinstance(found, tuple) else found).reshape(len(queries), -1)
+        if found.shape[1] == k:
+            return found
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        ids[:, : found.shape[1]] = found
+        return ids
