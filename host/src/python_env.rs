@@ -172,3 +172,18 @@ fn run(command: &mut Command, what: &str) -> Result<(), String> {
         .trim();
     Err(format!("{what} failed: {last}"))
 }
+
+/// The no-op adapter (see `modules/python-bridge/noop_adapter.py`), written
+/// next to the environments under `environment`'s parent, for measuring the
+/// bridge's own cost per query.
+pub fn noop_adapter(environment: &Path) -> Result<PathBuf, String> {
+    const SOURCE: &str = include_str!("../../modules/python-bridge/noop_adapter.py");
+    let root = environment
+        .parent()
+        .ok_or_else(|| format!("{} has no parent", environment.display()))?;
+    let path = root.join("annvil-noop-adapter.py");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(SOURCE) {
+        std::fs::write(&path, SOURCE).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    }
+    Ok(path)
+}

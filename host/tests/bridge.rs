@@ -72,13 +72,19 @@ fn a_bridged_peer_is_measured_one_query_at_a_time_and_in_batches() {
         return;
     }
     let results = tempfile::tempdir().unwrap();
-    let name = "synthetic-3000x16-euclidean";
+    let name = "synthetic-3000x16-euclidean-q300-c16-s5";
     let single = evaluate_faiss(results.path(), &[], name);
     let batch = evaluate_faiss(results.path(), &["--batch"], &format!("{name}-batch1"));
     // HNSW with ef up to 800 on 3,000 points finds (nearly) everything, by
     // single queries and by faiss's own batched call alike.
     assert!(max_recall(&single) >= 0.99, "{single:#}");
     assert!(max_recall(&batch) >= 0.99, "{batch:#}");
+    // Each mode's leaderboard says what the bridge itself costs there.
+    for board in [&single, &batch] {
+        let explanation = board["explanation"].as_str().unwrap();
+        assert!(explanation.contains("no-op adapter: "), "{explanation}");
+        assert!(explanation.contains(" µs per query"), "{explanation}");
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    EvalId, EvaluationRecord, Lineage, Params, RunRecord, Scope, Status, SweepPoint,
+    BridgeOverhead, EvalId, EvaluationRecord, Lineage, Params, RunRecord, Scope, Status, SweepPoint,
 };
 use crate::reward::{self, RecallQps, RewardSummary};
 use crate::store::{Result, Store};
@@ -69,6 +69,9 @@ pub struct Leaderboard {
     pub scope: Scope,
     /// Rows, rank order.
     pub rows: Vec<LeaderboardRow>,
+    /// The Python bridge's own cost per query in this scope, when a bridged
+    /// variant was measured in it.
+    pub bridge_overhead: Option<BridgeOverhead>,
 }
 
 impl Store {
@@ -114,6 +117,7 @@ impl Store {
             row.lineage = self.lineage(&row.variant_name)?;
         }
         Ok(Leaderboard {
+            bridge_overhead: self.bridge_overhead(scope)?,
             scope: scope.clone(),
             rows,
         })

@@ -31,9 +31,9 @@ mod fixtures;
 
 pub use leaderboard::{Leaderboard, LeaderboardRow};
 pub use model::{
-    CandidateId, CandidateRecord, CandidateScore, CandidateStatus, Completed, Environment,
-    EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord, Failure, Lineage, Mode,
-    NewCandidate, Params, RunId, RunRecord, Scope, Status, SweepPoint,
+    BridgeOverhead, CandidateId, CandidateRecord, CandidateScore, CandidateStatus, Completed,
+    Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord, Failure,
+    Lineage, Mode, NewCandidate, Params, RunId, RunRecord, Scope, Status, SweepPoint,
 };
 pub use report::{ReportData, ReportFiles, terminal_table, write_reports};
 pub use reward::{RecallQps, RewardSummary, summarize};

@@ -17,7 +17,7 @@ use std::time::Duration;
 use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, GroundTruth, Matrix};
 use annvil_results::sweep::{AdaptivePolicy, KnobPoint, propose_knobs};
 use annvil_results::{
-    EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Mode, Store, SweepPoint,
+    BridgeOverhead, EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Mode, Store, SweepPoint,
 };
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -25,7 +25,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use super::measurer::{Built, Limits, Session, Timed};
 use crate::cli::WorkerLimits;
 use crate::prepare::{Prepared, PreparedState, prepare_variants};
-use crate::protocol::{EvaluateJob, NO_ID, base_file};
+use crate::protocol::{EvaluateJob, NO_ID, PipelineSpec, base_file};
+use crate::python_env;
 use crate::variant::{ParamMap, VariantSpec};
 
 /// Everything `host evaluate` needs besides the variant directories.
@@ -203,14 +204,32 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
         }
         all_ok &= evaluation.variant(variant, &mut store, run, scratch.path())?;
     }
-    store.end_run(run)?;
-
     let scope = annvil_results::Scope {
         dataset_name: dataset.name.clone(),
         dataset_hash: dataset_hash.clone(),
         config_key: evaluation.config().key(),
         config: evaluation.config(),
     };
+    let bridged = prepared.iter().find_map(|variant| match &variant.state {
+        PreparedState::Ready { pipeline, .. } if pipeline.python.is_some() => Some(pipeline),
+        _ => None,
+    });
+    if let Some(pipeline) = bridged
+        && (options.force || store.bridge_overhead(&scope)?.is_none())
+    {
+        match evaluation.bridge_overhead(pipeline, scratch.path()) {
+            Ok(overhead) => {
+                progress.line(&format!(
+                    "python bridge overhead (no-op adapter): {:.1} µs per query",
+                    overhead.seconds_per_query * 1e6
+                ));
+                store.record_bridge_overhead(run, &scope, overhead)?;
+            }
+            Err(reason) => progress.line(&format!("python bridge overhead not measured: {reason}")),
+        }
+    }
+    store.end_run(run)?;
+
     crate::publish::write(&store, &options.results_dir, scope.clone())?;
     Ok(Evaluated {
         all_ok,
@@ -466,13 +485,8 @@ impl Evaluation<'_> {
     ) -> Result<SweepPoint, String> {
         let at = point_label(knobs);
         session.configure(knobs)?;
+        self.warm_up(session, plan, index)?;
         let train = &self.dataset.train;
-        let warmup: Vec<&[f32]> = shuffled(train.len(), 1_000 + index as u64)
-            .into_iter()
-            .take(plan.slice)
-            .map(|i| train.row(i))
-            .collect();
-        session.run(&warmup)?;
         let budget = Duration::from_secs_f64(self.options.point_budget_secs);
         let mut spent = Duration::ZERO;
         let mut runs: Vec<(Timed, f64)> = Vec::new();
@@ -527,6 +541,60 @@ impl Evaluation<'_> {
                 .filter(|&per_query| per_query <= 64.0 * train.len() as f64),
             invalid_queries: 0,
             mode: self.mode(),
+        })
+    }
+
+    /// Answers one slice of unscored queries (base vectors), so caches and
+    /// lazily made state are warm before the timed runs.
+    fn warm_up(&self, session: &mut Session, plan: &QueryPlan, index: usize) -> Result<(), String> {
+        let train = &self.dataset.train;
+        let warmup: Vec<&[f32]> = shuffled(train.len(), 1_000 + index as u64)
+            .into_iter()
+            .take(plan.slice)
+            .map(|i| train.row(i))
+            .collect();
+        session.run(&warmup).map(drop)
+    }
+
+    /// What the Python bridge itself costs per query: the no-op adapter
+    /// (its "library" answers at once) served through `pipeline`'s bridge and
+    /// environment, in the same sandbox, mode and measurer as the bridged
+    /// variants; the fastest of R runs on fresh slices.
+    fn bridge_overhead(
+        &self,
+        pipeline: &PipelineSpec,
+        scratch: &Path,
+    ) -> Result<BridgeOverhead, String> {
+        let mut pipeline = pipeline.clone();
+        let python = pipeline.python.as_mut().ok_or("not a bridged variant")?;
+        python.adapter = python_env::noop_adapter(&python.environment)?;
+        pipeline.search_params.clear();
+        let job = EvaluateJob {
+            pipeline,
+            build_params: ParamMap::new(),
+            base: self.base.to_path_buf(),
+            exchange: PathBuf::new(),
+            metric: self.dataset.metric.name().to_owned(),
+            k: self.options.k,
+            build_threads: self.options.build_threads,
+            batch_threads: self.options.batch_threads,
+            pin_cpu: (self.options.batch_threads.unwrap_or(1) == 1)
+                .then(|| num_cpus().saturating_sub(1)),
+        };
+        let mut plan = QueryPlan::new(self.dataset.test.len(), self.options.runs);
+        let (mut session, _, _private) = self.start_worker(&job, scratch, plan.slice)?;
+        session.configure(&ParamMap::new())?;
+        self.warm_up(&mut session, &plan, 0)?;
+        let mut fastest = f64::INFINITY;
+        for _ in 0..plan.runs_per_point {
+            let slice = plan.take().expect("the plan serves whole points");
+            let queries: Vec<&[f32]> = slice.iter().map(|&q| self.dataset.test.row(q)).collect();
+            fastest = fastest.min(session.run(&queries)?.seconds);
+        }
+        session.finish()?;
+        Ok(BridgeOverhead {
+            seconds_per_query: fastest / plan.slice as f64,
+            queries: plan.slice as u64,
         })
     }
 

@@ -1,6 +1,6 @@
 /*
  * annvil_peer.hpp: the glue for wrapping a C++ ANN library as an annvil
- * variant (a "peer"), shared by peer-hnswlib and peer-faiss-hnsw.
+ * variant (a "peer"), used by peer-hnswlib.
  *
  * It builds on annvil_support.hpp (abi/include), which holds what every C++
  * slot needs: annvil::guard() (no exception crosses the C boundary),

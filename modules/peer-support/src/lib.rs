@@ -1,9 +1,10 @@
-//! Build-time support for the C++ peer variants (`peer-hnswlib`,
-//! `peer-faiss-hnsw`). Their `build.rs` files use it as a
-//! build-dependency, so the shared pieces live in one place:
+//! Build-time support for the C++ peer variants (today `peer-hnswlib`;
+//! the peers installed from PyPI go through annvil-python-bridge instead).
+//! Their `build.rs` files use it as a build-dependency, so the shared
+//! pieces live in one place:
 //!
-//! * [`INCLUDE_DIR`] holds `annvil_peer.hpp`, the C++ glue both peers
-//!   include (the standard graph view, the output buffers, generic slot
+//! * [`INCLUDE_DIR`] holds `annvil_peer.hpp`, the C++ glue a peer
+//!   includes (the standard graph view, the output buffers, generic slot
 //!   tables over a peer type), on top of the support header
 //!   `abi/include/annvil_support.hpp` (exception guard, error buffer,
 //!   parameter parsing) that every C++ variant may use;
@@ -16,7 +17,7 @@
 //!   the install hint first; the stub only keeps `cargo build` of the whole
 //!   workspace working on machines without the package.
 //!
-//! Being a workspace package (a path dependency of both peers), its files
+//! Being a workspace package (a path dependency of each C++ peer), its files
 //! are part of each peer's content hash in the host's build cache.
 
 use std::path::{Path, PathBuf};
@@ -73,19 +74,6 @@ pub fn debian_version(package: &str) -> Option<String> {
     (output.status.success() && !version.trim().is_empty()).then(|| version.trim().to_owned())
 }
 
-/// The path of a library file (e.g. `libfaiss.a`) in the C++ compiler's
-/// library search path (`c++ -print-file-name`), if it is there.
-pub fn find_library(file: &str) -> Option<PathBuf> {
-    let compiler = cc::Build::new().cpp(true).get_compiler();
-    let output = Command::new(compiler.path())
-        .arg(format!("-print-file-name={file}"))
-        .output()
-        .ok()?;
-    let path = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
-    // Not found: the compiler echoes the bare name.
-    (output.status.success() && path.is_absolute() && path.is_file()).then_some(path)
-}
-
 /// A C++17 `cc::Build` with the flag policy of every peer:
 ///
 /// * `-O3 -DNDEBUG`, the optimisation a library's own release build uses;
@@ -94,8 +82,8 @@ pub fn find_library(file: &str) -> Option<PathBuf> {
 ///   compile time, so without it hnswlib would run its SSE kernels and be
 ///   measured below its real speed. The host's library cache key includes
 ///   the CPU model and flags, so a library is never reused on another CPU.
-///   Prebuilt libraries (Debian's libfaiss) and libraries that dispatch at
-///   run time (USearch's kernels) are used as they come;
+///   Libraries that dispatch at run time (USearch's kernels, the PyPI
+///   builds behind the Python bridge) are used as they come;
 /// * strict warnings as errors for our own code (system headers under
 ///   /usr/include are exempt, as the compiler treats them as system headers).
 pub fn cxx_build() -> cc::Build {

@@ -138,6 +138,7 @@ impl Mode {
     pub fn label(&self) -> String {
         match self {
             Mode::Single => "single thread".to_string(),
+            Mode::Batch { threads: 1 } => "batch, 1 thread".to_string(),
             Mode::Batch { threads } => format!("batch, {threads} threads"),
         }
     }
@@ -417,6 +418,17 @@ pub struct Completed {
     pub id: EvalId,
     /// `Ok` or `Failed`.
     pub status: Status,
+}
+
+/// What the Python bridge costs per query, measured by the trusted
+/// measurer with a no-op adapter (its "library" answers at once) in the
+/// same scope as the bridged variants it is reported with.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BridgeOverhead {
+    /// Wall time per query of the fastest run.
+    pub seconds_per_query: f64,
+    /// Queries in that run.
+    pub queries: u64,
 }
 
 /// One leaderboard: a dataset version under one measurement config.

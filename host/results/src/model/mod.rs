@@ -10,8 +10,8 @@ mod evaluation;
 mod program;
 
 pub use evaluation::{
-    Completed, Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord,
-    Failure, Mode, Params, RunId, RunRecord, Scope, Status, SweepPoint,
+    BridgeOverhead, Completed, Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome,
+    EvaluationRecord, Failure, Mode, Params, RunId, RunRecord, Scope, Status, SweepPoint,
 };
 pub use program::{
     CandidateId, CandidateRecord, CandidateScore, CandidateStatus, Lineage, NewCandidate,

@@ -68,6 +68,7 @@ impl ReportData {
     /// Reads everything behind an already computed leaderboard.
     pub fn from_leaderboard(store: &Store, leaderboard: Leaderboard) -> anyhow::Result<Self> {
         let runs = store.runs_of(&leaderboard)?;
+        let explanation = explanation(&leaderboard);
         let mut variants = Vec::with_capacity(leaderboard.rows.len());
         for row in leaderboard.rows {
             let mut builds = Vec::with_capacity(row.evaluation_ids.len());
@@ -84,7 +85,7 @@ impl ReportData {
             variants.push(VariantDetail { row, builds });
         }
         Ok(Self {
-            explanation: explanation(&leaderboard.scope),
+            explanation,
             scope: leaderboard.scope,
             variants,
             runs,
@@ -97,9 +98,11 @@ impl ReportData {
     }
 }
 
-/// The explanation line printed under every leaderboard.
-pub fn explanation(scope: &Scope) -> String {
-    format!(
+/// The explanation printed under every leaderboard; it says what the
+/// Python bridge itself costs when the scope holds that measurement.
+pub fn explanation(leaderboard: &Leaderboard) -> String {
+    let scope = &leaderboard.scope;
+    let mut text = format!(
         "Reward = mean over recall r in [{BAND_LOW:.2}, {BAND_HIGH:.2}] of Q(r), the highest QPS among \
          sweep points with recall >= r (integrated exactly; 0 where recall {BAND_LOW:.2} is never reached). \
          QPS@x = Q(x); \"—\" means recall x was never reached. QPS is the best of R runs. \
@@ -109,5 +112,14 @@ pub fn explanation(scope: &Scope) -> String {
         short_hash(&scope.dataset_hash),
         scope.config.describe(),
         scope.config_key
-    )
+    );
+    if let Some(overhead) = leaderboard.bridge_overhead {
+        text.push_str(&format!(
+            " Variants served through the Python bridge pay its own cost, measured here with a \
+             no-op adapter: {:.1} µs per query (included in their QPS; a library's speed is its \
+             QPS with that cost taken out).",
+            overhead.seconds_per_query * 1e6
+        ));
+    }
+    text
 }

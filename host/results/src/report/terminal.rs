@@ -62,7 +62,10 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
         out.push_str(&legend);
         out.push('\n');
     }
-    out.push_str(&wrap(&explanation(scope).replace('—', "-"), TERMINAL_WIDTH));
+    out.push_str(&wrap(
+        &explanation(leaderboard).replace('—', "-"),
+        TERMINAL_WIDTH,
+    ));
     out
 }
 

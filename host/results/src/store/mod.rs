@@ -17,8 +17,8 @@
 //! it and the write fails with [`StoreError::Vanished`] (see [`Store::open`]).
 //!
 //! The store's methods are split by table: `runs.rs`, `evaluations.rs` (with
-//! their sweep points and the scopes they fall in) and `program.rs` (lineage
-//! and evolve candidates); `vanished.rs` guards the file itself. Ranking is
+//! their sweep points and the scopes they fall in), `program.rs` (lineage
+//! and evolve candidates) and `bridge.rs` (the Python bridge's overhead); `vanished.rs` guards the file itself. Ranking is
 //! not done here but in [`crate::leaderboard`].
 
 use std::fmt;
@@ -29,6 +29,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::model::{EvalId, RunId, Status};
 
+mod bridge;
 mod evaluations;
 mod program;
 mod runs;
