@@ -64,6 +64,9 @@ class Index:
         return self.search_batch(query.reshape(1, -1), k)[0]
 
     def search_batch(self, queries, k):
+        # OpenMP's thread count is per calling thread: the build set 1 on
+        # its own thread, and searches come from the worker's threads.
+        faiss.omp_set_num_threads(1)
         ids = self.index.search(queries, k)[1]
         # The nprobe nearest lists may hold fewer than k vectors (small sets,
         # small nprobe): faiss then pads with -1. Those queries are searched

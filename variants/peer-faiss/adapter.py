@@ -34,4 +34,7 @@ class Index:
         return self.index.search(query.reshape(1, -1), k)[1][0]
 
     def search_batch(self, queries, k):
+        # OpenMP's thread count is per calling thread: the build set 1 on
+        # its own thread, and batches come from the worker's threads.
+        faiss.omp_set_num_threads(1)
         return self.index.search(queries, k)[1]
