@@ -636,6 +636,22 @@ unsafe extern "C" fn search_context_new<S: Search>(
     })
 }
 
+/// The context behind a `search`/`search_batch` handle and its searcher.
+///
+/// # Safety
+/// `context` must be NULL or made by `search_context_new::<S>`, used by this
+/// thread only for `'a`; its searcher outlives it (contract).
+unsafe fn search_context<'a, S: Search>(
+    context: *mut ffi::annvil_search_context,
+) -> Result<(&'a mut SearchContextBox<S>, &'a SearcherBox<S>)> {
+    // SAFETY: as the caller guarantees.
+    let context = unsafe { context.cast::<SearchContextBox<S>>().as_mut() }
+        .ok_or_else(|| Error::invalid("search context is NULL"))?;
+    // SAFETY: the searcher outlives its contexts (caller).
+    let searcher = unsafe { &*context.searcher };
+    Ok((context, searcher))
+}
+
 #[allow(clippy::too_many_arguments, reason = "mirrors the C signature")]
 unsafe extern "C" fn search_search<S: Search>(
     context: *mut ffi::annvil_search_context,
@@ -648,12 +664,8 @@ unsafe extern "C" fn search_search<S: Search>(
     error: *mut ffi::annvil_error,
 ) -> ffi::annvil_status {
     guard(error, || {
-        // SAFETY: `context` was made by `search_context_new::<S>` and is used
-        // by this thread only; its searcher outlives it (contract).
-        let context = unsafe { context.cast::<SearchContextBox<S>>().as_mut() }
-            .ok_or_else(|| Error::invalid("search context is NULL"))?;
-        // SAFETY: as above.
-        let searcher = unsafe { &*context.searcher };
+        // SAFETY: `context` comes from the host per the search contract.
+        let (context, searcher) = unsafe { search_context::<S>(context) }?;
         check_dim(dim, searcher.dim)?;
         // SAFETY: `query` holds `dim` floats; `ids` and `distances` are host
         // buffers of `n` elements (contract).
@@ -690,12 +702,8 @@ unsafe extern "C" fn search_search_batch<S: Search>(
     error: *mut ffi::annvil_error,
 ) -> ffi::annvil_status {
     guard(error, || {
-        // SAFETY: `context` was made by `search_context_new::<S>` and is used
-        // by this thread only; its searcher outlives it (contract).
-        let context = unsafe { context.cast::<SearchContextBox<S>>().as_mut() }
-            .ok_or_else(|| Error::invalid("search context is NULL"))?;
-        // SAFETY: as above.
-        let searcher = unsafe { &*context.searcher };
+        // SAFETY: `context` comes from the host per the search contract.
+        let (context, searcher) = unsafe { search_context::<S>(context) }?;
         check_dim(dim, searcher.dim)?;
         let total = |per: usize| {
             count

@@ -334,20 +334,7 @@ impl Evaluation<'_> {
                 continue;
             }
             let id = store.start_evaluation(&key, run)?;
-            let job = EvaluateJob {
-                pipeline: pipeline.clone(),
-                build_params: build_params.clone(),
-                base: self.base.to_path_buf(),
-                exchange: PathBuf::new(),
-                metric: self.dataset.metric.name().to_owned(),
-                k: self.options.k,
-                build_threads: self.options.build_threads,
-                batch_threads: self.options.batch_threads,
-                // One search thread (single mode, or batch mode on one
-                // thread) runs pinned.
-                pin_cpu: (self.options.batch_threads.unwrap_or(1) == 1)
-                    .then(|| num_cpus().saturating_sub(1)),
-            };
+            let job = self.job(pipeline.clone(), build_params.clone());
             match self.run_build_set(spec, &job, &label, scratch)? {
                 Outcome::Measured { build, points } => {
                     let outcome = EvaluationOutcome {
@@ -370,6 +357,24 @@ impl Evaluation<'_> {
             }
         }
         Ok(ok)
+    }
+
+    /// The job of one build set of `pipeline` in this evaluation's mode.
+    fn job(&self, pipeline: PipelineSpec, build_params: ParamMap) -> EvaluateJob {
+        EvaluateJob {
+            pipeline,
+            build_params,
+            base: self.base.to_path_buf(),
+            exchange: PathBuf::new(),
+            metric: self.dataset.metric.name().to_owned(),
+            k: self.options.k,
+            build_threads: self.options.build_threads,
+            batch_threads: self.options.batch_threads,
+            // One search thread (single mode, or batch mode on one thread)
+            // runs pinned.
+            pin_cpu: (self.options.batch_threads.unwrap_or(1) == 1)
+                .then(|| num_cpus().saturating_sub(1)),
+        }
     }
 
     /// Starts a worker for `job` in a private scratch directory and builds.
@@ -569,18 +574,7 @@ impl Evaluation<'_> {
         let python = pipeline.python.as_mut().ok_or("not a bridged variant")?;
         python.adapter = python_env::noop_adapter(&python.environment)?;
         pipeline.search_params.clear();
-        let job = EvaluateJob {
-            pipeline,
-            build_params: ParamMap::new(),
-            base: self.base.to_path_buf(),
-            exchange: PathBuf::new(),
-            metric: self.dataset.metric.name().to_owned(),
-            k: self.options.k,
-            build_threads: self.options.build_threads,
-            batch_threads: self.options.batch_threads,
-            pin_cpu: (self.options.batch_threads.unwrap_or(1) == 1)
-                .then(|| num_cpus().saturating_sub(1)),
-        };
+        let job = self.job(pipeline, ParamMap::new());
         let mut plan = QueryPlan::new(self.dataset.test.len(), self.options.runs);
         let (mut session, _, _private) = self.start_worker(&job, scratch, plan.slice)?;
         session.configure(&ParamMap::new())?;
