@@ -232,6 +232,30 @@ fn batch_mode_is_a_separate_measurement_with_its_own_leaderboard() {
 }
 
 #[test]
+fn single_thread_batch_mode_answers_each_run_in_one_batched_call() {
+    // bruteforce (Rust: the SDK's search_batch) and bruteforce-c (C: no
+    // search_batch, so the worker calls search per query) are both exact.
+    let results = tempfile::tempdir().unwrap();
+    let variants = ["variants/bruteforce", "variants/bruteforce-c"];
+    let out = evaluate(results.path(), &variants, &["--batch"]);
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("batch, 1 thread,"), "{text}");
+    let dir = results
+        .path()
+        .join("synthetic-3000x16-euclidean-q400-c16-s11-q200-batch1");
+    let board: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("leaderboard.json")).unwrap())
+            .unwrap();
+    assert_eq!(board["scope"]["config"]["mode"]["threads"], 1, "{board:#}");
+    for variant in board["variants"].as_array().unwrap() {
+        let point = &variant["builds"][0]["points"][0];
+        assert_eq!(point["recall"], 1.0, "{variant:#}");
+    }
+    assert_eq!(board["variants"].as_array().unwrap().len(), 2, "{board:#}");
+}
+
+#[test]
 fn invalid_results_of_a_variant_without_a_knob_name_its_only_sweep_point() {
     let results = tempfile::tempdir().unwrap();
     let out = evaluate(
