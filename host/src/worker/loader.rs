@@ -444,13 +444,18 @@ fn check_prefix(prefix: &DescriptorPrefix, path: &Path) -> Result<(), LoadError>
 /// tables read (each `struct_size` covering its ABI 1.0 layout), then
 /// validated (every required function non-NULL).
 fn library_of(desc: &ffi::annvil_descriptor, path: &Path) -> Result<Library, LoadError> {
-    // SAFETY (both): NULL or static NUL-terminated strings (contract).
+    // SAFETY: the descriptor's name is NULL or a static NUL-terminated
+    // string (contract).
     let name = unsafe { c_text(desc.name, "descriptor name", path) }?;
+    // SAFETY: the version is NULL or a static NUL-terminated string
+    // (contract).
     let version = unsafe { c_text(desc.version, "descriptor version", path) }?;
-    // SAFETY (all three): table pointers are NULL or point at static tables
-    // whose first field is their struct_size (contract); read_table checks it.
+    // SAFETY: a table pointer is NULL or points at a static table whose
+    // first field is its struct_size (contract); read_table checks that size.
     let construction = unsafe { read_table(desc.construction, path) }?;
+    // SAFETY: as for the construction table.
     let search = unsafe { read_table(desc.search, path) }?;
+    // SAFETY: as for the construction table.
     let refinement = unsafe { read_table(desc.refinement, path) }?;
     Ok(Library {
         path: path.to_path_buf(),

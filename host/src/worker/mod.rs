@@ -190,9 +190,8 @@ fn private_events() -> Result<EventWriter, String> {
         return Err("redirecting stdout failed".into());
     }
     // SAFETY: `fd` is a fresh descriptor this function owns.
-    Ok(EventWriter {
-        out: unsafe { File::from_raw_fd(fd) },
-    })
+    let out = unsafe { File::from_raw_fd(fd) };
+    Ok(EventWriter { out })
 }
 
 /// Entry point of `host worker`; returns the process exit code.

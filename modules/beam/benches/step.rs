@@ -7,6 +7,11 @@
 //! starts a fresh search from the next of a cycle of random nodes and
 //! expands it; the query is prepared once, outside the timing.
 
+#![expect(
+    missing_docs,
+    reason = "criterion_group! generates a `pub fn benches` with no doc; a bench has no public API"
+)]
+
 use std::hint::black_box;
 
 use annvil_abi::{Level, Metric, Vectors};

@@ -24,8 +24,6 @@
 //! seam to the distance kernels. The graph layout they walk (`FixedDegree`,
 //! `Links`) and the scored `Candidate` come from annvil-core.
 
-#![warn(missing_docs)]
-
 mod layer;
 mod packed;
 mod pool;

@@ -14,8 +14,6 @@
 //!   a graph is built), [`Csr`], the compressed rows of the standard view,
 //!   and [`Links`], one level as searches and builders read it.
 
-#![warn(missing_docs)]
-
 mod candidate;
 mod graph;
 mod parallel;

@@ -2,6 +2,11 @@
 //! datasets (25: GloVe-25, 96: Deep1B, 128: SIFT, 784: Fashion-MNIST), and
 //! f32 query to f16 vector at 784.
 
+#![expect(
+    missing_docs,
+    reason = "criterion_group! generates a `pub fn benches` with no doc; a bench has no public API"
+)]
+
 use std::hint::black_box;
 
 use annvil_abi::Metric;

@@ -61,8 +61,6 @@
 //! through a [`Kernels`] value, and [`Kernels::for_isa`] builds one only
 //! after [`Isa::is_supported`] confirmed the features at run time.
 
-#![warn(missing_docs)]
-
 use std::fmt;
 use std::sync::OnceLock;
 

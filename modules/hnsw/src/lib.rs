@@ -27,8 +27,6 @@
 //! annvil-core's [`FixedDegree`] array of stride `1 + 2·M` (count, then neighbours) that
 //! [`annvil_beam::BeamSearch<Hnsw>`] borrows instead of copying.
 
-#![warn(missing_docs)]
-
 mod build;
 
 use annvil_abi::{Base, Construction, Error, GraphView, Metric, ParamSpec, Params, Result};

@@ -28,8 +28,6 @@
 //! (0, the default, means `64·nlist`) and `seed` (default 0). Knob of
 //! [`IvfFlatSearch`]: `nprobe` (default [`DEFAULT_NPROBE`]).
 
-#![warn(missing_docs)]
-
 mod coarse;
 mod kmeans;
 mod search;

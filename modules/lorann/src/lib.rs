@@ -50,8 +50,6 @@
 //! clusters and row blocks itself). Writing robust eigen and SVD solvers
 //! here would duplicate well-tested code for no gain.
 
-#![warn(missing_docs)]
-
 mod model;
 mod pca;
 mod search;

@@ -38,8 +38,6 @@
 //! builds: a CSR level 0 for the standard view, and the fixed-stride array
 //! [`annvil_beam::BeamSearch<NnDescent>`] borrows natively.
 
-#![warn(missing_docs)]
-
 mod descent;
 mod entry;
 

@@ -51,8 +51,6 @@
 //! then only report that they cannot serve; the host turns it on, against
 //! the environment's interpreter, when it builds a variant to evaluate.
 
-#![warn(missing_docs)]
-
 #[cfg(feature = "python")]
 mod adapter;
 #[cfg(feature = "python")]

@@ -2,6 +2,11 @@
 //! annvil datasets (25: GloVe-25, 96: Deep1B, 128: SIFT, 784: Fashion-MNIST):
 //! asymmetric (f32 query) and integer (i16 query) L2 on SQ8 and SQ4 codes.
 
+#![expect(
+    missing_docs,
+    reason = "criterion_group! generates a `pub fn benches` with no doc; a bench has no public API"
+)]
+
 use std::hint::black_box;
 
 use annvil_abi::Metric;

@@ -89,8 +89,6 @@
 //! lines than it must. A graph layout that keeps codes next to adjacency
 //! lists calls [`ScalarQuantizer::encode`] into its own buffer instead.
 
-#![warn(missing_docs)]
-
 mod codes;
 mod kernels;
 mod quantizer;

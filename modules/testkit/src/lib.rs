@@ -6,8 +6,6 @@
 //!
 //! A dev-dependency only: nothing a variant links depends on it.
 
-#![warn(missing_docs)]
-
 use annvil_abi::{
     Base, Construction, GraphView, Level, Metric, Neighbors, Params, Search, Vectors,
 };

@@ -31,8 +31,6 @@
 //! (annvil-nndescent) build on the same code. The seeded generator, the
 //! work loop and the fixed-degree layout come from annvil-core.
 
-#![warn(missing_docs)]
-
 mod build;
 mod graph;
 mod prune;

@@ -5,8 +5,6 @@
 //! exact f32 rerank of the best of the pool inside the search, so the
 //! identity refinement returns exactly ordered results.
 
-#![warn(missing_docs)]
-
 use annvil_beam::BeamSearch;
 use annvil_hnsw::Hnsw;
 use annvil_rerank::Identity;

@@ -3,8 +3,6 @@
 //! own fixed-stride level 0, and the identity refinement (the beam search's
 //! order is already exact).
 
-#![warn(missing_docs)]
-
 use annvil_beam::BeamSearch;
 use annvil_hnsw::Hnsw;
 use annvil_rerank::Identity;

@@ -3,8 +3,6 @@
 //! scanning the `nprobe` nearest lists with the f32 SIMD kernel, and the
 //! identity refinement (the scan's distances are already exact).
 
-#![warn(missing_docs)]
-
 use annvil_ivf::{Ivf, IvfFlatSearch};
 use annvil_rerank::Identity;
 

@@ -3,8 +3,6 @@
 //! per-cluster reduced-rank regression scoring the `nprobe` nearest
 //! clusters), then an exact f32 rerank of the search's candidates.
 
-#![warn(missing_docs)]
-
 use annvil_lorann::{Lorann, LorannSearch};
 use annvil_rerank::ExactRerank;
 

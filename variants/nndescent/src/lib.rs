@@ -4,8 +4,6 @@
 //! the construction's own fixed-stride graph from the medoid, and the
 //! identity refinement (the beam search's order is already exact).
 
-#![warn(missing_docs)]
-
 use annvil_beam::BeamSearch;
 use annvil_nndescent::NnDescent;
 use annvil_rerank::Identity;

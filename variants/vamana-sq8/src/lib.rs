@@ -4,8 +4,6 @@
 //! neighbour list; refinement by annvil-rerank, which recomputes exact f32
 //! distances of the search's candidates and keeps the best k.
 
-#![warn(missing_docs)]
-
 use annvil_beam::{BeamSearch, StandardGraph};
 use annvil_rerank::ExactRerank;
 use annvil_vamana::Vamana;

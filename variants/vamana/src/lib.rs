@@ -4,8 +4,6 @@
 //! medoid, and the identity refinement (the beam search's order is
 //! already exact).
 
-#![warn(missing_docs)]
-
 use annvil_beam::BeamSearch;
 use annvil_rerank::Identity;
 use annvil_vamana::Vamana;
