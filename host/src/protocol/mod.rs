@@ -75,9 +75,14 @@ pub struct PythonRuntime {
 }
 
 impl PythonRuntime {
-    /// The worker's extra environment variables.
+    /// The worker's extra environment variables. Besides the two paths,
+    /// OpenMP's idle threads are told to sleep rather than spin: a library
+    /// that built with several threads (faiss, OpenBLAS) would otherwise
+    /// leave them burning CPU into the single-thread timed runs, which the
+    /// measurer rightly counts.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
+            ("OMP_WAIT_POLICY".into(), "PASSIVE".into()),
             (
                 "ANNVIL_PYTHON_ENV".into(),
                 self.environment.to_string_lossy().into_owned(),

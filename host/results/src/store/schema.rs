@@ -201,12 +201,14 @@ mod tests {
             .unwrap();
         }
         let mut store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let e = store.evaluation(EvalId(1)).unwrap();
         assert_eq!((e.sandboxed, e.build_threads), (None, None));
         assert_eq!(e.build_seconds, Some(1.25));
         let lb = store.leaderboard("synthetic").unwrap().unwrap();
         assert_eq!(lb.rows[0].status_text, "ok");
+        // Version 4's table starts empty: no bridge overhead in old scopes.
+        assert_eq!(lb.bridge_overhead, None);
         assert_eq!(
             (lb.rows[0].sandboxed, lb.rows[0].build_threads),
             (None, None)
