@@ -38,8 +38,9 @@ use serde_yaml_ng::Value;
 /// The file every variant directory holds.
 pub const VARIANT_FILE: &str = "variant.yaml";
 
-/// Key/value parameters passed to a slot (YAML scalars as strings).
-pub type ParamMap = BTreeMap<String, String>;
+/// Key/value parameters passed to a slot (YAML scalars as strings): the
+/// results database's own type.
+pub use annvil_results::ParamMap;
 
 /// A problem with a variant directory or its `variant.yaml`.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::model::{
-    Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, Failure, Mode, Params,
+    Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, Failure, Mode, ParamMap,
     RunId, SweepPoint,
 };
 use crate::store::Store;
@@ -19,7 +19,7 @@ pub(crate) fn env() -> Environment {
         rustc_version: "rustc 1.95.0".to_string(),
         host_version: "0.1.0".to_string(),
         git_commit: Some("abc123".to_string()),
-        extra: Params::from([("note".to_string(), "unit test".to_string())]),
+        extra: ParamMap::from([("note".to_string(), "unit test".to_string())]),
     }
 }
 
@@ -30,7 +30,7 @@ pub(crate) fn config() -> EvalConfig {
         runs: 3,
         mode: Mode::Single,
         query_count: 1000,
-        extra: Params::new(),
+        extra: ParamMap::new(),
     }
 }
 
@@ -53,7 +53,7 @@ pub(crate) fn key(variant: &str, hash: &str, build: &[(&str, &str)]) -> Evaluati
 /// A point at `ef` whose runs agree.
 pub(crate) fn point(ef: u32, recall: f64, qps: f64) -> SweepPoint {
     SweepPoint {
-        search_params: Params::from([("ef".to_string(), ef.to_string())]),
+        search_params: ParamMap::from([("ef".to_string(), ef.to_string())]),
         recall,
         recall_min: recall,
         recall_max: recall,

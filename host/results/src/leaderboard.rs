@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    BridgeOverhead, EvalId, EvaluationRecord, Lineage, Params, RunRecord, Scope, Status, SweepPoint,
+    BridgeOverhead, EvalId, EvaluationRecord, Lineage, ParamMap, RunRecord, Scope, Status,
+    SweepPoint,
 };
 use crate::reward::{self, RecallQps, RewardSummary};
 use crate::store::{Result, Store};
@@ -39,7 +40,7 @@ pub struct LeaderboardRow {
     /// Highest recall of the best build set.
     pub max_recall: Option<f64>,
     /// Build parameters of the best build set (or of the shown failure).
-    pub build_params: Params,
+    pub build_params: ParamMap,
     /// Build time of the best build set, seconds.
     pub build_seconds: Option<f64>,
     /// Module-reported index memory of the best build set, bytes.

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use annvil_results::{
-    Environment, EvalConfig, EvaluationKey, EvaluationOutcome, Mode, Params, Status, Store,
+    Environment, EvalConfig, EvaluationKey, EvaluationOutcome, Mode, ParamMap, Status, Store,
     SweepPoint,
 };
 
@@ -26,13 +26,13 @@ fn key(round: usize, i: usize) -> EvaluationKey {
         variant_hash: "hash".to_string(),
         dataset_name: "synthetic".to_string(),
         dataset_hash: "dhash".to_string(),
-        build_params: Params::from([("M".to_string(), "16".to_string())]),
+        build_params: ParamMap::from([("M".to_string(), "16".to_string())]),
         config: EvalConfig {
             k: 10,
             runs: 3,
             mode: Mode::Single,
             query_count: 100,
-            extra: Params::new(),
+            extra: ParamMap::new(),
         },
     }
 }
@@ -42,7 +42,7 @@ fn points() -> Vec<SweepPoint> {
         .map(|i| {
             let recall = i as f64 / POINTS as f64;
             SweepPoint {
-                search_params: Params::from([("ef".to_string(), i.to_string())]),
+                search_params: ParamMap::from([("ef".to_string(), i.to_string())]),
                 recall,
                 recall_min: recall,
                 recall_max: recall,

@@ -14,9 +14,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
-use super::prompt::Rng;
 use crate::describe::{DeclaredRange, ParamInfo};
 use crate::variant::{ParamMap, SlotKind, VariantSpec};
+use annvil_core::SplitMix64;
 
 /// An OpenAI-compatible chat-completions client. The network is touched
 /// only when [`Llm::complete`] is called.
@@ -199,7 +199,7 @@ pub struct Mutation {
 /// when the range allows: another choice; for numbers, a step of up to a
 /// factor of two either way (integers of a narrow range: any other value),
 /// clamped into the range.
-fn mutate_value(param: &ParamInfo, current: &str, rng: &mut Rng) -> String {
+fn mutate_value(param: &ParamInfo, current: &str, rng: &mut SplitMix64) -> String {
     match &param.range {
         DeclaredRange::Choice { choices } => {
             let others: Vec<&String> = choices.iter().filter(|c| *c != current).collect();
@@ -245,7 +245,7 @@ pub fn tune(
     slot: SlotKind,
     declared: &[ParamInfo],
     current: &ParamMap,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
 ) -> Result<Mutation> {
     let tunable: Vec<&ParamInfo> = declared.iter().filter(|p| !p.knob).collect();
     if tunable.is_empty() {
@@ -340,7 +340,7 @@ mod tests {
                 ..int("ef", 1.0, 4000.0, "10")
             },
         ];
-        let mut rng = Rng::new(3);
+        let mut rng = SplitMix64::new(3);
         for _ in 0..200 {
             let m = tune(SlotKind::Search, &declared, &ParamMap::new(), &mut rng).unwrap();
             assert!(!m.params.contains_key("ef"), "knobs are swept, not tuned");

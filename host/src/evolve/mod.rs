@@ -25,6 +25,7 @@ pub mod rl;
 
 use std::path::{Path, PathBuf};
 
+use annvil_core::SplitMix64;
 use annvil_data::{Dataset, DatasetSpec};
 use annvil_results::{
     CandidateId, CandidateRecord, CandidateScore, CandidateStatus, LeaderboardRow, Lineage,
@@ -33,7 +34,7 @@ use annvil_results::{
 use anyhow::{Context, Result, bail};
 
 use self::generate::{Cmd, Llm};
-use self::prompt::{ParentInfo, PromptInput, Rng, Sampling};
+use self::prompt::{ParentInfo, PromptInput, Sampling};
 use crate::check::{CheckOutcome, check_prepared};
 use crate::coordinator::evaluate::{EvaluateOptions, evaluate};
 use crate::describe::{SlotParams, describe};
@@ -101,16 +102,16 @@ pub struct EvolveOptions {
 const RECALL_SLACK: f64 = 1e-3;
 
 /// What happened to one candidate.
-struct Verdict {
+struct CandidateOutcome {
     status: CandidateStatus,
     build_log: Option<String>,
     failure: Option<String>,
     score: Option<CandidateScore>,
 }
 
-impl Verdict {
-    fn failed(status: CandidateStatus, failure: String) -> Verdict {
-        Verdict {
+impl CandidateOutcome {
+    fn failed(status: CandidateStatus, failure: String) -> CandidateOutcome {
+        CandidateOutcome {
             status,
             build_log: None,
             failure: Some(failure),
@@ -281,7 +282,7 @@ impl<'a> Stage<'a> {
                 )?;
             }
         }
-        let mut rng = Rng::new(blake3_u64(&self.session));
+        let mut rng = SplitMix64::new(blake3_u64(&self.session));
         let mut fruitless = 0;
         loop {
             let done = self.store()?.session_candidates(&self.session)?.len();
@@ -345,7 +346,7 @@ impl<'a> Stage<'a> {
 
     /// Generates, records and judges one candidate; false when the draw
     /// gave content the session already holds.
-    fn step(&self, rng: &mut Rng, ordinal: usize) -> Result<bool> {
+    fn step(&self, rng: &mut SplitMix64, ordinal: usize) -> Result<bool> {
         let (parent_dir, parent_name, parent_reward) = self.best()?;
         let parent = VariantSpec::load(&parent_dir)?;
         let name = self.candidate_name(ordinal)?;
@@ -444,11 +445,11 @@ impl<'a> Stage<'a> {
         Ok(())
     }
 
-    fn verdict(&self, dir: &Path, name: &str) -> Result<Verdict> {
+    fn verdict(&self, dir: &Path, name: &str) -> Result<CandidateOutcome> {
         let (prepared, _) = prepare_variants(&[dir.to_path_buf()], false, |_| {})?;
         let variant = prepared.first().context("one variant prepared")?;
         if let PreparedState::Broken { reason, log } = &variant.state {
-            return Ok(Verdict {
+            return Ok(CandidateOutcome {
                 status: CandidateStatus::BuildFailed,
                 build_log: Some(log.clone()),
                 failure: Some(format!("{reason}\n{}", compiler_errors(log))),
@@ -467,7 +468,7 @@ impl<'a> Stage<'a> {
             },
         )?;
         if outcome != CheckOutcome::Passed {
-            return Ok(Verdict::failed(
+            return Ok(CandidateOutcome::failed(
                 CandidateStatus::CheckFailed,
                 format!("host check failed:\n{table}"),
             ));
@@ -478,7 +479,7 @@ impl<'a> Stage<'a> {
             bail!("{name}: evaluated but not on the leaderboard");
         };
         if row.status != Status::Ok {
-            return Ok(Verdict::failed(
+            return Ok(CandidateOutcome::failed(
                 CandidateStatus::EvaluationFailed,
                 row.status_text.clone(),
             ));
@@ -497,7 +498,7 @@ impl<'a> Stage<'a> {
             "index_memory_bytes": row.index_memory_bytes,
             "build_params": row.build_params,
         });
-        Ok(Verdict {
+        Ok(CandidateOutcome {
             status: CandidateStatus::Ok,
             build_log: None,
             failure: None,
@@ -512,7 +513,12 @@ impl<'a> Stage<'a> {
     }
 
     /// `tune`: the parent with the slot's parameters mutated.
-    fn tune(&self, parent: &VariantSpec, dir: &Path, rng: &mut Rng) -> Result<Option<Generated>> {
+    fn tune(
+        &self,
+        parent: &VariantSpec,
+        dir: &Path,
+        rng: &mut SplitMix64,
+    ) -> Result<Option<Generated>> {
         let declared = self.declared(parent)?;
         let mut current = parent.slot(self.slot).params.clone();
         if self.slot == SlotKind::Construction {
@@ -575,7 +581,7 @@ impl<'a> Stage<'a> {
         parent: &VariantSpec,
         donors: &[PathBuf],
         dir: &Path,
-        rng: &mut Rng,
+        rng: &mut SplitMix64,
     ) -> Result<Option<Generated>> {
         let evaluated = evaluate(donors, &self.options.evaluate)?;
         let store = Store::open(&evaluated.database)?;
@@ -658,7 +664,7 @@ impl<'a> Stage<'a> {
         parent_reward: f64,
         name: &str,
         dir: &Path,
-        rng: &mut Rng,
+        rng: &mut SplitMix64,
     ) -> Result<Option<Generated>> {
         let lang = self.options.lang;
         let store = self.store()?;

@@ -11,6 +11,7 @@
 
 use std::fmt::Write as _;
 
+use annvil_core::SplitMix64;
 use annvil_results::CandidateRecord;
 
 use crate::scaffold::Lang;
@@ -48,36 +49,6 @@ pub struct Exemplar {
     pub code: String,
 }
 
-/// splitmix64: a small deterministic generator for the draws.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.unit() * n as f64) as usize % n.max(1)
-    }
-}
-
 /// The softmax weights P(i) ∝ exp((s_i − mean(s)) / τ), normalised.
 pub fn softmax_weights(scores: &[f64], temperature: f64) -> Vec<f64> {
     if scores.is_empty() {
@@ -113,7 +84,7 @@ pub fn sample_exemplars(
             })
         })
         .collect();
-    let mut rng = Rng::new(sampling.seed);
+    let mut rng = SplitMix64::new(sampling.seed);
     let mut chosen = Vec::new();
     while chosen.len() < sampling.k && !pool.is_empty() {
         let scores: Vec<f64> = pool.iter().map(|e| e.relative_score).collect();

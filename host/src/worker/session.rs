@@ -56,16 +56,7 @@ fn answer(exchange: &Exchange, runners: &mut [QueryRunner<'_>], n: usize) -> Res
             exchange.mark_answered(1);
         }
     };
-    if let [runner] = runners {
-        return work(runner);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = runners
-            .iter_mut()
-            .map(|runner| scope.spawn(|| work(runner)))
-            .collect();
-        handles.into_iter().try_for_each(join_search_thread)
-    })
+    on_each_runner(runners, |_, runner| work(runner))
 }
 
 /// Answers positions `0..n` in batch mode: each runner takes an equal,
@@ -101,32 +92,36 @@ fn answer_batched(
         exchange.mark_answered(count);
         Ok(())
     };
-    let single = runners.len() == 1;
-    let shares = runners
-        .iter_mut()
-        .enumerate()
-        .map(|(i, runner)| (runner, (i * share).min(n)..((i + 1) * share).min(n)));
-    if single {
-        let (runner, positions) = shares.into_iter().next().expect("one runner");
-        return work(runner, positions);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = shares
-            .map(|(runner, positions)| scope.spawn(|| work(runner, positions)))
-            .collect();
-        handles.into_iter().try_for_each(join_search_thread)
+    on_each_runner(runners, |i, runner| {
+        work(runner, (i * share).min(n)..((i + 1) * share).min(n))
     })
 }
 
-/// The outcome of a search thread; a panic is the search's.
-fn join_search_thread(
-    handle: std::thread::ScopedJoinHandle<'_, Result<(), SlotError>>,
+/// Runs `work(i, runner)` for every runner, each on a thread of its own
+/// (on this thread when there is one runner); the first error wins, and a
+/// panicking thread is the search's error.
+fn on_each_runner<'r>(
+    runners: &mut [QueryRunner<'r>],
+    work: impl Fn(usize, &mut QueryRunner<'r>) -> Result<(), SlotError> + Sync,
 ) -> Result<(), SlotError> {
-    handle.join().unwrap_or_else(|_| {
-        Err(SlotError {
-            call: "search.search",
-            status: annvil_abi::StatusCode::Panic.code(),
-            message: "a search thread panicked".into(),
+    if let [runner] = runners {
+        return work(0, runner);
+    }
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = runners
+            .iter_mut()
+            .enumerate()
+            .map(|(i, runner)| scope.spawn(move || work(i, runner)))
+            .collect();
+        handles.into_iter().try_for_each(|handle| {
+            handle.join().unwrap_or_else(|_| {
+                Err(SlotError {
+                    call: "search.search",
+                    status: annvil_abi::StatusCode::Panic.code(),
+                    message: "a search thread panicked".into(),
+                })
+            })
         })
     })
 }

@@ -10,7 +10,7 @@ use crate::reward::{RecallQps, RewardSummary};
 
 /// A string-to-string parameter map (build or search parameters), kept sorted
 /// so that its JSON form is canonical.
-pub type Params = BTreeMap<String, String>;
+pub type ParamMap = BTreeMap<String, String>;
 
 /// Id of a row of `runs`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ pub struct Environment {
     pub git_commit: Option<String>,
     /// Anything else worth keeping (free-form).
     #[serde(default)]
-    pub extra: Params,
+    pub extra: ParamMap,
 }
 
 impl Environment {
@@ -92,7 +92,7 @@ impl Environment {
             rustc_version: rustc_version.to_string(),
             host_version: host_version.to_string(),
             git_commit: git_commit.map(str::to_string),
-            extra: Params::new(),
+            extra: ParamMap::new(),
         }
     }
 }
@@ -159,7 +159,7 @@ pub struct EvalConfig {
     /// Further settings that change the measurement (omitted from the
     /// canonical JSON while empty, so adding it kept old keys valid).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub extra: Params,
+    pub extra: ParamMap,
 }
 
 impl EvalConfig {
@@ -211,7 +211,7 @@ pub struct EvaluationKey {
     /// Content hash of the dataset.
     pub dataset_hash: String,
     /// Build parameters of this build.
-    pub build_params: Params,
+    pub build_params: ParamMap,
     /// Measurement config.
     pub config: EvalConfig,
 }
@@ -313,7 +313,7 @@ impl Failure {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
     /// Search parameters of this point (ef, nprobe, …).
-    pub search_params: Params,
+    pub search_params: ParamMap,
     /// Recall@k (mean over the queries) of the run with the lowest recall
     /// among the R runs, in [0, 1]: equal to `recall_min`. The reward, QPS@x
     /// and the adaptive sweep use this figure. (Rows written before the host

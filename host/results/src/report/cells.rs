@@ -2,7 +2,7 @@
 //! seconds, bytes, parameters, and the columns the tables share.
 
 use crate::leaderboard::LeaderboardRow;
-use crate::model::Params;
+use crate::model::ParamMap;
 
 pub(super) fn short_hash(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
@@ -60,7 +60,7 @@ pub(super) fn fmt_bytes(v: Option<u64>, none: &str) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-pub(super) fn fmt_params(params: &Params) -> String {
+pub(super) fn fmt_params(params: &ParamMap) -> String {
     params
         .iter()
         .map(|(k, v)| format!("{k}={v}"))

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{Result, Store, StoreError};
 use crate::model::{
-    Completed, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord, Failure, Mode, Params,
+    Completed, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord, Failure, Mode, ParamMap,
     RunId, Scope, Status, SweepPoint,
 };
 
@@ -194,7 +194,7 @@ impl Store {
             Ok((
                 r.get::<_, String>(0)?,
                 SweepPoint {
-                    search_params: Params::new(),
+                    search_params: ParamMap::new(),
                     recall: r.get(1)?,
                     recall_min: r.get(2)?,
                     recall_max: r.get(3)?,

@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Result, Store, StoreError};
-use crate::model::{Environment, Params, RunId, RunRecord};
+use crate::model::{Environment, ParamMap, RunId, RunRecord};
 
 impl Store {
     /// Records the start of a host invocation.
@@ -75,7 +75,7 @@ impl Store {
                                 rustc_version: r.get(9)?,
                                 host_version: r.get(10)?,
                                 git_commit: r.get(11)?,
-                                extra: Params::new(),
+                                extra: ParamMap::new(),
                             },
                         },
                         r.get::<_, String>(12)?,
