@@ -321,3 +321,41 @@ fn a_variant_missing_a_package_is_skipped_with_its_hint_said_once() {
     let widest = table.iter().map(|l| l.chars().count()).max().unwrap();
     assert_eq!(rule.chars().count(), widest, "{text}");
 }
+
+#[test]
+fn a_variant_of_prebuilt_libraries_is_evaluated_from_any_directory() {
+    // A variant outside any cargo workspace, naming a built library by path,
+    // evaluated from a directory of its own: the caches the workers read go
+    // under that directory's target/annvil, by absolute path (the sandbox
+    // mounts them).
+    let library = common::pipelines(&["variants/bruteforce"])[0].libraries()[0].clone();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let variant = elsewhere.path().join("prebuilt");
+    std::fs::create_dir(&variant).unwrap();
+    std::fs::write(
+        variant.join("variant.yaml"),
+        format!(
+            "construction: {{library: {0}}}\nsearch: {{library: {0}}}\n",
+            library.display()
+        ),
+    )
+    .unwrap();
+    let results = elsewhere.path().join("results");
+    let args = evaluate_args(&results, &["prebuilt"], &[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+        .current_dir(elsewhere.path())
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    assert_eq!(
+        rows(&results),
+        [("prebuilt".to_string(), "ok".to_string(), None)]
+    );
+    assert!(elsewhere.path().join("target/annvil/vectors").is_dir());
+    let conn = rusqlite::Connection::open(results.join("results.sqlite")).unwrap();
+    let implementation: String = conn
+        .query_row("SELECT implementation FROM evaluations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(implementation, "native");
+}

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use crate::model::{
-    Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, Failure, Mode, ParamMap,
-    RunId, SweepPoint,
+    Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, Failure, Implementation,
+    Mode, ParamMap, RunId, SweepPoint,
 };
 use crate::store::Store;
 
@@ -78,6 +78,7 @@ pub(crate) fn outcome() -> EvaluationOutcome {
         build_log: Some("built".to_string()),
         sandboxed: true,
         build_threads: 2,
+        implementation: Implementation::Native,
     }
 }
 

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    BridgeOverhead, EvalId, EvaluationRecord, Lineage, ParamMap, RunRecord, Scope, Status,
-    SweepPoint,
+    BridgeOverhead, EvalId, EvaluationRecord, Implementation, Lineage, ParamMap, RunRecord, Scope,
+    Status, SweepPoint,
 };
 use crate::reward::{self, RecallQps, RewardSummary};
 use crate::store::{Result, Store};
@@ -51,6 +51,9 @@ pub struct LeaderboardRow {
     pub sandboxed: Option<bool>,
     /// Threads the shown evaluation's build ran with (`None`: unknown).
     pub build_threads: Option<u32>,
+    /// Native or Python bridge, as the shown evaluation recorded it (`None`:
+    /// unknown or no build).
+    pub implementation: Option<Implementation>,
     /// True when a point on the frontier of the best build set had runs that
     /// disagreed: its figures rest on the lowest run's recall. Reports mark
     /// such rows.
@@ -252,6 +255,7 @@ fn best_row(
         rss_bytes: e.rss_bytes,
         sandboxed: e.sandboxed,
         build_threads: e.build_threads,
+        implementation: e.implementation,
         runs_disagree,
         evaluation_id: e.id,
         evaluation_ids,
@@ -279,6 +283,7 @@ fn failure_row(latest: &EvaluationRecord, evaluation_ids: Vec<EvalId>) -> Leader
         rss_bytes: latest.rss_bytes,
         sandboxed: latest.sandboxed,
         build_threads: latest.build_threads,
+        implementation: latest.implementation,
         runs_disagree: false,
         evaluation_id: latest.id,
         evaluation_ids,
@@ -473,6 +478,7 @@ mod tests {
         let unsandboxed = EvaluationOutcome {
             sandboxed: false,
             build_threads: 4,
+            implementation: Implementation::PythonBridge,
             ..outcome()
         };
         store
@@ -515,8 +521,14 @@ mod tests {
         assert_eq!(row("open").status_text, "ok (unsandboxed)");
         assert_eq!(row("open").sandboxed, Some(false));
         assert_eq!(row("open").build_threads, Some(4));
+        assert_eq!(
+            row("open").implementation,
+            Some(Implementation::PythonBridge)
+        );
         assert_eq!(row("boxed").status_text, "ok");
         assert_eq!(row("boxed").sandboxed, Some(true));
+        assert_eq!(row("boxed").implementation, Some(Implementation::Native));
+        assert_eq!(row("crash").implementation, None);
         assert_eq!(
             row("crash").status_text,
             "failed: crash: SIGSEGV (unsandboxed)"

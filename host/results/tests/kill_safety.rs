@@ -12,8 +12,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use annvil_results::{
-    Environment, EvalConfig, EvaluationKey, EvaluationOutcome, Mode, ParamMap, Status, Store,
-    SweepPoint,
+    Environment, EvalConfig, EvaluationKey, EvaluationOutcome, Implementation, Mode, ParamMap,
+    Status, Store, SweepPoint,
 };
 
 const DB_VAR: &str = "ANNVIL_RESULTS_KILL_TEST_DB";
@@ -68,6 +68,7 @@ fn outcome() -> EvaluationOutcome {
         build_log: None,
         sandboxed: true,
         build_threads: 1,
+        implementation: Implementation::Native,
     }
 }
 

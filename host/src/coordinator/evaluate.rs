@@ -18,7 +18,8 @@ use annvil_core::SplitMix64;
 use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, GroundTruth, Matrix};
 use annvil_results::sweep::{AdaptivePolicy, KnobPoint, propose_knobs};
 use annvil_results::{
-    BridgeOverhead, EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Mode, Store, SweepPoint,
+    BridgeOverhead, EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Implementation, Mode,
+    Store, SweepPoint,
 };
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -100,12 +101,16 @@ impl Progress {
     }
 }
 
-/// Directory for annvil's caches (ground truth, worker vector files).
-fn cache_dir(prepared_workspace: Option<&crate::compile::Workspace>) -> PathBuf {
-    match prepared_workspace {
+/// Directory for annvil's caches (ground truth, worker vector files): the
+/// workspace's, else `target/annvil` under the current directory (variants
+/// made only of prebuilt libraries). Absolute, since workers see these
+/// files through sandbox mounts.
+fn cache_dir(prepared_workspace: Option<&crate::compile::Workspace>) -> Result<PathBuf> {
+    let dir = match prepared_workspace {
         Some(ws) => ws.target_dir().join("annvil"),
         None => PathBuf::from("target/annvil"),
-    }
+    };
+    std::path::absolute(&dir).with_context(|| format!("resolving {}", dir.display()))
 }
 
 fn git_commit(root: &Path) -> Option<String> {
@@ -157,7 +162,7 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
         spinner.set_message(c.to_owned())
     })?;
     spinner.finish_and_clear();
-    let cache = cache_dir(workspace.as_ref());
+    let cache = cache_dir(workspace.as_ref())?;
     let dataset_hash = dataset.content_hash();
 
     let truth_bar = progress.bar(
@@ -345,6 +350,11 @@ impl Evaluation<'_> {
                         build_log: None,
                         build_threads: self.options.build_threads as u32,
                         sandboxed: self.limits.sandboxed,
+                        implementation: if job.pipeline.python.is_some() {
+                            Implementation::PythonBridge
+                        } else {
+                            Implementation::Native
+                        },
                     };
                     store.finish_evaluation(id, &outcome, &points)?;
                 }

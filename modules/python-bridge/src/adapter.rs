@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use annvil_abi::{Error, Params, Result, StatusCode};
 use pyo3::exceptions::{PyMemoryError, PyNotImplementedError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBool, PyDict};
 
 /// The environment variable naming the adapter file.
 pub const ENV_VAR: &str = "ANNVIL_PYTHON_ADAPTER";
@@ -81,7 +81,17 @@ pub fn convert<'py>(
         let Some(raw) = params.get::<String>(&name)? else {
             continue;
         };
-        let value = kind.call1((raw.as_str(),)).map_err(|e| {
+        let value = if kind.is(py.get_type::<PyBool>()) {
+            // bool("false") is True: a flag is spelled out instead.
+            match raw.as_str() {
+                "true" | "1" => Ok(PyBool::new(py, true).to_owned().into_any()),
+                "false" | "0" => Ok(PyBool::new(py, false).to_owned().into_any()),
+                _ => Err(PyValueError::new_err("expected true, false, 1 or 0")),
+            }
+        } else {
+            kind.call1((raw.as_str(),))
+        };
+        let value = value.map_err(|e| {
             Error::invalid(format!(
                 "parameter `{name}`: `{raw}` is not a valid {}: {e}",
                 kind.getattr("__name__")

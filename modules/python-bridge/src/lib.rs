@@ -26,8 +26,9 @@
 //!     def memory_bytes(self): ...          # optional; else the RSS the build added (with Python itself, on the first build)
 //! ```
 //!
-//! The bridge parses each parameter with its declared type (rejecting keys
-//! the adapter does not declare), recomputes the exact distance of every
+//! The bridge parses each parameter with its declared type (`bool` from
+//! `true`/`false`/`1`/`0`; any other type is called on the string) and
+//! rejects keys the adapter does not declare; it recomputes the exact distance of every
 //! returned id (so the ids are ordered by the true distance whatever the
 //! library returns) and exposes an empty graph view: the search slot needs
 //! this library's own construction.

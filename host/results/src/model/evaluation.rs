@@ -277,6 +277,47 @@ pub struct EvaluationOutcome {
     pub sandboxed: bool,
     /// Threads the index build ran with (>= 1).
     pub build_threads: u32,
+    /// Whether the variant's slots are its own compiled code or a Python
+    /// library served through the bridge.
+    pub implementation: Implementation,
+}
+
+/// How a variant's slots are implemented; benchmark tables say which, so a
+/// bridged library's figures are read with the bridge's cost in mind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Implementation {
+    /// Compiled code loaded straight into the worker (Rust, C or C++).
+    Native,
+    /// A Python library called through `annvil-python-bridge`.
+    PythonBridge,
+}
+
+impl Implementation {
+    /// Its value in the results database (`native`, `python-bridge`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::PythonBridge => "python-bridge",
+        }
+    }
+
+    /// The stored value read back; `None` for anything else.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "native" => Some(Self::Native),
+            "python-bridge" => Some(Self::PythonBridge),
+            _ => None,
+        }
+    }
+
+    /// How reports name it: "native", "Python bridge".
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::PythonBridge => "Python bridge",
+        }
+    }
 }
 
 /// Why an evaluation failed or was skipped.
@@ -391,6 +432,9 @@ pub struct EvaluationRecord {
     pub sandboxed: Option<bool>,
     /// Threads the index build ran with; `None`: unknown or no build.
     pub build_threads: Option<u32>,
+    /// Native or bridged; `None`: unknown (rows of schema version 4 and
+    /// earlier) or no build.
+    pub implementation: Option<Implementation>,
     /// Build or failure log excerpt.
     pub log: Option<String>,
     /// UTC start time, RFC 3339.

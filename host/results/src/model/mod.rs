@@ -11,7 +11,8 @@ mod program;
 
 pub use evaluation::{
     BridgeOverhead, Completed, Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome,
-    EvaluationRecord, Failure, Mode, ParamMap, RunId, RunRecord, Scope, Status, SweepPoint,
+    EvaluationRecord, Failure, Implementation, Mode, ParamMap, RunId, RunRecord, Scope, Status,
+    SweepPoint,
 };
 pub use program::{
     CandidateId, CandidateRecord, CandidateScore, CandidateStatus, Lineage, NewCandidate,

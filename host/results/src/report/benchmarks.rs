@@ -14,6 +14,11 @@ use crate::reward::RewardSummary;
 /// Name prefix of the peer variants (the libraries users already run).
 pub const PEER_PREFIX: &str = "peer-";
 
+/// The peers the best own variant's build time is compared with, first
+/// present first: GLASS (the graph library annvil's best variants descend
+/// from), else hnswlib.
+const BUILD_TIME_REFERENCES: [&str; 2] = ["peer-glass", "peer-hnswlib"];
+
 /// One figure of a build set's summary, when it has it.
 type BuildFigure = fn(&RewardSummary) -> Option<f64>;
 
@@ -21,7 +26,8 @@ type BuildFigure = fn(&RewardSummary) -> Option<f64>;
 /// (issue 4's bar): ratios of reward, QPS@0.95 and QPS@0.99, each taken at
 /// the best build set of either side for that figure (a peer is compared at
 /// its best parameters), and of build time of the best own variant against
-/// `peer-hnswlib`, both at the build set the leaderboard shows.
+/// the first of [`BUILD_TIME_REFERENCES`] measured, both at the build set the
+/// leaderboard shows (the same build threads for both).
 fn peer_comparison(data: &ReportData) -> Option<String> {
     // Every successful build set: (variant, its label, the set).
     let sets: Vec<(&VariantDetail, String, &BuildDetail)> = data
@@ -69,19 +75,20 @@ fn peer_comparison(data: &ReportData) -> Option<String> {
         }
     }
     let ok: Vec<&LeaderboardRow> = data.rows().filter(|r| r.status == Status::Ok).collect();
-    let hnswlib = ok
-        .iter()
-        .find(|r| r.variant_name == "peer-hnswlib")
-        .and_then(|r| r.build_seconds);
+    let reference = BUILD_TIME_REFERENCES.iter().find_map(|name| {
+        ok.iter()
+            .find(|r| r.variant_name == *name)
+            .and_then(|r| Some((*name, r.build_seconds?)))
+    });
     let best_own = ok
         .iter()
         .filter(|r| !r.variant_name.starts_with(PEER_PREFIX))
         .max_by(|a, b| a.reward.total_cmp(&b.reward));
-    if let (Some(own), Some(peer_build)) = (best_own, hnswlib)
+    if let (Some(own), Some((peer, peer_build))) = (best_own, reference)
         && let Some(own_build) = own.build_seconds
     {
         lines.push(format!(
-            "- build time: `{}` {} vs `peer-hnswlib` {} = {:.2}×",
+            "- build time: `{}` {} vs `{peer}` {} = {:.2}×",
             own.variant_name,
             fmt_seconds(Some(own_build), "—"),
             fmt_seconds(Some(peer_build), "—"),

@@ -116,6 +116,12 @@ pub(super) fn memory_cell(row: &LeaderboardRow, none: &str) -> String {
     }
 }
 
+/// How the row's variant runs: "native" or "Python bridge" (`missing`
+/// when unknown).
+pub(super) fn implementation_cell(row: &LeaderboardRow, missing: &'static str) -> &'static str {
+    row.implementation.map_or(missing, |i| i.label())
+}
+
 /// The leaderboard's name for a row: the variant, and its parent and
 /// changed slot when it was derived from another variant.
 pub(super) fn variant_label(row: &LeaderboardRow) -> String {

@@ -14,12 +14,13 @@ pub fn csv_field(s: &str) -> String {
 
 /// `leaderboard.csv`: RFC 4180 (CRLF line ends, header row); numbers in full
 /// precision, empty fields for missing values, build params as a JSON object,
-/// booleans as `true`/`false` (`sandboxed` empty when unknown).
+/// booleans as `true`/`false` (`sandboxed` empty when unknown), `implementation`
+/// as stored (`native`, `python-bridge`; empty when unknown).
 pub fn csv(data: &ReportData) -> String {
     let mut out = String::from(
         "rank,variant,variant_hash,status,status_text,reward,qps_at_0.90,qps_at_0.95,qps_at_0.99,\
          max_recall,build_seconds,index_memory_bytes,rss_bytes,build_params,evaluation_id,\
-         sandboxed,build_threads,runs_disagree\r\n",
+         sandboxed,build_threads,runs_disagree,implementation\r\n",
     );
     let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
     let opt_u = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
@@ -43,6 +44,9 @@ pub fn csv(data: &ReportData) -> String {
             r.sandboxed.map(|b| b.to_string()).unwrap_or_default(),
             r.build_threads.map(|t| t.to_string()).unwrap_or_default(),
             r.runs_disagree.to_string(),
+            r.implementation
+                .map(|i| i.as_str().to_string())
+                .unwrap_or_default(),
         ];
         out.push_str(
             &fields

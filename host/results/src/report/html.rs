@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::cells::{
     DISAGREE_LEGEND, DISAGREE_MARK, build_cell, disagree_legend, fmt_build, fmt_bytes, fmt_opt_qps,
-    fmt_params, fmt_qps, fmt_recall, memory_cell, reward_cell, variant_label,
+    fmt_params, fmt_qps, fmt_recall, implementation_cell, memory_cell, reward_cell, variant_label,
 };
 use super::lineage::{LineageNode, lineage_line, lineage_tree};
 use super::{BuildDetail, ReportData, VariantDetail};
@@ -93,18 +93,19 @@ pub fn html(data: &ReportData, svg: &str) -> String {
 /// The ranked table, with the legend of its marks.
 fn leaderboard_html(h: &mut String, data: &ReportData) {
     h.push_str(
-        "<table>\n<tr><th>Rank</th><th>Variant</th><th>Reward</th><th>QPS@0.90</th><th>QPS@0.95</th>\
+        "<table>\n<tr><th>Rank</th><th>Variant</th><th>Runs as</th><th>Reward</th><th>QPS@0.90</th><th>QPS@0.95</th>\
          <th>QPS@0.99</th><th>Max recall</th><th>Build time</th><th>Memory</th><th>Status</th><th>Build params</th></tr>\n",
     );
     for r in data.rows() {
         let _ = writeln!(
             h,
-            "<tr class=\"{}\"><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+            "<tr class=\"{}\"><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td>{}</td><td><code>{}</code></td></tr>",
             row_class(r.status),
             r.rank,
             esc(&variant_label(r)),
+            implementation_cell(r, "—"),
             esc(&reward_cell(r)),
             fmt_opt_qps(r.qps_at_090, "—"),
             fmt_opt_qps(r.qps_at_095, "—"),

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use super::ReportData;
 use super::cells::{
-    DISAGREE_MARK, build_cell, disagree_legend, fmt_opt_qps, fmt_params, fmt_recall, memory_cell,
-    reward_cell, variant_label,
+    DISAGREE_MARK, build_cell, disagree_legend, fmt_opt_qps, fmt_params, fmt_recall,
+    implementation_cell, memory_cell, reward_cell, variant_label,
 };
 use super::lineage::{LineageNode, lineage_line, lineage_tree};
 
@@ -22,14 +22,15 @@ pub fn markdown(data: &ReportData) -> String {
     let scope = &data.scope;
     let mut out = format!("# Leaderboard: {}\n\n", md_cell(&scope.dataset_name));
     let _ = writeln!(out, "{}\n", md_cell(&data.explanation));
-    out.push_str("| Rank | Variant | Reward | QPS@0.90 | QPS@0.95 | QPS@0.99 | Max recall | Build time | Memory | Status | Build params |\n");
-    out.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
+    out.push_str("| Rank | Variant | Runs as | Reward | QPS@0.90 | QPS@0.95 | QPS@0.99 | Max recall | Build time | Memory | Status | Build params |\n");
+    out.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
     for r in data.rows() {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.rank,
             md_cell(&variant_label(r)),
+            implementation_cell(r, "—"),
             reward_cell(r),
             fmt_opt_qps(r.qps_at_090, "—"),
             fmt_opt_qps(r.qps_at_095, "—"),

@@ -92,7 +92,7 @@ pub fn write_report_files(data: &ReportData, out_dir: &Path) -> anyhow::Result<R
 mod tests {
     use super::*;
     use crate::fixtures::{env, key, outcome, point, populated};
-    use crate::model::{EvaluationOutcome, Failure, SweepPoint};
+    use crate::model::{EvaluationOutcome, Failure, Implementation, SweepPoint};
     use crate::report::html::esc;
     use crate::report::plot::{PALETTE, PLOT_SIZE};
 
@@ -129,7 +129,7 @@ mod tests {
     }
 
     #[test]
-    fn reports_mark_unsandboxed_rows_build_threads_and_disagreeing_runs() {
+    fn reports_mark_unsandboxed_rows_build_threads_bridged_rows_and_disagreeing_runs() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path().join("results.sqlite")).unwrap();
         let run = store.begin_run(&env(), "host run").unwrap();
@@ -139,6 +139,7 @@ mod tests {
         let unsandboxed = EvaluationOutcome {
             sandboxed: false,
             build_threads: 4,
+            implementation: Implementation::PythonBridge,
             ..outcome()
         };
         let disagreeing = SweepPoint {
@@ -175,15 +176,17 @@ mod tests {
         let files = write_reports(&store, "synthetic", &dir.path().join("out")).unwrap();
         let md = fs::read_to_string(&files.markdown).unwrap();
         assert!(
-            md.contains("| 1 | flaky | 1000* | 1000 | 1000 | — | 0.9600 | 1.25 s (4 thr) | 10.0 MiB | ok (unsandboxed) |"),
+            md.contains("| 1 | flaky | Python bridge | 1000* | 1000 | 1000 | — | 0.9600 | 1.25 s (4 thr) | 10.0 MiB | ok (unsandboxed) |"),
             "{md}"
         );
-        assert!(md.contains("| 2 | steady | 500 |"), "{md}");
+        assert!(md.contains("| 2 | steady | native | 500 |"), "{md}");
         assert!(md.contains(&format!("\n\\* {legend}\n")), "{md}");
 
         let html = fs::read_to_string(&files.html).unwrap();
         assert!(html.contains("<td class=\"n\">1000*</td>"), "{html}");
         assert!(html.contains("<td>ok (unsandboxed)</td>"), "{html}");
+        assert!(html.contains("<th>Runs as</th>"), "{html}");
+        assert!(html.contains("<td>Python bridge</td>"), "{html}");
         assert!(html.contains("1.25 s (4 thr)"), "{html}");
         assert!(html.contains("Status: ok (unsandboxed);"), "{html}");
         assert!(
@@ -193,26 +196,29 @@ mod tests {
 
         let records = parse_csv(&fs::read_to_string(&files.csv).unwrap());
         let column = |name: &str| records[0].iter().position(|c| c == name).unwrap();
-        let (sandboxed, threads, disagree) = (
+        let (sandboxed, threads, disagree, implementation) = (
             column("sandboxed"),
             column("build_threads"),
             column("runs_disagree"),
+            column("implementation"),
         );
         assert_eq!(
             [
                 &records[1][sandboxed],
                 &records[1][threads],
-                &records[1][disagree]
+                &records[1][disagree],
+                &records[1][implementation]
             ],
-            ["false", "4", "true"]
+            ["false", "4", "true", "python-bridge"]
         );
         assert_eq!(
             [
                 &records[2][sandboxed],
                 &records[2][threads],
-                &records[2][disagree]
+                &records[2][disagree],
+                &records[2][implementation]
             ],
-            ["true", "2", "false"]
+            ["true", "2", "false", "native"]
         );
 
         let json: serde_json::Value =
@@ -221,6 +227,7 @@ mod tests {
         assert_eq!(flaky["row"]["sandboxed"], false);
         assert_eq!(flaky["row"]["build_threads"], 4);
         assert_eq!(flaky["row"]["runs_disagree"], true);
+        assert_eq!(flaky["row"]["implementation"], "python-bridge");
         assert_eq!(flaky["builds"][0]["evaluation"]["sandboxed"], false);
         assert_eq!(flaky["builds"][0]["points"][0]["runs_disagree"], true);
         assert_eq!(json["variants"][1]["row"]["sandboxed"], true);
@@ -294,9 +301,12 @@ mod tests {
         assert!(svg.contains("reward band"));
 
         let md = fs::read_to_string(&files.markdown).unwrap();
-        assert!(md.contains("| 1 | ivf\\|flat <b> | 7600 |"), "{md}");
         assert!(
-            md.contains("| 2 | hnsw, \"quoted\" | 4500 | 6000 | 3000 | 1200 |"),
+            md.contains("| 1 | ivf\\|flat <b> | native | 7600 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 2 | hnsw, \"quoted\" | native | 4500 | 6000 | 3000 | 1200 |"),
             "{md}"
         );
         assert!(md.contains("ivf\\|flat <b>"), "{md}");

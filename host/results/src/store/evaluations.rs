@@ -7,8 +7,8 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{Result, Store, StoreError};
 use crate::model::{
-    Completed, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord, Failure, Mode, ParamMap,
-    RunId, Scope, Status, SweepPoint,
+    Completed, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord, Failure, Implementation,
+    Mode, ParamMap, RunId, Scope, Status, SweepPoint,
 };
 
 /// Longest build log excerpt stored, in bytes; longer logs keep their tail.
@@ -23,7 +23,7 @@ const KEY_WHERE: &str = "variant_name = ?1 AND variant_hash = ?2 AND dataset_has
 const EVAL_COLUMNS: &str = "id, run_id, variant_name, variant_hash, dataset_name, dataset_hash, \
      build_params_json, config_json, config_key, status, failure_reason, failure_detail, \
      build_seconds, index_memory_bytes, rss_bytes, log, started_at, finished_at, sandboxed, \
-     build_threads";
+     build_threads, implementation";
 
 impl Store {
     /// Starts an evaluation (status `running`) in `run`. Any earlier row with
@@ -95,7 +95,7 @@ impl Store {
             insert_points(tx, id, points)?;
             tx.execute(
             "UPDATE evaluations SET status = 'ok', build_seconds = ?2, index_memory_bytes = ?3, \
-             rss_bytes = ?4, log = ?5, sandboxed = ?6, build_threads = ?7, \
+             rss_bytes = ?4, log = ?5, sandboxed = ?6, build_threads = ?7, implementation = ?8, \
              finished_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE id = ?1",
             params![
                 id.0,
@@ -105,6 +105,7 @@ impl Store {
                 outcome.build_log.as_deref().map(log_excerpt),
                 outcome.sandboxed,
                 outcome.build_threads,
+                outcome.implementation.as_str(),
             ],
         )?;
             Ok(())
@@ -448,6 +449,7 @@ struct RawEvaluation {
     finished_at: Option<String>,
     sandboxed: Option<bool>,
     build_threads: Option<u32>,
+    implementation: Option<String>,
 }
 
 impl RawEvaluation {
@@ -473,6 +475,7 @@ impl RawEvaluation {
             finished_at: r.get(17)?,
             sandboxed: r.get(18)?,
             build_threads: r.get(19)?,
+            implementation: r.get(20)?,
         })
     }
 
@@ -497,6 +500,15 @@ impl RawEvaluation {
             rss_bytes: self.rss_bytes,
             sandboxed: self.sandboxed,
             build_threads: self.build_threads,
+            implementation: self
+                .implementation
+                .map(|s| {
+                    Implementation::parse(&s).ok_or_else(|| StoreError::Invalid {
+                        what: "evaluation".to_string(),
+                        reason: format!("unknown implementation {s:?}"),
+                    })
+                })
+                .transpose()?,
             log: self.log,
             started_at: self.started_at,
             finished_at: self.finished_at,
