@@ -7,12 +7,14 @@
 //! [`publish`] (the leaderboards' files). What the
 //! two sides say to each other: [`protocol`]. Worker side (the only code
 //! that loads variant libraries, untrusted): [`worker`], and the worker
-//! halves of [`check`] and [`describe`].
+//! halves of [`check`] and [`describe`]. Thread placement, which both
+//! sides use in timed runs: [`cpu_affinity`].
 
 pub mod check;
 pub mod cli;
 pub mod compile;
 pub mod coordinator;
+pub mod cpu_affinity;
 pub mod describe;
 pub mod evolve;
 pub mod prepare;

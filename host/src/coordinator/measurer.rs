@@ -25,6 +25,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::sandbox::{self, Exit, WorkerChild, WorkerCommand};
+use crate::cpu_affinity::AvoidCpu;
 use crate::protocol::exchange::Exchange;
 use crate::protocol::{
     EvaluateItem, EvaluateJob, Event, Job, MAX_LINE_BYTES, PythonRuntime, RanReport, Request,
@@ -428,6 +429,9 @@ pub struct Session {
     worker: Worker,
     exchange: Exchange,
     threads: usize,
+    /// The CPU the worker's search thread is pinned to, which the thread
+    /// timing a run keeps off.
+    worker_cpu: Option<usize>,
 }
 
 impl Session {
@@ -451,6 +455,7 @@ impl Session {
             worker,
             exchange,
             threads: job.batch_threads.unwrap_or(1).max(1),
+            worker_cpu: job.pin_cpu,
         };
         match session.worker.next::<EvaluateItem>()? {
             Event::Item(EvaluateItem::Loaded) => Ok(session),
@@ -516,6 +521,7 @@ impl Session {
             n <= self.exchange.capacity(),
             "run larger than the exchange"
         );
+        let _off_worker_cpu = self.worker_cpu.map(AvoidCpu::new);
         self.exchange.reset(n);
         self.worker.send(&Request::Run { queries: n })?;
         let tree = process_tree(self.worker.child.pid());

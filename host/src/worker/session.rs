@@ -15,16 +15,6 @@ use crate::protocol::{
     BuiltReport, EvaluateItem, EvaluateJob, Event, NO_ID, RanReport, Request, base_file,
 };
 
-fn pin_current_thread(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t is the empty set; sched_setaffinity(0, ..)
-    // affects only the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
 fn next_request(input: &mut dyn BufRead) -> Result<Request, String> {
     let mut line = String::new();
     match input.read_line(&mut line) {
@@ -162,7 +152,7 @@ pub fn serve(
     })));
     // Only the search is pinned: the build ran on its own threads.
     if let Some(cpu) = job.pin_cpu {
-        pin_current_thread(cpu);
+        crate::cpu_affinity::pin_current_thread(cpu);
     }
     let candidates = job.pipeline.candidates_for(job.k, refiner.is_some());
     let threads = job.batch_threads.unwrap_or(1).max(1);

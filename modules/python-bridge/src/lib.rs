@@ -28,10 +28,12 @@
 //!
 //! The bridge parses each parameter with its declared type (`bool` from
 //! `true`/`false`/`1`/`0`; any other type is called on the string) and
-//! rejects keys the adapter does not declare; it recomputes the exact distance of every
-//! returned id (so the ids are ordered by the true distance whatever the
-//! library returns) and exposes an empty graph view: the search slot needs
-//! this library's own construction.
+//! rejects keys the adapter does not declare. It recomputes the exact
+//! distance of every returned id and keeps each id once (so the answer is
+//! ordered by the true distance whatever the library returns, and a short
+//! answer padded with a repeated id is not an invalid one), and it exposes
+//! an empty graph view: the search slot needs this library's own
+//! construction.
 //!
 //! The coordinator tells the worker where things are through two
 //! environment variables it sets itself: `ANNVIL_PYTHON_ENV` (the variant's
@@ -54,6 +56,7 @@
 
 #[cfg(feature = "python")]
 mod adapter;
+mod answer;
 #[cfg(feature = "python")]
 mod interpreter;
 #[cfg(feature = "python")]

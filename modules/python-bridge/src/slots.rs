@@ -3,11 +3,13 @@
 use annvil_abi::{
     Base, Construction, Error, Graph, GraphView, Metric, Neighbors, Params, Result, Search, Vectors,
 };
+use annvil_rerank::rank_exact;
 use pyo3::buffer::PyBuffer;
 use pyo3::intern;
 use pyo3::prelude::*;
 
 use crate::adapter::{self, Declared};
+use crate::answer::distinct_rows;
 use crate::interpreter;
 
 /// The index object the adapter's `build` returned.
@@ -182,38 +184,12 @@ impl Search for PythonSearch {
 }
 
 impl PythonSearch {
-    /// Writes the valid ids (`-1` means none) in increasing exact distance.
-    /// When `k` covers every base vector the answer is all of them: graph
-    /// libraries may miss some at that size, so the bridge ranks them all
-    /// (a case no benchmark has, and no shortcut where k < n).
+    /// Writes the rows the library named (see [`distinct_rows`]) in
+    /// increasing exact distance.
     fn push_exact(&self, query: &[f32], ids: &[i64], out: &mut Neighbors<'_>) -> Result<()> {
         let base = &self.index.base;
-        let every: Vec<i64>;
-        let ids = if out.capacity() >= base.len() {
-            every = (0..base.len() as i64).collect();
-            &every
-        } else {
-            ids
-        };
-        let mut scored = Vec::with_capacity(ids.len());
-        for &id in ids.iter().filter(|&&id| id >= 0) {
-            let row = usize::try_from(id)
-                .ok()
-                .filter(|&row| row < base.len())
-                .ok_or_else(|| {
-                    Error::internal(format!(
-                        "the adapter returned id {id}; there are {} base vectors",
-                        base.len()
-                    ))
-                })?;
-            scored.push((self.index.metric.distance(base.row(row), query), row as u32));
-        }
-        scored.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (distance, id) in scored {
-            if !out.push(id, distance) {
-                break;
-            }
-        }
+        let rows = distinct_rows(ids, base.len(), out.capacity()).map_err(Error::internal)?;
+        rank_exact(base, self.index.metric, query, rows, out);
         Ok(())
     }
 }

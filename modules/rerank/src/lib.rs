@@ -2,34 +2,10 @@
 //! candidates and keeps the best k; [`Identity`] keeps the search order.
 //! [`rank_exact`] is the shared exact ranking, also used by exact search.
 
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use annvil_abi::{Base, Metric, Neighbors, Params, Refine, Result};
-
-/// A (distance, id) pair ordered by distance, then id, so ranking is total
-/// and deterministic.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Scored {
-    distance: f32,
-    id: u32,
-}
-
-impl Eq for Scored {}
-
-impl PartialOrd for Scored {
-    fn partial_cmp(&self, other: &Scored) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Scored {
-    fn cmp(&self, other: &Scored) -> Ordering {
-        self.distance
-            .total_cmp(&other.distance)
-            .then(self.id.cmp(&other.id))
-    }
-}
+use annvil_core::Candidate;
 
 /// Writes the `out.capacity()` nearest of `ids` to `query` into `out`,
 /// nearest first (ties broken by id). `ids` must not repeat.
@@ -46,7 +22,7 @@ pub fn rank_exact(
     }
     let mut heap = BinaryHeap::with_capacity(k + 1);
     for id in ids {
-        let scored = Scored {
+        let scored = Candidate {
             distance: annvil_distance::distance(metric, base.row(id as usize), query),
             id,
         };
@@ -57,8 +33,8 @@ pub fn rank_exact(
             heap.push(scored);
         }
     }
-    for s in heap.into_sorted_vec() {
-        out.push(s.id, s.distance);
+    for c in heap.into_sorted_vec() {
+        out.push(c.id, c.distance);
     }
 }
 
