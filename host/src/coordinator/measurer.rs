@@ -75,6 +75,18 @@ struct Worker {
     deadline: Instant,
     timeout: Duration,
     memory_bytes: Option<u64>,
+    /// A line read while a timed run was waited on, not yet consumed.
+    held: Option<String>,
+}
+
+/// What the worker did while a timed run was waited on.
+enum RunPoll {
+    /// Nothing yet.
+    Quiet,
+    /// It sent a line (held for the next read).
+    Spoke,
+    /// It failed, died or ran out of time: the reason.
+    Stop(String),
 }
 
 /// The trusted side's view of why a worker stopped.
@@ -207,6 +219,7 @@ impl Worker {
             deadline: Instant::now() + limits.timeout,
             timeout: limits.timeout,
             memory_bytes: limits.memory_bytes,
+            held: None,
         };
         // A worker that died at once is classified when its first event is awaited.
         let _ = worker.send(job);
@@ -254,18 +267,16 @@ impl Worker {
 
     /// The next event, waiting until the deadline.
     fn next<T: DeserializeOwned>(&mut self) -> Result<Event<T>, String> {
+        if let Some(line) = self.held.take() {
+            return self.parse(&line);
+        }
         loop {
             let left = self.deadline.saturating_duration_since(Instant::now());
             match self
                 .lines
                 .recv_timeout(left.min(Duration::from_millis(100)))
             {
-                Ok(Ok(line)) => {
-                    return serde_json::from_str(line.trim_end()).map_err(|e| {
-                        self.child.kill();
-                        format!("malformed message from the worker: {e}")
-                    });
-                }
+                Ok(Ok(line)) => return self.parse(&line),
                 Ok(Err(reason)) => {
                     self.child.kill();
                     return Err(format!("invalid message from the worker: {reason}"));
@@ -277,28 +288,38 @@ impl Worker {
         }
     }
 
-    /// A non-blocking look for a reason to stop waiting on the exchange.
-    fn interrupted(&mut self) -> Option<String> {
+    /// One message line, parsed; a malformed one kills the worker.
+    fn parse<T: DeserializeOwned>(&mut self, line: &str) -> Result<Event<T>, String> {
+        serde_json::from_str(line.trim_end()).map_err(|e| {
+            self.child.kill();
+            format!("malformed message from the worker: {e}")
+        })
+    }
+
+    /// A non-blocking look at the worker while the exchange is being
+    /// waited on. A line that is not a failure is held for [`Self::next`]:
+    /// the caller decides whether it came too early.
+    fn poll_during_run(&mut self) -> RunPoll {
         if Instant::now() >= self.deadline {
-            return Some(self.failure(true));
+            return RunPoll::Stop(self.failure(true));
         }
         match self.lines.try_recv() {
-            Ok(Ok(line)) => Some(match serde_json::from_str::<Event<EvaluateItem>>(&line) {
+            Ok(Ok(line)) => match serde_json::from_str::<Event<EvaluateItem>>(&line) {
                 Ok(Event::Failed { reason }) => {
                     self.child.kill();
-                    reason
+                    RunPoll::Stop(reason)
                 }
                 _ => {
-                    self.child.kill();
-                    "protocol violation: the worker spoke during a timed run".into()
+                    self.held = Some(line);
+                    RunPoll::Spoke
                 }
-            }),
+            },
             Ok(Err(reason)) => {
                 self.child.kill();
-                Some(format!("invalid message from the worker: {reason}"))
+                RunPoll::Stop(format!("invalid message from the worker: {reason}"))
             }
-            Err(TryRecvError::Disconnected) => Some(self.failure(false)),
-            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => RunPoll::Stop(self.failure(false)),
+            Err(TryRecvError::Empty) => RunPoll::Quiet,
         }
     }
 
@@ -533,41 +554,28 @@ impl Session {
             }
             self.exchange.release(chunk_start + chunk.len());
         }
-        let mut latencies_us = Vec::with_capacity(n);
-        let (mut seen, mut seen_at) = (0usize, start);
-        let mut spins = 0u32;
-        let seconds = loop {
-            let answered = self.exchange.answered();
-            if answered > n as u64 {
-                self.worker.child.kill();
-                return Err(format!(
-                    "protocol violation: {answered} answers claimed for {n} queries"
-                ));
-            }
-            let answered = answered as usize;
-            if answered > seen {
-                let now = Instant::now();
-                let each = (now - seen_at).as_secs_f64() * 1e6 / (answered - seen) as f64;
-                latencies_us.extend(std::iter::repeat_n(
-                    each * self.threads as f64,
-                    answered - seen,
-                ));
-                (seen, seen_at) = (answered, now);
-                if seen == n {
-                    break (now - start).as_secs_f64();
-                }
-            }
-            spins += 1;
-            if spins.is_multiple_of(4096) {
-                if let Some(reason) = self.worker.interrupted() {
-                    return Err(reason);
-                }
-                if self.threads > 1 {
+        let threads = self.threads;
+        let (exchange, worker) = (&self.exchange, &mut self.worker);
+        let waited = await_answers(
+            n,
+            threads,
+            start,
+            || exchange.answered(),
+            || {
+                let poll = worker.poll_during_run();
+                if threads > 1 {
                     // Leave the CPUs to the worker's threads.
                     std::thread::sleep(Duration::from_micros(20));
                 }
+                poll
+            },
+        );
+        let (seconds, latencies_us) = match waited {
+            Ok(answered) => answered,
+            Err(reason) => {
+                self.worker.child.kill();
+                return Err(reason);
             }
-            std::hint::spin_loop();
         };
         let ids = self.exchange.read_ids(n);
         let cpu_after = cpu_seconds(&process_tree(self.worker.child.pid()));
@@ -599,6 +607,54 @@ impl Session {
     /// The last lines of the worker's stderr.
     pub fn stderr_tail(&self) -> String {
         self.worker.stderr_tail()
+    }
+}
+
+/// Spins until `answered()` reaches `n`, polling the worker every few
+/// thousand spins. Returns the seconds since `start` and one latency per
+/// query (each batch of answers shares the time since the previous one,
+/// times `threads`). A line from the worker is a protocol violation only
+/// while answers are still missing: the worker marks its last answer and
+/// reports at once, so the report may be seen before the last count.
+fn await_answers(
+    n: usize,
+    threads: usize,
+    start: Instant,
+    mut answered: impl FnMut() -> u64,
+    mut poll: impl FnMut() -> RunPoll,
+) -> Result<(f64, Vec<f64>), String> {
+    let mut latencies_us = Vec::with_capacity(n);
+    let (mut seen, mut seen_at) = (0usize, start);
+    let mut spins = 0u32;
+    loop {
+        let count = answered();
+        if count > n as u64 {
+            return Err(format!(
+                "protocol violation: {count} answers claimed for {n} queries"
+            ));
+        }
+        let count = count as usize;
+        if count > seen {
+            let now = Instant::now();
+            let each = (now - seen_at).as_secs_f64() * 1e6 / (count - seen) as f64;
+            latencies_us.extend(std::iter::repeat_n(each * threads as f64, count - seen));
+            (seen, seen_at) = (count, now);
+            if seen == n {
+                return Ok(((now - start).as_secs_f64(), latencies_us));
+            }
+        }
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(4096) {
+            match poll() {
+                RunPoll::Quiet => {}
+                RunPoll::Stop(reason) => return Err(reason),
+                RunPoll::Spoke if answered() >= n as u64 => {}
+                RunPoll::Spoke => {
+                    return Err("protocol violation: the worker spoke during a timed run".into());
+                }
+            }
+        }
+        std::hint::spin_loop();
     }
 }
 
@@ -706,6 +762,35 @@ mod tests {
             classify(Some(&Exit::Code(3)), false, limits, ""),
             "worker exited with code 3"
         );
+    }
+
+    /// Answers that reach `n` only at the spin where the worker is polled.
+    fn last_answer_at_poll(n: u64) -> (impl FnMut() -> u64, impl FnMut() -> RunPoll) {
+        let count = std::rc::Rc::new(std::cell::Cell::new(n - 1));
+        let polled = std::rc::Rc::clone(&count);
+        let answered = move || count.get();
+        let poll = move || {
+            polled.set(n);
+            RunPoll::Spoke
+        };
+        (answered, poll)
+    }
+
+    #[test]
+    fn a_report_sent_with_the_last_answer_ends_the_run() {
+        let (answered, poll) = last_answer_at_poll(8);
+        let (_, latencies) = await_answers(8, 1, Instant::now(), answered, poll).unwrap();
+        assert_eq!(latencies.len(), 8);
+    }
+
+    #[test]
+    fn a_line_while_answers_are_missing_is_a_violation() {
+        let error = await_answers(8, 1, Instant::now(), || 7, || RunPoll::Spoke).unwrap_err();
+        assert!(error.contains("spoke during a timed run"), "{error}");
+        let error = await_answers(8, 1, Instant::now(), || 9, || RunPoll::Quiet).unwrap_err();
+        assert!(error.contains("9 answers claimed"), "{error}");
+        let error = await_answers(8, 1, Instant::now(), || 0, || RunPoll::Stop("gone".into()));
+        assert_eq!(error.unwrap_err(), "gone");
     }
 
     #[test]
