@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::check::{CheckOutcome, check_prepared};
-use crate::coordinator::evaluate::EvaluateOptions;
+use crate::coordinator::evaluate::{EvaluateOptions, ExecutorChoice};
+use crate::coordinator::executor::slurm::SlurmOptions;
 use crate::coordinator::measurer::Limits;
 use crate::evolve::generate::{Cmd, Llm};
 use crate::evolve::prompt::Sampling;
@@ -49,6 +50,12 @@ enum Command {
     /// Internal: run one job in a worker process (the job comes on stdin).
     #[command(hide = true)]
     Worker,
+    /// Internal: serve one evaluation's mailbox on a Slurm compute node.
+    #[command(hide = true)]
+    SlurmTask {
+        /// The attempt directory on the shared directory.
+        dir: PathBuf,
+    },
 }
 
 /// Worked examples closing `host evaluate --help`.
@@ -248,6 +255,70 @@ struct MeasureArgs {
     results: PathBuf,
     #[command(flatten)]
     limits: WorkerLimits,
+    #[command(flatten)]
+    executor: ExecutorArgs,
+}
+
+/// Where the measurements run (see README, "Running on a Slurm cluster").
+#[derive(Args, Clone)]
+struct ExecutorArgs {
+    /// `local` (this machine) or `slurm` (one `sbatch` array task per
+    /// variant and build set; needs --shared-dir).
+    #[arg(long, value_enum, default_value_t = ExecutorKind::Local)]
+    executor: ExecutorKind,
+    /// The Slurm partition (default: the cluster's default partition).
+    #[arg(long, value_name = "NAME")]
+    slurm_partition: Option<String>,
+    /// Further `sbatch` arguments, as shell words, e.g. `--slurm-args '--exclusive --time=30'`.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    slurm_args: Option<String>,
+    /// A directory every node sees at the same path: the host binary, the
+    /// variants' libraries, the base vectors and the tasks' mailboxes go there.
+    #[arg(long, value_name = "DIR")]
+    shared_dir: Option<PathBuf>,
+    /// Resubmissions of a failed, cancelled or pre-empted task.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    slurm_retries: u32,
+}
+
+/// The `--executor` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ExecutorKind {
+    /// Workers on this machine.
+    Local,
+    /// Workers in Slurm array tasks.
+    Slurm,
+}
+
+impl ExecutorArgs {
+    fn choice(&self) -> Result<ExecutorChoice> {
+        let slurm_only = self.slurm_partition.is_some() || self.slurm_args.is_some();
+        match self.executor {
+            ExecutorKind::Local if slurm_only || self.shared_dir.is_some() => anyhow::bail!(
+                "--slurm-partition, --slurm-args and --shared-dir apply to --executor slurm"
+            ),
+            ExecutorKind::Local => Ok(ExecutorChoice::Local),
+            ExecutorKind::Slurm => {
+                let shared_dir = self.shared_dir.clone().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--executor slurm needs --shared-dir: a directory every node sees \
+                         at the same path"
+                    )
+                })?;
+                let extra_args = match &self.slurm_args {
+                    Some(args) => shell_words::split(args)
+                        .map_err(|e| anyhow::anyhow!("--slurm-args `{args}`: {e}"))?,
+                    None => Vec::new(),
+                };
+                Ok(ExecutorChoice::Slurm(SlurmOptions {
+                    partition: self.slurm_partition.clone(),
+                    extra_args,
+                    shared_dir,
+                    retries: self.slurm_retries,
+                }))
+            }
+        }
+    }
 }
 
 impl MeasureArgs {
@@ -271,6 +342,7 @@ impl MeasureArgs {
             results_dir: self.results.clone(),
             limits: self.limits.clone(),
             command: std::env::args().collect::<Vec<_>>().join(" "),
+            executor: self.executor.choice()?,
         })
     }
 }
@@ -450,6 +522,9 @@ pub fn main() -> ExitCode {
         Command::ExportRl(args) => export_rl(&args),
         Command::Worker => crate::worker::main()
             .map(|code| code == 0)
+            .map_err(|e| anyhow::anyhow!(e)),
+        Command::SlurmTask { dir } => crate::coordinator::executor::mailbox::serve(&dir)
+            .map(|()| true)
             .map_err(|e| anyhow::anyhow!(e)),
     };
     match result {

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use annvil_core::SplitMix64;
@@ -24,7 +25,10 @@ use annvil_results::{
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use super::measurer::{Built, Limits, Session, Timed};
+use super::executor::mailbox::{Mailbox, TaskSpec};
+use super::executor::slurm::{Cluster, SlurmOptions, Task};
+use super::executor::{self, Executor, Local, WorkerSession};
+use super::measurer::{Built, Limits, Timed};
 use crate::cli::WorkerLimits;
 use crate::prepare::{Prepared, PreparedState, prepare_variants};
 use crate::protocol::{EvaluateJob, NO_ID, PipelineSpec, base_file};
@@ -62,6 +66,17 @@ pub struct EvaluateOptions {
     pub limits: WorkerLimits,
     /// The command line, for the run record.
     pub command: String,
+    /// Where the measurements run.
+    pub executor: ExecutorChoice,
+}
+
+/// Where `host evaluate` runs its workers (`--executor`).
+#[derive(Clone, Debug)]
+pub enum ExecutorChoice {
+    /// On this machine.
+    Local,
+    /// One Slurm array task per (variant, build set).
+    Slurm(SlurmOptions),
 }
 
 /// The progress display: bars on a terminal, plain lines otherwise.
@@ -197,19 +212,35 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
         dataset_hash: &dataset_hash,
         truth: &truth,
         base: &base,
-        base_stamp: std::cell::Cell::new(base_stamp),
+        base_stamp: Mutex::new(base_stamp),
         progress: &progress,
     };
     let mut all_ok = true;
-    let scratch = scratch_root()?;
+    let scratch = executor::scratch_root().context("creating the workers' scratch directory")?;
+    let mut pending = Vec::new();
     for variant in &prepared {
         if let PreparedState::Ready { spec, .. } = &variant.state
             && let Some(lineage) = &spec.lineage
         {
             store.record_lineage(&variant.name, lineage)?;
         }
-        all_ok &= evaluation.variant(variant, &mut store, run, scratch.path())?;
+        all_ok &= evaluation.variant(variant, &mut store, run, &mut pending)?;
     }
+    all_ok &= match &options.executor {
+        ExecutorChoice::Local => {
+            let local = Local {
+                limits: evaluation.limits.clone(),
+                scratch: scratch.path().to_path_buf(),
+            };
+            let mut ok = true;
+            for build_set in &pending {
+                let outcome = evaluation.run_build_set(build_set, &local)?;
+                ok &= evaluation.record(build_set, outcome, &mut store)?;
+            }
+            ok
+        }
+        ExecutorChoice::Slurm(slurm) => evaluation.measure_on_slurm(&pending, slurm, &mut store)?,
+    };
     let scope = annvil_results::Scope {
         dataset_name: dataset.name.clone(),
         dataset_hash: dataset_hash.clone(),
@@ -255,8 +286,17 @@ struct Evaluation<'a> {
     /// The base vectors file workers build from.
     base: &'a Path,
     /// The base file as last verified.
-    base_stamp: std::cell::Cell<base_file::Stamp>,
+    base_stamp: Mutex<base_file::Stamp>,
     progress: &'a Progress,
+}
+
+/// One (variant, build set) the database does not hold yet.
+struct PendingBuildSet<'p> {
+    id: annvil_results::EvalId,
+    key: EvaluationKey,
+    spec: &'p VariantSpec,
+    job: EvaluateJob,
+    label: String,
 }
 
 impl Evaluation<'_> {
@@ -288,14 +328,14 @@ impl Evaluation<'_> {
         }
     }
 
-    /// Evaluates every build-parameter set of one variant; true when all
-    /// succeeded (or were already in the database).
-    fn variant(
+    /// Records a variant that cannot be measured, and adds the build sets
+    /// the database does not hold yet to `pending`; false when it failed.
+    fn variant<'p>(
         &self,
-        variant: &Prepared,
+        variant: &'p Prepared,
         store: &mut Store,
         run: annvil_results::RunId,
-        scratch: &Path,
+        pending: &mut Vec<PendingBuildSet<'p>>,
     ) -> Result<bool> {
         let (spec, pipeline, hash) = match &variant.state {
             PreparedState::Ready {
@@ -322,7 +362,6 @@ impl Evaluation<'_> {
                 return Ok(false);
             }
         };
-        let mut ok = true;
         for build_params in spec.build_sets() {
             let key = self.key(&variant.name, hash, &build_params);
             let label = if build_params.is_empty() {
@@ -341,33 +380,180 @@ impl Evaluation<'_> {
             }
             let id = store.start_evaluation(&key, run)?;
             let job = self.job(pipeline.clone(), build_params.clone());
-            match self.run_build_set(spec, &job, &label, scratch)? {
-                Outcome::Measured { build, points } => {
-                    let outcome = EvaluationOutcome {
-                        build_seconds: build.seconds,
-                        index_memory_bytes: Some(build.reported_bytes),
-                        rss_bytes: Some(build.rss_bytes),
-                        build_log: None,
-                        build_threads: self.options.build_threads as u32,
-                        sandboxed: self.limits.sandboxed,
-                        implementation: if job.pipeline.python.is_some() {
-                            Implementation::PythonBridge
-                        } else {
-                            Implementation::Native
-                        },
-                    };
-                    store.finish_evaluation(id, &outcome, &points)?;
-                }
-                Outcome::Failed(mut failure) => {
-                    self.progress
-                        .line(&format!("{label}: FAILED: {}", failure.reason));
-                    failure.sandboxed = Some(self.limits.sandboxed);
-                    store.fail_evaluation(id, &failure)?;
-                    ok = false;
-                }
+            pending.push(PendingBuildSet {
+                id,
+                key,
+                spec,
+                job,
+                label,
+            });
+        }
+        Ok(true)
+    }
+
+    /// Stores how one build set went; false when it failed.
+    fn record(&self, build_set: &PendingBuildSet, outcome: Outcome, store: &mut Store) -> Result<bool> {
+        match outcome {
+            Outcome::Measured { build, points } => {
+                let outcome = EvaluationOutcome {
+                    build_seconds: build.seconds,
+                    index_memory_bytes: Some(build.reported_bytes),
+                    rss_bytes: Some(build.rss_bytes),
+                    build_log: None,
+                    build_threads: self.options.build_threads as u32,
+                    sandboxed: self.limits.sandboxed,
+                    implementation: if build_set.job.pipeline.python.is_some() {
+                        Implementation::PythonBridge
+                    } else {
+                        Implementation::Native
+                    },
+                };
+                store.finish_evaluation(build_set.id, &outcome, &points)?;
+                Ok(true)
+            }
+            Outcome::Failed(mut failure) => {
+                self.progress
+                    .line(&format!("{}: FAILED: {}", build_set.label, failure.reason));
+                failure.sandboxed = Some(self.limits.sandboxed);
+                store.fail_evaluation(build_set.id, &failure)?;
+                Ok(false)
             }
         }
+    }
+
+    /// Measures `pending` as tasks of one Slurm job array, all at once,
+    /// adopting the tasks a previous coordinator left queued or running,
+    /// and resubmitting lost tasks; stores each outcome.
+    fn measure_on_slurm(
+        &self,
+        pending: &[PendingBuildSet],
+        slurm: &SlurmOptions,
+        store: &mut Store,
+    ) -> Result<bool> {
+        if pending.is_empty() {
+            return Ok(true);
+        }
+        let cluster = Cluster::new(slurm.clone())?;
+        let (base, base_hash) = cluster.stage_base(self.base, self.dataset_hash)?;
+        let capacity = QueryPlan::new(self.dataset.test.len(), self.options.runs).slice;
+        let mut specs = Vec::new();
+        let mut attempts: Vec<Option<(PathBuf, Task)>> = Vec::new();
+        let mut to_submit = Vec::new();
+        for (i, build_set) in pending.iter().enumerate() {
+            let mut job = cluster.stage_job(&build_set.job)?;
+            job.base = base.clone();
+            let spec = TaskSpec {
+                job,
+                base_hash: base_hash.clone(),
+                dim: self.dataset.train.dim(),
+                capacity,
+                timeout_secs: self.limits.timeout.as_secs(),
+                memory_bytes: self.limits.memory_bytes,
+                sandboxed: self.limits.sandboxed,
+            };
+            let evaluation = cluster.evaluation_dir(&key_hash(&build_set.key));
+            match cluster.adoptable(&evaluation) {
+                Some((dir, task)) => {
+                    self.progress.line(&format!(
+                        "{}: adopting Slurm task {} ({})",
+                        build_set.label,
+                        task.id,
+                        dir.display()
+                    ));
+                    attempts.push(Some((dir, task)));
+                }
+                None => {
+                    to_submit.push((i, cluster.new_attempt(&evaluation, &spec)?));
+                    attempts.push(None);
+                }
+            }
+            specs.push(spec);
+        }
+        if !to_submit.is_empty() {
+            let dirs: Vec<PathBuf> = to_submit.iter().map(|(_, dir)| dir.clone()).collect();
+            let tasks = cluster.submit(&dirs, self.task_cpus())?;
+            self.progress.line(&format!(
+                "submitted {} Slurm task(s): job {}",
+                tasks.len(),
+                tasks[0].id.split('_').next().unwrap_or_default()
+            ));
+            for ((i, dir), task) in to_submit.into_iter().zip(tasks) {
+                attempts[i] = Some((dir, task));
+            }
+        }
+        let mut ok = true;
+        std::thread::scope(|scope| -> Result<()> {
+            let running: Vec<_> = pending
+                .iter()
+                .zip(attempts)
+                .zip(&specs)
+                .map(|((build_set, attempt), spec)| {
+                    let attempt = attempt.expect("every build set has an attempt");
+                    let cluster = &cluster;
+                    scope.spawn(move || self.measure_remotely(build_set, attempt, spec, cluster))
+                })
+                .collect();
+            for (build_set, thread) in pending.iter().zip(running) {
+                let outcome = thread.join().expect("a measuring thread panicked")?;
+                ok &= self.record(build_set, outcome, store)?;
+            }
+            Ok(())
+        })?;
         Ok(ok)
+    }
+
+    /// CPUs each Slurm task asks for: the build's threads, or the search's
+    /// when more.
+    fn task_cpus(&self) -> usize {
+        self.options
+            .build_threads
+            .max(self.options.batch_threads.unwrap_or(1))
+    }
+
+    /// Measures one build set through the mailbox of `attempt`; a task
+    /// that ends without answering is resubmitted in a fresh attempt, up
+    /// to the cluster's retries.
+    fn measure_remotely(
+        &self,
+        build_set: &PendingBuildSet,
+        attempt: (PathBuf, Task),
+        spec: &TaskSpec,
+        cluster: &Cluster,
+    ) -> Result<Outcome> {
+        let (mut dir, mut task) = attempt;
+        let mut resubmitted = 0;
+        loop {
+            let mailbox = Mailbox::new(dir.clone(), task, self.options.k);
+            let outcome = self.run_build_set(build_set, &mailbox)?;
+            mailbox.close();
+            let Some(reason) = mailbox.lost() else {
+                if let Some(node) = mailbox.node() {
+                    self.progress.line(&format!(
+                        "{}: measured on {} ({})",
+                        build_set.label, node.hostname, node.cpu_model
+                    ));
+                }
+                return Ok(outcome);
+            };
+            if resubmitted == cluster.retries() {
+                return Ok(Outcome::Failed(Failure::new(
+                    format!("{reason}; given up after {resubmitted} resubmission(s)"),
+                    "",
+                )));
+            }
+            resubmitted += 1;
+            self.progress.line(&format!(
+                "{}: {reason}; resubmitting ({resubmitted} of {})",
+                build_set.label,
+                cluster.retries()
+            ));
+            let evaluation = dir.parent().expect("attempts live in a directory").to_path_buf();
+            dir = cluster.new_attempt(&evaluation, spec)?;
+            task = cluster
+                .submit(std::slice::from_ref(&dir), self.task_cpus())?
+                .pop()
+                .expect("one task per directory");
+        }
     }
 
     /// The job of one build set of `pipeline` in this evaluation's mode.
@@ -388,41 +574,28 @@ impl Evaluation<'_> {
         }
     }
 
-    /// Starts a worker for `job` in a private scratch directory and builds.
-    fn start_worker(
+    /// Starts a worker for `job` through `executor` and builds.
+    fn start_worker<'e>(
         &self,
         job: &EvaluateJob,
-        scratch: &Path,
+        executor: &'e dyn Executor,
         capacity: usize,
-    ) -> Result<(Session, Built, tempfile::TempDir), String> {
+    ) -> Result<(Box<dyn WorkerSession + 'e>, Built), String> {
         // Repaired here if anything changed it since it was last verified.
-        let stamp = base_file::ensure(self.base, &self.dataset.train, Some(self.base_stamp.get()))
+        let mut verified = self.base_stamp.lock().unwrap_or_else(|e| e.into_inner());
+        *verified = base_file::ensure(self.base, &self.dataset.train, Some(*verified))
             .map_err(|e| format!("verifying {}: {e}", self.base.display()))?;
-        self.base_stamp.set(stamp);
-        let private = tempfile::tempdir_in(scratch).map_err(|e| e.to_string())?;
-        let mut job = job.clone();
-        job.exchange = private.path().join("exchange");
-        let mut session = Session::start(
-            &job,
-            &self.limits,
-            private.path(),
-            self.dataset.train.dim(),
-            capacity,
-        )?;
-        let built = session.build()?;
-        Ok((session, built, private))
+        drop(verified);
+        executor.start(job, self.dataset.train.dim(), capacity)
     }
 
     /// Measures one build set: builds in a worker, then measures every
     /// sweep point, moving to a freshly built worker whenever the current
     /// one has been given too many of the queries.
-    fn run_build_set(
-        &self,
-        spec: &VariantSpec,
-        job: &EvaluateJob,
-        label: &str,
-        scratch: &Path,
-    ) -> Result<Outcome> {
+    fn run_build_set(&self, build_set: &PendingBuildSet, executor: &dyn Executor) -> Result<Outcome> {
+        let PendingBuildSet {
+            spec, job, label, ..
+        } = build_set;
         let bar = self.progress.bar(
             spec.sweep_points().len().max(1) as u64,
             "{prefix:30} [{bar:20}] {pos}/{len} points {msg}",
@@ -432,7 +605,7 @@ impl Evaluation<'_> {
         let mut plan = QueryPlan::new(self.dataset.test.len(), self.options.runs);
         let mut stderr_tail = String::new();
         let measured = (|| -> Result<(Built, Vec<SweepPoint>), String> {
-            let (mut session, build, mut private) = self.start_worker(job, scratch, plan.slice)?;
+            let (mut session, build) = self.start_worker(job, executor, plan.slice)?;
             bar.set_message(format!("built in {:.1}s", build.seconds));
             let adaptive_knob = self.options.adaptive.then(|| adaptive_knob(spec)).flatten();
             let policy = AdaptivePolicy {
@@ -448,9 +621,10 @@ impl Evaluation<'_> {
                         // next point goes to a fresh process, rebuilt.
                         session.finish()?;
                         plan.refill();
-                        (session, _, private) = self.start_worker(job, scratch, plan.slice)?;
+                        (session, _) = self.start_worker(job, executor, plan.slice)?;
                     }
-                    let point = self.measure_point(&mut session, &mut plan, &knobs, points.len());
+                    let point =
+                        self.measure_point(session.as_mut(), &mut plan, &knobs, points.len());
                     stderr_tail = session.stderr_tail();
                     let point = point?;
                     bar.inc(1);
@@ -466,7 +640,6 @@ impl Evaluation<'_> {
                 }
             }
             session.finish()?;
-            drop(private);
             Ok((build, points))
         })();
         bar.finish_and_clear();
@@ -494,7 +667,7 @@ impl Evaluation<'_> {
     /// runs, its QPS the fastest run's.
     fn measure_point(
         &self,
-        session: &mut Session,
+        session: &mut dyn WorkerSession,
         plan: &mut QueryPlan,
         knobs: &ParamMap,
         index: usize,
@@ -562,7 +735,12 @@ impl Evaluation<'_> {
 
     /// Answers one slice of unscored queries (base vectors), so caches and
     /// lazily made state are warm before the timed runs.
-    fn warm_up(&self, session: &mut Session, plan: &QueryPlan, index: usize) -> Result<(), String> {
+    fn warm_up(
+        &self,
+        session: &mut dyn WorkerSession,
+        plan: &QueryPlan,
+        index: usize,
+    ) -> Result<(), String> {
         let train = &self.dataset.train;
         let warmup: Vec<&[f32]> = shuffled(train.len(), 1_000 + index as u64)
             .into_iter()
@@ -587,9 +765,13 @@ impl Evaluation<'_> {
         pipeline.search_params.clear();
         let job = self.job(pipeline, ParamMap::new());
         let mut plan = QueryPlan::new(self.dataset.test.len(), self.options.runs);
-        let (mut session, _, _private) = self.start_worker(&job, scratch, plan.slice)?;
+        let local = Local {
+            limits: self.limits.clone(),
+            scratch: scratch.to_path_buf(),
+        };
+        let (mut session, _) = self.start_worker(&job, &local, plan.slice)?;
         session.configure(&ParamMap::new())?;
-        self.warm_up(&mut session, &plan, 0)?;
+        self.warm_up(session.as_mut(), &plan, 0)?;
         let mut fastest = f64::INFINITY;
         for _ in 0..plan.runs_per_point {
             let slice = plan.take().expect("the plan serves whole points");
@@ -744,18 +926,6 @@ fn shuffled(n: usize, seed: u64) -> Vec<usize> {
     order
 }
 
-/// Where workers get their private scratch directories: a tmpfs when the
-/// machine has one, so the exchange is plain shared memory.
-fn scratch_root() -> Result<tempfile::TempDir> {
-    let shm = Path::new("/dev/shm");
-    let dir = if shm.is_dir() {
-        tempfile::Builder::new().prefix("annvil-").tempdir_in(shm)
-    } else {
-        tempfile::Builder::new().prefix("annvil-").tempdir()
-    };
-    Ok(dir?)
-}
-
 /// How a sweep point is named in messages.
 fn point_label(knobs: &ParamMap) -> String {
     if knobs.is_empty() {
@@ -797,6 +967,12 @@ fn next_knobs(knob: &str, policy: &AdaptivePolicy, points: &[SweepPoint]) -> Vec
         .into_iter()
         .map(|value| BTreeMap::from([(knob.to_owned(), value.to_string())]))
         .collect()
+}
+
+/// A short, stable name of an evaluation key (its attempt directory).
+fn key_hash(key: &EvaluationKey) -> String {
+    let text = serde_json::to_vec(key).expect("keys serialize");
+    blake3::hash(&text).to_hex()[..24].to_owned()
 }
 
 fn params_text(params: &ParamMap) -> String {

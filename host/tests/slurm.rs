@@ -1,0 +1,236 @@
+//! `host evaluate --executor slurm` against a real Slurm (the one-node
+//! cluster of `scripts/slurm-one-node` in CI): the same figures as the
+//! local executor, a cancelled task resubmitted, a killed coordinator
+//! resumed. Where no Slurm answers, each test says so and does not run.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Small enough that a whole array takes seconds.
+const DATASET: &str = "synthetic:n=2000,queries=200,dim=16,clusters=8,seed=5";
+
+/// True when Slurm answers here; otherwise says plainly that the test did
+/// not run.
+fn slurm_runs(test: &str) -> bool {
+    let answers = Command::new("sinfo")
+        .args(["-h", "-o", "%P"])
+        .output()
+        .is_ok_and(|out| out.status.success() && !out.stdout.trim_ascii().is_empty());
+    if !answers {
+        eprintln!("Slurm is not installed/running: the Slurm test `{test}` did not run");
+    }
+    answers
+}
+
+/// `host evaluate` arguments: a declared sweep, one build thread (so the
+/// graphs, hence the recalls, do not depend on thread timing).
+fn evaluate_args(results: &Path, variants: &[&str], executor: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "evaluate",
+        "--dataset",
+        DATASET,
+        "--runs",
+        "2",
+        "--no-adaptive",
+        "--build-threads",
+        "1",
+        "--results",
+        results.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(executor.iter().map(|a| a.to_string()));
+    args.extend(variants.iter().map(|v| v.to_string()));
+    args
+}
+
+fn slurm_executor(shared: &Path) -> Vec<String> {
+    vec![
+        "--executor".into(),
+        "slurm".into(),
+        "--shared-dir".into(),
+        shared.to_str().unwrap().into(),
+    ]
+}
+
+fn host(args: &[String]) -> std::process::Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::host(&args)
+}
+
+/// (variant, status, search parameters, recall) of every sweep point, in order.
+type Figure = (String, String, Option<String>, Option<f64>);
+
+fn figures(results: &Path) -> Vec<Figure> {
+    let conn = rusqlite::Connection::open(results.join("results.sqlite")).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT e.variant_name, e.status, p.search_params_json, p.recall \
+             FROM evaluations e LEFT JOIN sweep_points p ON p.evaluation_id = e.id \
+             ORDER BY e.variant_name, e.build_params_json, p.search_params_json",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// The attempt directories the shared directory holds.
+fn attempts(shared: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for evaluation in std::fs::read_dir(shared.join("tasks")).into_iter().flatten().flatten() {
+        for attempt in std::fs::read_dir(evaluation.path()).into_iter().flatten().flatten() {
+            found.push(attempt.path());
+        }
+    }
+    found.sort();
+    found
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn slurm_gives_the_local_statuses_and_recalls() {
+    if !slurm_runs("slurm_gives_the_local_statuses_and_recalls") {
+        return;
+    }
+    let variants = ["variants/bruteforce", "variants/hnsw", "variants/glass-style"];
+    let local = tempfile::tempdir().unwrap();
+    let out = host(&evaluate_args(local.path(), &variants, &[]));
+    assert!(out.status.success(), "{}", common::text(&out));
+
+    let results = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let executor = slurm_executor(shared.path());
+    let executor: Vec<&str> = executor.iter().map(String::as_str).collect();
+    let out = host(&evaluate_args(results.path(), &variants, &executor));
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("submitted 3 Slurm task(s)"), "{text}");
+    assert!(text.contains("measured on "), "{text}");
+
+    let remote = figures(results.path());
+    assert_eq!(remote, figures(local.path()), "{text}");
+    assert!(remote.iter().all(|f| f.1 == "ok"), "{remote:?}");
+    assert_eq!(attempts(shared.path()).len(), 3, "one attempt per evaluation");
+}
+
+#[test]
+fn a_cancelled_task_is_recorded_and_resubmitted() {
+    if !slurm_runs("a_cancelled_task_is_recorded_and_resubmitted") {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let args = evaluate_args(results.path(), &["variants/bruteforce"], &[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
+        .current_dir(common::root())
+        .args(&args)
+        .args(slurm_executor(shared.path()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut task = String::new();
+    wait_for("the first task's submission", || {
+        let Some(attempt) = attempts(shared.path()).pop() else {
+            return false;
+        };
+        task = std::fs::read_to_string(attempt.join("slurm-task")).unwrap_or_default();
+        !task.is_empty()
+    });
+    let cancelled = Command::new("scancel").arg(task.trim()).status().unwrap();
+    assert!(cancelled.success());
+    let out = child.wait_with_output().unwrap();
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("Slurm task {} ended CANCELLED", task.trim())),
+        "Slurm's state is said: {text}"
+    );
+    assert!(text.contains("resubmitting (1 of 2)"), "{text}");
+    assert_eq!(attempts(shared.path()).len(), 2, "{text}");
+    let figures = figures(results.path());
+    assert!(
+        !figures.is_empty() && figures.iter().all(|f| f.1 == "ok"),
+        "{figures:?}"
+    );
+}
+
+#[test]
+fn a_killed_coordinator_resumes_by_adopting_its_tasks() {
+    if !slurm_runs("a_killed_coordinator_resumes_by_adopting_its_tasks") {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let variants = ["variants/bruteforce", "variants/hnsw"];
+    let mut args = evaluate_args(results.path(), &variants, &[]);
+    args.extend(slurm_executor(shared.path()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
+        .current_dir(common::root())
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first reply", || {
+        attempts(shared.path())
+            .iter()
+            .any(|a| a.join("reply-00000.json").exists())
+    });
+    child.kill().unwrap(); // SIGKILL: no chance to tidy up
+    child.wait().unwrap();
+    let answered: Vec<usize> = attempts(shared.path())
+        .iter()
+        .map(|a| replies(a))
+        .collect();
+
+    let out = host(&args);
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("adopting Slurm task"), "{text}");
+    let after = attempts(shared.path());
+    assert_eq!(after.len(), 2, "no task was resubmitted: {after:?}\n{text}");
+    for (attempt, before) in after.iter().zip(answered) {
+        // Every reply of the first coordinator was reused: the task
+        // answered each request number once (a replayed request is not
+        // sent again), and the journal only grew.
+        assert!(replies(attempt) >= before, "{}", attempt.display());
+        assert_eq!(replies(attempt), requests(attempt), "{}", attempt.display());
+    }
+    let figures = figures(results.path());
+    assert!(figures.iter().all(|f| f.1 == "ok"), "{figures:?}");
+    let names: std::collections::BTreeSet<&str> = figures.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(names.len(), 2, "{figures:?}");
+}
+
+fn count(dir: &Path, prefix: &str) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(prefix) && name.ends_with(".json")
+        })
+        .count()
+}
+
+fn replies(attempt: &Path) -> usize {
+    count(attempt, "reply-")
+}
+
+fn requests(attempt: &Path) -> usize {
+    count(attempt, "request-")
+}
