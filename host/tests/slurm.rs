@@ -82,8 +82,16 @@ fn figures(results: &Path) -> Vec<Figure> {
 /// The attempt directories the shared directory holds.
 fn attempts(shared: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    for evaluation in std::fs::read_dir(shared.join("tasks")).into_iter().flatten().flatten() {
-        for attempt in std::fs::read_dir(evaluation.path()).into_iter().flatten().flatten() {
+    for evaluation in std::fs::read_dir(shared.join("tasks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for attempt in std::fs::read_dir(evaluation.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             found.push(attempt.path());
         }
     }
@@ -104,7 +112,11 @@ fn slurm_gives_the_local_statuses_and_recalls() {
     if !slurm_runs("slurm_gives_the_local_statuses_and_recalls") {
         return;
     }
-    let variants = ["variants/bruteforce", "variants/hnsw", "variants/glass-style"];
+    let variants = [
+        "variants/bruteforce",
+        "variants/hnsw",
+        "variants/glass-style",
+    ];
     let local = tempfile::tempdir().unwrap();
     let out = host(&evaluate_args(local.path(), &variants, &[]));
     assert!(out.status.success(), "{}", common::text(&out));
@@ -122,7 +134,11 @@ fn slurm_gives_the_local_statuses_and_recalls() {
     let remote = figures(results.path());
     assert_eq!(remote, figures(local.path()), "{text}");
     assert!(remote.iter().all(|f| f.1 == "ok"), "{remote:?}");
-    assert_eq!(attempts(shared.path()).len(), 3, "one attempt per evaluation");
+    assert_eq!(
+        attempts(shared.path()).len(),
+        3,
+        "one attempt per evaluation"
+    );
 }
 
 #[test]
@@ -191,10 +207,7 @@ fn a_killed_coordinator_resumes_by_adopting_its_tasks() {
     });
     child.kill().unwrap(); // SIGKILL: no chance to tidy up
     child.wait().unwrap();
-    let answered: Vec<usize> = attempts(shared.path())
-        .iter()
-        .map(|a| replies(a))
-        .collect();
+    let answered: Vec<usize> = attempts(shared.path()).iter().map(|a| replies(a)).collect();
 
     let out = host(&args);
     let text = common::text(&out);

@@ -392,7 +392,12 @@ impl Evaluation<'_> {
     }
 
     /// Stores how one build set went; false when it failed.
-    fn record(&self, build_set: &PendingBuildSet, outcome: Outcome, store: &mut Store) -> Result<bool> {
+    fn record(
+        &self,
+        build_set: &PendingBuildSet,
+        outcome: Outcome,
+        store: &mut Store,
+    ) -> Result<bool> {
         match outcome {
             Outcome::Measured { build, points } => {
                 let outcome = EvaluationOutcome {
@@ -547,7 +552,10 @@ impl Evaluation<'_> {
                 build_set.label,
                 cluster.retries()
             ));
-            let evaluation = dir.parent().expect("attempts live in a directory").to_path_buf();
+            let evaluation = dir
+                .parent()
+                .expect("attempts live in a directory")
+                .to_path_buf();
             dir = cluster.new_attempt(&evaluation, spec)?;
             task = cluster
                 .submit(std::slice::from_ref(&dir), self.task_cpus())?
@@ -592,7 +600,11 @@ impl Evaluation<'_> {
     /// Measures one build set: builds in a worker, then measures every
     /// sweep point, moving to a freshly built worker whenever the current
     /// one has been given too many of the queries.
-    fn run_build_set(&self, build_set: &PendingBuildSet, executor: &dyn Executor) -> Result<Outcome> {
+    fn run_build_set(
+        &self,
+        build_set: &PendingBuildSet,
+        executor: &dyn Executor,
+    ) -> Result<Outcome> {
         let PendingBuildSet {
             spec, job, label, ..
         } = build_set;

@@ -297,9 +297,8 @@ impl Mailbox {
         loop {
             if reply_file.exists() {
                 let bytes = read_bounded(&reply_file, MAX_REPLY_BYTES).map_err(Lost)?;
-                return serde_json::from_slice(&bytes).map_err(|e| {
-                    Lost(format!("invalid reply {}: {e}", reply_file.display()))
-                });
+                return serde_json::from_slice(&bytes)
+                    .map_err(|e| Lost(format!("invalid reply {}: {e}", reply_file.display())));
             }
             if watched.elapsed() >= WATCH_INTERVAL {
                 watched = Instant::now();
@@ -339,7 +338,9 @@ impl Executor for Mailbox {
                 node,
             } => {
                 if !(seconds.is_finite() && seconds >= 0.0) {
-                    return Err(format!("invalid reply from the task: build took {seconds}s"));
+                    return Err(format!(
+                        "invalid reply from the task: build took {seconds}s"
+                    ));
                 }
                 self.state.borrow_mut().node = Some(node);
                 Ok((
@@ -370,7 +371,10 @@ fn unexpected(reply: &TaskReply) -> String {
 
 impl WorkerSession for RemoteSession<'_> {
     fn configure(&mut self, knobs: &ParamMap) -> Result<(), String> {
-        match self.mailbox.send(&TaskRequest::Configure(knobs.clone()), None)? {
+        match self
+            .mailbox
+            .send(&TaskRequest::Configure(knobs.clone()), None)?
+        {
             TaskReply::Configured => Ok(()),
             other => Err(unexpected(&other)),
         }
@@ -466,30 +470,53 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         memory_bytes: spec.memory_bytes,
         sandboxed: spec.sandboxed,
     };
+    let mut job = spec.job.clone();
+    // The coordinator's CPU numbers mean nothing here: pin to the last CPU
+    // Slurm gave this task.
+    if job.pin_cpu.is_some() {
+        job.pin_cpu = allowed_cpus().last().copied();
+    }
     let scratch =
         super::scratch_root().map_err(|e| format!("creating a scratch directory: {e}"))?;
-    let mut worker: Option<(Session, tempfile::TempDir)> = None;
-    let node = Node::here();
+    let mut server = Server {
+        spec: TaskSpec { job, ..spec },
+        limits,
+        scratch,
+        node: Node::here(),
+        worker: None,
+    };
     // Resume after the last reply (a task adopted by a restarted coordinator).
     let mut n = 0;
     while reply_path(dir, n).exists() {
         n += 1;
     }
     loop {
-        let request = wait_for_request(dir, n)?;
-        let reply = match request {
+        let reply = match wait_for_request(dir, n)? {
             TaskRequest::Exit => {
                 write_reply(dir, n, &TaskReply::Exited)?;
                 return Ok(());
             }
-            request => answer(request, &spec, &limits, scratch.path(), &mut worker, &node, dir, n),
+            TaskRequest::Run { queries } => server.run(queries, &queries_path(dir, n)),
+            request => server.answer(request),
         };
         if matches!(reply, TaskReply::Failed { .. }) {
-            worker = None;
+            server.worker = None;
         }
         write_reply(dir, n, &reply)?;
         n += 1;
     }
+}
+
+/// The CPUs this process may run on (its affinity mask).
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is this process.
+    let ok = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } == 0;
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `i` is below CPU_SETSIZE, the set's capacity.
+        .filter(|&i| ok && unsafe { libc::CPU_ISSET(i, &set) })
+        .collect()
 }
 
 fn write_reply(dir: &Path, n: usize, reply: &TaskReply) -> Result<(), String> {
@@ -514,85 +541,111 @@ fn wait_for_request(dir: &Path, n: usize) -> Result<TaskRequest, String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Answers one request with the local measurer.
-#[allow(clippy::too_many_arguments)]
-fn answer(
-    request: TaskRequest,
-    spec: &TaskSpec,
-    limits: &Limits,
-    scratch: &Path,
-    worker: &mut Option<(Session, tempfile::TempDir)>,
-    node: &Node,
-    dir: &Path,
-    n: usize,
-) -> TaskReply {
-    let failed = |reason: String, session: Option<&Session>| TaskReply::Failed {
-        reason,
+/// The task's side: the local measurer and the worker it drives.
+struct Server {
+    spec: TaskSpec,
+    limits: Limits,
+    scratch: tempfile::TempDir,
+    node: Node,
+    worker: Option<(Session, tempfile::TempDir)>,
+}
+
+fn failed(reason: impl Into<String>, session: Option<&Session>) -> TaskReply {
+    TaskReply::Failed {
+        reason: reason.into(),
         stderr_tail: session.map(Session::stderr_tail).unwrap_or_default(),
-    };
-    match request {
-        TaskRequest::Start => {
-            match start_session(&spec.job, limits, scratch, spec.dim, spec.capacity) {
-                Ok((session, built, private)) => {
-                    *worker = Some((session, private));
-                    TaskReply::Built {
-                        seconds: built.seconds,
-                        reported_bytes: built.reported_bytes,
-                        rss_bytes: built.rss_bytes,
-                        node: node.clone(),
+    }
+}
+
+impl Server {
+    /// Answers `start`, `configure` and `finish`.
+    fn answer(&mut self, request: TaskRequest) -> TaskReply {
+        let spec = &self.spec;
+        match request {
+            TaskRequest::Start => {
+                // A worker left from before is ended first.
+                self.worker = None;
+                match start_session(
+                    &spec.job,
+                    &self.limits,
+                    self.scratch.path(),
+                    spec.dim,
+                    spec.capacity,
+                ) {
+                    Ok((session, built, private)) => {
+                        self.worker = Some((session, private));
+                        TaskReply::Built {
+                            seconds: built.seconds,
+                            reported_bytes: built.reported_bytes,
+                            rss_bytes: built.rss_bytes,
+                            node: self.node.clone(),
+                        }
                     }
+                    Err(reason) => failed(reason, None),
                 }
-                Err(reason) => failed(reason, None),
             }
-        }
-        TaskRequest::Configure(knobs) => match worker.as_mut() {
-            Some((session, _)) => match session.configure(&knobs) {
-                Ok(()) => TaskReply::Configured,
-                Err(reason) => failed(reason, Some(session)),
-            },
-            None => failed("configure before start".into(), None),
-        },
-        TaskRequest::Run { queries } => {
-            let Some((session, _)) = worker.as_mut() else {
-                return failed("run before start".into(), None);
-            };
-            if queries == 0 || queries > spec.capacity {
-                return failed(format!("run of {queries} queries (capacity {})", spec.capacity), None);
-            }
-            let bytes = match read_bounded(&queries_path(dir, n), (queries * spec.dim * 4) as u64) {
-                Ok(bytes) if bytes.len() == queries * spec.dim * 4 => bytes,
-                Ok(bytes) => {
-                    return failed(
-                        format!("queries file holds {} bytes, not {queries} queries", bytes.len()),
-                        None,
-                    );
-                }
-                Err(reason) => return failed(reason, None),
-            };
-            let floats: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            let rows: Vec<&[f32]> = floats.chunks_exact(spec.dim).collect();
-            match session.run(&rows) {
-                Ok(timed) => TaskReply::Ran {
-                    seconds: timed.seconds,
-                    cpu_seconds: timed.cpu_seconds,
-                    latencies_us: timed.latencies_us,
-                    ids: timed.ids,
-                    distance_computations: timed.distance_computations,
+            TaskRequest::Configure(knobs) => match self.worker.as_mut() {
+                Some((session, _)) => match session.configure(&knobs) {
+                    Ok(()) => TaskReply::Configured,
+                    Err(reason) => failed(reason, Some(session)),
                 },
-                Err(reason) => failed(reason, Some(session)),
+                None => failed("protocol violation: configure before start", None),
+            },
+            TaskRequest::Finish => match self.worker.take() {
+                Some((session, _private)) => match session.finish() {
+                    Ok(()) => TaskReply::Finished,
+                    Err(reason) => failed(reason, None),
+                },
+                None => failed("protocol violation: finish before start", None),
+            },
+            TaskRequest::Run { .. } | TaskRequest::Exit => {
+                unreachable!("answered by serve")
             }
         }
-        TaskRequest::Finish => match worker.take() {
-            Some((session, _private)) => match session.finish() {
-                Ok(()) => TaskReply::Finished,
-                Err(reason) => failed(reason, None),
+    }
+
+    /// One timed run over the `queries` vectors in `file`.
+    fn run(&mut self, queries: usize, file: &Path) -> TaskReply {
+        let (dim, capacity) = (self.spec.dim, self.spec.capacity);
+        let Some((session, _)) = self.worker.as_mut() else {
+            return failed("protocol violation: run before start", None);
+        };
+        if queries == 0 || queries > capacity {
+            return failed(
+                format!("protocol violation: a run of {queries} queries (capacity {capacity})"),
+                None,
+            );
+        }
+        let expected = queries * dim * 4;
+        let bytes = match read_bounded(file, expected as u64) {
+            Ok(bytes) if bytes.len() == expected => bytes,
+            Ok(bytes) => {
+                return failed(
+                    format!(
+                        "{} holds {} bytes, not {queries} queries of {dim} floats",
+                        file.display(),
+                        bytes.len()
+                    ),
+                    None,
+                );
+            }
+            Err(reason) => return failed(reason, None),
+        };
+        let floats: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let rows: Vec<&[f32]> = floats.chunks_exact(dim).collect();
+        match session.run(&rows) {
+            Ok(timed) => TaskReply::Ran {
+                seconds: timed.seconds,
+                cpu_seconds: timed.cpu_seconds,
+                latencies_us: timed.latencies_us,
+                ids: timed.ids,
+                distance_computations: timed.distance_computations,
             },
-            None => failed("finish before start".into(), None),
-        },
-        TaskRequest::Exit => unreachable!("handled by serve"),
+            Err(reason) => failed(reason, Some(session)),
+        }
     }
 }
 
@@ -613,8 +666,16 @@ mod tests {
     #[test]
     fn replies_of_the_wrong_shape_are_refused() {
         assert!(validate_ran(&timed(20, 2), 2, 10).is_ok());
-        assert!(validate_ran(&timed(19, 2), 2, 10).unwrap_err().contains("19 ids"));
-        assert!(validate_ran(&timed(20, 1), 2, 10).unwrap_err().contains("1 latencies"));
+        assert!(
+            validate_ran(&timed(19, 2), 2, 10)
+                .unwrap_err()
+                .contains("19 ids")
+        );
+        assert!(
+            validate_ran(&timed(20, 1), 2, 10)
+                .unwrap_err()
+                .contains("1 latencies")
+        );
         let mut nan = timed(20, 2);
         nan.seconds = f64::NAN;
         assert!(validate_ran(&nan, 2, 10).is_err());
@@ -629,8 +690,6 @@ mod tests {
         let text = serde_json::to_string(&request).unwrap();
         assert_eq!(serde_json::from_str::<TaskRequest>(&text).unwrap(), request);
         assert!(serde_json::from_str::<TaskReply>(r#"{"configured":1}"#).is_err());
-        assert!(
-            serde_json::from_str::<TaskReply>(r#"{"ran":{"seconds":1,"extra":2}}"#).is_err()
-        );
+        assert!(serde_json::from_str::<TaskReply>(r#"{"ran":{"seconds":1,"extra":2}}"#).is_err());
     }
 }

@@ -64,7 +64,8 @@ impl Executor for Local {
         dim: usize,
         capacity: usize,
     ) -> Result<(Box<dyn WorkerSession + 'a>, Built), String> {
-        let (session, built, private) = start_session(job, &self.limits, &self.scratch, dim, capacity)?;
+        let (session, built, private) =
+            start_session(job, &self.limits, &self.scratch, dim, capacity)?;
         Ok((
             Box::new(LocalSession {
                 session,

@@ -133,7 +133,11 @@ impl Cluster {
     }
 
     /// Stages the base vectors file; returns its path there and its hash.
-    pub fn stage_base(&self, base: &Path, dataset_hash: &str) -> Result<(PathBuf, String), SlurmError> {
+    pub fn stage_base(
+        &self,
+        base: &Path,
+        dataset_hash: &str,
+    ) -> Result<(PathBuf, String), SlurmError> {
         let staged = self
             .options
             .shared_dir
@@ -306,7 +310,10 @@ impl Task {
     /// The task's state and reason from `scontrol`, else `sacct`; None
     /// while Slurm cannot be asked (a transient failure is not an ending).
     fn state(&self) -> Option<(String, String)> {
-        let shown = slurm("scontrol", &["show".into(), "job".into(), "-o".into(), self.id.clone()]);
+        let shown = slurm(
+            "scontrol",
+            &["show".into(), "job".into(), "-o".into(), self.id.clone()],
+        );
         if let Ok(out) = &shown {
             let field = |name: &str| {
                 out.split_whitespace()
