@@ -587,7 +587,7 @@ impl Server {
             TaskRequest::Configure(knobs) => match self.worker.as_mut() {
                 Some((session, _)) => match session.configure(&knobs) {
                     Ok(()) => TaskReply::Configured,
-                    Err(reason) => failed(reason, Some(session)),
+                    Err(reason) => failed(reason, Some(&*session)),
                 },
                 None => failed("protocol violation: configure before start", None),
             },
@@ -644,7 +644,7 @@ impl Server {
                 ids: timed.ids,
                 distance_computations: timed.distance_computations,
             },
-            Err(reason) => failed(reason, Some(session)),
+            Err(reason) => failed(reason, Some(&*session)),
         }
     }
 }
