@@ -149,7 +149,7 @@ fn a_cancelled_task_is_recorded_and_resubmitted() {
     let results = tempfile::tempdir().unwrap();
     let shared = tempfile::tempdir().unwrap();
     let args = evaluate_args(results.path(), &["variants/bruteforce"], &[]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
+    let child = Command::new(env!("CARGO_BIN_EXE_host"))
         .current_dir(common::root())
         .args(&args)
         .args(slurm_executor(shared.path()))
