@@ -5,9 +5,11 @@
 //!   variant on one dataset), their sweep points, failures and status, and the
 //!   scope (dataset × measurement config) a leaderboard ranks.
 //! - `program.rs`: `host evolve`'s program database: lineage and candidates.
+//! - `slurm.rs`: the attempts of the Slurm executor at an evaluation.
 
 mod evaluation;
 mod program;
+mod slurm;
 
 pub use evaluation::{
     BridgeOverhead, Completed, Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome,
@@ -17,3 +19,4 @@ pub use evaluation::{
 pub use program::{
     CandidateId, CandidateRecord, CandidateScore, CandidateStatus, Lineage, NewCandidate,
 };
+pub use slurm::SlurmAttempt;

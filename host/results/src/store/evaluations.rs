@@ -29,7 +29,9 @@ impl Store {
     /// Starts an evaluation (status `running`) in `run`. Any earlier row with
     /// the same key — a finished one being redone with `--force`, or one left
     /// `running` by a killed process — is replaced together with its sweep
-    /// points, so a key never has more than one row.
+    /// points, so a key never has more than one row. The Slurm attempts of a
+    /// row left `running` move to the new row (it resumes that evaluation);
+    /// those of a finished row go with it.
     pub fn start_evaluation(&mut self, key: &EvaluationKey, run: RunId) -> Result<EvalId> {
         let build_params = serde_json::to_string(&key.build_params)?;
         let config_key = key.config.key();
@@ -42,16 +44,25 @@ impl Store {
         if !run_exists {
             return Err(StoreError::UnknownRun(run));
         }
-        tx.execute(
-            &format!("DELETE FROM evaluations WHERE {KEY_WHERE}"),
-            params![
-                key.variant_name,
-                key.variant_hash,
-                key.dataset_hash,
-                build_params,
-                config_key
-            ],
-        )?;
+        let key_params = params![
+            key.variant_name,
+            key.variant_hash,
+            key.dataset_hash,
+            build_params,
+            config_key
+        ];
+        let interrupted: Option<i64> = tx
+            .query_row(
+                &format!("SELECT id FROM evaluations WHERE {KEY_WHERE} AND status = 'running'"),
+                key_params,
+                |r| r.get(0),
+            )
+            .optional()?;
+        let attempts = match interrupted {
+            Some(old) => super::attempts::carry_over(tx, EvalId(old))?,
+            None => Vec::new(),
+        };
+        tx.execute(&format!("DELETE FROM evaluations WHERE {KEY_WHERE}"), key_params)?;
         tx.execute(
             "INSERT INTO evaluations (run_id, variant_name, variant_hash, dataset_name, dataset_hash, \
              build_params_json, config_json, config_key, k, runs, mode, threads, query_count, status, started_at) \
@@ -73,7 +84,9 @@ impl Store {
                 key.config.query_count,
             ],
         )?;
-        Ok(EvalId(tx.last_insert_rowid()))
+        let id = EvalId(tx.last_insert_rowid());
+        super::attempts::restore(tx, id, &attempts)?;
+        Ok(id)
         })
     }
 

@@ -18,7 +18,8 @@
 //!
 //! The store's methods are split by table: `runs.rs`, `evaluations.rs` (with
 //! their sweep points and the scopes they fall in), `program.rs` (lineage
-//! and evolve candidates) and `bridge.rs` (the Python bridge's overhead); `vanished.rs` guards the file itself. Ranking is
+//! and evolve candidates), `bridge.rs` (the Python bridge's overhead) and
+//! `attempts.rs` (the Slurm executor's attempts); `vanished.rs` guards the file itself. Ranking is
 //! not done here but in [`crate::leaderboard`].
 
 use std::fmt;
@@ -29,6 +30,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::model::{EvalId, RunId, Status};
 
+mod attempts;
 mod bridge;
 mod evaluations;
 mod program;
