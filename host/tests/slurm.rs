@@ -79,6 +79,55 @@ fn figures(results: &Path) -> Vec<Figure> {
         .unwrap()
 }
 
+/// One row of `slurm_attempts`.
+#[derive(Debug)]
+struct AttemptRow {
+    attempt: u32,
+    task: String,
+    state: String,
+    reason: Option<String>,
+    node: Option<String>,
+    lost: Option<String>,
+    started_at: Option<String>,
+    ended_at: Option<String>,
+}
+
+fn attempt_rows(results: &Path) -> Vec<AttemptRow> {
+    let conn = rusqlite::Connection::open(results.join("results.sqlite")).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT a.attempt, a.job_id || '_' || a.array_index, a.state, \
+             a.reason, a.node, a.lost, a.started_at, a.ended_at \
+             FROM slurm_attempts a JOIN evaluations e ON e.id = a.evaluation_id \
+             ORDER BY e.variant_name, a.attempt",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(AttemptRow {
+            attempt: r.get(0)?,
+            task: r.get(1)?,
+            state: r.get(2)?,
+            reason: r.get(3)?,
+            node: r.get(4)?,
+            lost: r.get(5)?,
+            started_at: r.get(6)?,
+            ended_at: r.get(7)?,
+        })
+    })
+    .unwrap()
+    .collect::<rusqlite::Result<_>>()
+    .unwrap()
+}
+
+/// True for an attempt that answered to the end on a node.
+fn completed(row: &AttemptRow) -> bool {
+    row.state == "COMPLETED"
+        && row.node.is_some()
+        && row.lost.is_none()
+        && row.started_at.is_some()
+        && row.ended_at.is_some()
+}
+
 /// The attempt directories the shared directory holds.
 fn attempts(shared: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -139,6 +188,12 @@ fn slurm_gives_the_local_statuses_and_recalls() {
         3,
         "one attempt per evaluation"
     );
+    let rows = attempt_rows(results.path());
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| r.attempt == 0 && completed(r)),
+        "{rows:#?}"
+    );
 }
 
 #[test]
@@ -181,6 +236,30 @@ fn a_cancelled_task_is_recorded_and_resubmitted() {
         !figures.is_empty() && figures.iter().all(|f| f.1 == "ok"),
         "{figures:?}"
     );
+    // Both attempts are in the database: the cancelled one with Slurm's
+    // state and reason, as said on the terminal, then its resubmission.
+    let rows = attempt_rows(results.path());
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    let (cancelled, resubmitted) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (
+            cancelled.attempt,
+            cancelled.task.as_str(),
+            cancelled.state.as_str()
+        ),
+        (0, task.trim(), "CANCELLED"),
+        "{rows:#?}"
+    );
+    let reason = cancelled.reason.as_deref().unwrap_or("None");
+    let said = format!(
+        "Slurm task {} ended CANCELLED (reason: {reason})",
+        task.trim()
+    );
+    assert!(text.contains(&said), "{said}\n{text}");
+    assert_eq!(cancelled.lost.as_deref(), Some(said.as_str()), "{rows:#?}");
+    assert_eq!(resubmitted.attempt, 1, "{rows:#?}");
+    assert_ne!(resubmitted.task, cancelled.task, "{rows:#?}");
+    assert!(completed(resubmitted), "{rows:#?}");
 }
 
 #[test]
@@ -226,6 +305,14 @@ fn a_killed_coordinator_resumes_by_adopting_its_tasks() {
     assert!(figures.iter().all(|f| f.1 == "ok"), "{figures:?}");
     let names: std::collections::BTreeSet<&str> = figures.iter().map(|f| f.0.as_str()).collect();
     assert_eq!(names.len(), 2, "{figures:?}");
+    // The attempts the first coordinator submitted stay with the
+    // evaluations the second one finished, with Slurm's end.
+    let rows = attempt_rows(results.path());
+    assert_eq!(rows.len(), 2, "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| r.attempt == 0 && completed(r)),
+        "{rows:#?}"
+    );
 }
 
 fn count(dir: &Path, prefix: &str) -> usize {

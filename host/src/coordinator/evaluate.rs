@@ -20,13 +20,13 @@ use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, GroundTruth, Mat
 use annvil_results::sweep::{AdaptivePolicy, KnobPoint, propose_knobs};
 use annvil_results::{
     BridgeOverhead, EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Implementation, Mode,
-    Store, SweepPoint,
+    SlurmAttempt, Store, SweepPoint,
 };
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::executor::mailbox::{Mailbox, TaskSpec};
-use super::executor::slurm::{Cluster, SlurmOptions, Task};
+use super::executor::slurm::{Attempt, Cluster, SlurmOptions, TaskInfo};
 use super::executor::{self, Executor, Local, WorkerSession};
 use super::measurer::{Built, Limits, Timed};
 use crate::cli::WorkerLimits;
@@ -290,6 +290,18 @@ struct Evaluation<'a> {
     progress: &'a Progress,
 }
 
+/// How long a Slurm task that answered `exit` (or was cancelled) is given
+/// to be seen ended, so its record holds Slurm's final state.
+const SETTLE_TIME: Duration = Duration::from_secs(60);
+
+/// What a thread measuring on Slurm tells the one that stores.
+enum Report {
+    /// Build set i's attempt, as submitted or as it ended.
+    Attempt(usize, SlurmAttempt),
+    /// Build set i's outcome.
+    Done(usize, Result<Outcome>),
+}
+
 /// One (variant, build set) the database does not hold yet.
 struct PendingBuildSet<'p> {
     id: annvil_results::EvalId,
@@ -428,7 +440,9 @@ impl Evaluation<'_> {
 
     /// Measures `pending` as tasks of one Slurm job array, all at once,
     /// adopting the tasks a previous coordinator left queued or running,
-    /// and resubmitting lost tasks; stores each outcome.
+    /// and resubmitting lost tasks; stores each outcome as it comes, and
+    /// every attempt (table `slurm_attempts`) as it is submitted, adopted
+    /// and ends.
     fn measure_on_slurm(
         &self,
         pending: &[PendingBuildSet],
@@ -442,7 +456,7 @@ impl Evaluation<'_> {
         let (base, base_hash) = cluster.stage_base(self.base, self.dataset_hash)?;
         let capacity = QueryPlan::new(self.dataset.test.len(), self.options.runs).slice;
         let mut specs = Vec::new();
-        let mut attempts: Vec<Option<(PathBuf, Task)>> = Vec::new();
+        let mut attempts: Vec<Option<Attempt>> = Vec::new();
         let mut to_submit = Vec::new();
         for (i, build_set) in pending.iter().enumerate() {
             let mut job = cluster.stage_job(&build_set.job)?;
@@ -457,50 +471,74 @@ impl Evaluation<'_> {
                 sandboxed: self.limits.sandboxed,
             };
             let evaluation = cluster.evaluation_dir(&key_hash(&build_set.key));
-            match cluster.adoptable(&evaluation) {
-                Some((dir, task)) => {
+            let mut adopted = None;
+            if let Some(previous) = cluster.latest(&evaluation) {
+                // Slurm not answering now is no ending: the watch decides.
+                let info = previous.task.query();
+                if info.as_ref().is_none_or(TaskInfo::live) {
                     self.progress.line(&format!(
                         "{}: adopting Slurm task {} ({})",
                         build_set.label,
-                        task.id,
-                        dir.display()
+                        previous.task,
+                        previous.dir.display()
                     ));
-                    attempts.push(Some((dir, task)));
-                }
-                None => {
-                    to_submit.push((i, cluster.new_attempt(&evaluation, &spec)?));
-                    attempts.push(None);
+                    store.record_slurm_attempt(
+                        build_set.id,
+                        &previous.record(info.as_ref(), None),
+                    )?;
+                    adopted = Some(previous);
+                } else {
+                    let lost = "its coordinator stopped, and the task ended before another \
+                                adopted it";
+                    store.record_slurm_attempt(
+                        build_set.id,
+                        &previous.record(info.as_ref(), Some(lost.into())),
+                    )?;
                 }
             }
+            if adopted.is_none() {
+                to_submit.push((i, cluster.new_attempt(&evaluation, &spec)?));
+            }
+            attempts.push(adopted);
             specs.push(spec);
         }
         if !to_submit.is_empty() {
-            let dirs: Vec<PathBuf> = to_submit.iter().map(|(_, dir)| dir.clone()).collect();
-            let tasks = cluster.submit(&dirs, self.task_cpus())?;
+            let (indices, dirs): (Vec<usize>, Vec<_>) = to_submit.into_iter().unzip();
+            let submitted = cluster.submit(dirs, self.task_cpus())?;
             self.progress.line(&format!(
                 "submitted {} Slurm task(s): job {}",
-                tasks.len(),
-                tasks[0].id.split('_').next().unwrap_or_default()
+                submitted.len(),
+                submitted[0].task.job
             ));
-            for ((i, dir), task) in to_submit.into_iter().zip(tasks) {
-                attempts[i] = Some((dir, task));
+            for (i, attempt) in indices.into_iter().zip(submitted) {
+                store.record_slurm_attempt(pending[i].id, &attempt.submitted_record())?;
+                attempts[i] = Some(attempt);
             }
         }
+        let (reports, received) = std::sync::mpsc::channel();
         let mut ok = true;
         std::thread::scope(|scope| -> Result<()> {
-            let running: Vec<_> = pending
-                .iter()
-                .zip(attempts)
-                .zip(&specs)
-                .map(|((build_set, attempt), spec)| {
-                    let attempt = attempt.expect("every build set has an attempt");
-                    let cluster = &cluster;
-                    scope.spawn(move || self.measure_remotely(build_set, attempt, spec, cluster))
-                })
-                .collect();
-            for (build_set, thread) in pending.iter().zip(running) {
-                let outcome = thread.join().expect("a measuring thread panicked")?;
-                ok &= self.record(build_set, outcome, store)?;
+            for (i, (attempt, spec)) in attempts.into_iter().zip(&specs).enumerate() {
+                let attempt = attempt.expect("every build set has an attempt");
+                let (cluster, reports) = (&cluster, reports.clone());
+                scope.spawn(move || {
+                    let report = |record| {
+                        // The receiver is gone only once storing failed.
+                        let _ = reports.send(Report::Attempt(i, record));
+                    };
+                    let outcome =
+                        self.measure_remotely(&pending[i], attempt, spec, cluster, &report);
+                    let _ = reports.send(Report::Done(i, outcome));
+                });
+            }
+            drop(reports);
+            for report in received {
+                match report {
+                    Report::Attempt(i, record) => {
+                        store.record_slurm_attempt(pending[i].id, &record)?;
+                    }
+                    Report::Done(i, outcome) => ok &= self.record(&pending[i], outcome?, store)?,
+                }
             }
             Ok(())
         })?;
@@ -517,21 +555,37 @@ impl Evaluation<'_> {
 
     /// Measures one build set through the mailbox of `attempt`; a task
     /// that ends without answering is resubmitted in a fresh attempt, up
-    /// to the cluster's retries.
+    /// to the cluster's retries. Every attempt's record goes to `report`
+    /// when it is submitted and when it ends.
     fn measure_remotely(
         &self,
         build_set: &PendingBuildSet,
-        attempt: (PathBuf, Task),
+        mut attempt: Attempt,
         spec: &TaskSpec,
         cluster: &Cluster,
+        report: &dyn Fn(SlurmAttempt),
     ) -> Result<Outcome> {
-        let (mut dir, mut task) = attempt;
         let mut resubmitted = 0;
         loop {
-            let mailbox = Mailbox::new(dir.clone(), task, self.options.k);
+            let mailbox = Mailbox::new(attempt.dir.clone(), attempt.task, self.options.k);
             let outcome = self.run_build_set(build_set, &mailbox)?;
-            mailbox.close();
-            let Some(reason) = mailbox.lost() else {
+            let lost = mailbox.lost();
+            if lost.is_none() {
+                mailbox.close();
+            }
+            // Slurm's last word on the attempt: its end as seen by the
+            // watch, or once it exits (after `exit`, or cancelled here
+            // when it still serves a mailbox given up).
+            let ended = mailbox.ended().or_else(|| {
+                if lost.is_some() {
+                    // Best effort: a task that cannot be cancelled ends on
+                    // its idle timeout.
+                    let _ = attempt.task.cancel();
+                }
+                attempt.task.settle(SETTLE_TIME)
+            });
+            report(attempt.record(ended.as_ref(), lost.clone()));
+            let Some(reason) = lost else {
                 if let Some(node) = mailbox.node() {
                     self.progress.line(&format!(
                         "{}: measured on {} ({})",
@@ -543,7 +597,11 @@ impl Evaluation<'_> {
             if resubmitted == cluster.retries() {
                 return Ok(Outcome::Failed(Failure::new(
                     format!("{reason}; given up after {resubmitted} resubmission(s)"),
-                    "",
+                    format!(
+                        "every attempt is in the results database (table slurm_attempts) and \
+                         under {}",
+                        attempt.dir.parent().unwrap_or(&attempt.dir).display()
+                    ),
                 )));
             }
             resubmitted += 1;
@@ -552,15 +610,13 @@ impl Evaluation<'_> {
                 build_set.label,
                 cluster.retries()
             ));
-            let evaluation = dir
-                .parent()
-                .expect("attempts live in a directory")
-                .to_path_buf();
-            dir = cluster.new_attempt(&evaluation, spec)?;
-            task = cluster
-                .submit(std::slice::from_ref(&dir), self.task_cpus())?
+            let evaluation = attempt.dir.parent().expect("attempts live in a directory");
+            let fresh = cluster.new_attempt(evaluation, spec)?;
+            attempt = cluster
+                .submit(vec![fresh], self.task_cpus())?
                 .pop()
                 .expect("one task per directory");
+            report(attempt.submitted_record());
         }
     }
 

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::slurm::Task;
+use super::slurm::{Task, TaskInfo};
 use super::{Executor, WorkerSession, start_session};
 use crate::coordinator::measurer::{Built, Limits, Session, Timed};
 use crate::protocol::EvaluateJob;
@@ -206,6 +206,8 @@ struct Journal {
     /// Why the attempt is lost (the task ended without answering, or the
     /// journal diverged): the evaluation is resubmitted.
     lost: Option<String>,
+    /// What Slurm said when it saw the task end without answering.
+    ended: Option<TaskInfo>,
     /// The node of the last build.
     node: Option<Node>,
 }
@@ -224,6 +226,11 @@ impl Mailbox {
     /// Why the attempt was lost, if it was (see [`Journal::lost`]).
     pub fn lost(&self) -> Option<String> {
         self.state.borrow().lost.clone()
+    }
+
+    /// What Slurm said about the task when it ended without answering.
+    pub fn ended(&self) -> Option<TaskInfo> {
+        self.state.borrow().ended.clone()
     }
 
     /// The node that built the last index.
@@ -259,8 +266,9 @@ impl Mailbox {
                 Err(reason)
             }
             Ok(reply) => Ok(reply),
-            Err(Lost(reason)) => {
+            Err(Lost { reason, ended }) => {
                 state.lost = Some(reason.clone());
+                state.ended = ended.map(|info| *info);
                 Err(reason)
             }
         }
@@ -276,9 +284,10 @@ impl Mailbox {
         let request_file = request_path(&self.dir, n);
         let reply_file = reply_path(&self.dir, n);
         if request_file.exists() {
-            let written = std::fs::read(&request_file).map_err(|e| Lost(e.to_string()))?;
+            let written = std::fs::read(&request_file)
+                .map_err(|e| Lost::new(format!("{}: {e}", request_file.display())))?;
             if written != text {
-                return Err(Lost(format!(
+                return Err(Lost::new(format!(
                     "the journal in {} diverged at request {n}",
                     self.dir.display()
                 )));
@@ -289,23 +298,27 @@ impl Mailbox {
                     .iter()
                     .flat_map(|q| q.iter().flat_map(|x| x.to_le_bytes()))
                     .collect();
-                write_whole(&queries_path(&self.dir, n), &bytes).map_err(Lost)?;
+                write_whole(&queries_path(&self.dir, n), &bytes).map_err(Lost::new)?;
             }
-            write_whole(&request_file, &text).map_err(Lost)?;
+            write_whole(&request_file, &text).map_err(Lost::new)?;
         }
         let mut watched = Instant::now();
         loop {
             if reply_file.exists() {
-                let bytes = read_bounded(&reply_file, MAX_REPLY_BYTES).map_err(Lost)?;
-                return serde_json::from_slice(&bytes)
-                    .map_err(|e| Lost(format!("invalid reply {}: {e}", reply_file.display())));
+                let bytes = read_bounded(&reply_file, MAX_REPLY_BYTES).map_err(Lost::new)?;
+                return serde_json::from_slice(&bytes).map_err(|e| {
+                    Lost::new(format!("invalid reply {}: {e}", reply_file.display()))
+                });
             }
             if watched.elapsed() >= WATCH_INTERVAL {
                 watched = Instant::now();
-                if let Some(end) = self.task.ended() {
+                if let Some(info) = self.task.query().filter(|info| !info.live()) {
                     // A reply written just before the task ended still counts.
                     if !reply_file.exists() {
-                        return Err(Lost(end));
+                        return Err(Lost {
+                            reason: info.ending(self.task),
+                            ended: Some(Box::new(info)),
+                        });
                     }
                 }
             }
@@ -315,7 +328,20 @@ impl Mailbox {
 }
 
 /// An attempt that can go no further.
-struct Lost(String);
+struct Lost {
+    reason: String,
+    /// What Slurm said, when the task ended.
+    ended: Option<Box<TaskInfo>>,
+}
+
+impl Lost {
+    fn new(reason: String) -> Lost {
+        Lost {
+            reason,
+            ended: None,
+        }
+    }
+}
 
 /// A worker on the node, seen through the mailbox.
 struct RemoteSession<'a> {
@@ -485,11 +511,17 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         node: Node::here(),
         worker: None,
     };
-    // Resume after the last reply (a task adopted by a restarted coordinator).
-    let mut n = 0;
-    while reply_path(dir, n).exists() {
-        n += 1;
+    // Only Slurm restarting this task (a requeue) starts it again on its
+    // mailbox; the worker of the replies there is gone, so the task ends
+    // and the coordinator resubmits the evaluation in a fresh attempt.
+    if reply_path(dir, 0).exists() {
+        return Err(format!(
+            "{} was served before: Slurm restarted this task, whose worker is gone; \
+             the coordinator resubmits the evaluation",
+            dir.display()
+        ));
     }
+    let mut n = 0;
     loop {
         let reply = match wait_for_request(dir, n)? {
             TaskRequest::Exit => {

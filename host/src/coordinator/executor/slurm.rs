@@ -16,6 +16,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+use annvil_results::SlurmAttempt;
 
 use super::mailbox::{TaskSpec, file_hash, write_whole};
 use crate::protocol::EvaluateJob;
@@ -45,6 +48,12 @@ pub enum SlurmError {
         /// What failed.
         source: std::io::Error,
     },
+    /// Slurm's commands do not answer on this machine.
+    #[error(
+        "--executor slurm: Slurm does not answer here ({0}); run `host evaluate` on a machine \
+         of the cluster (a login node) or use --executor local"
+    )]
+    Unavailable(String),
     /// A Slurm command could not run or refused.
     #[error("`{command}` failed: {reason}")]
     Command {
@@ -62,11 +71,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SlurmError + '_ {
     }
 }
 
-/// Runs a Slurm command and returns its stdout.
+/// Runs a Slurm command and returns its stdout. Times come as Unix
+/// seconds (`SLURM_TIME_FORMAT=%s`).
 fn slurm(program: &str, args: &[String]) -> Result<String, SlurmError> {
     let command = format!("{program} {}", shell_words::join(args));
     let output = Command::new(program)
         .args(args)
+        .env("SLURM_TIME_FORMAT", "%s")
         .output()
         .map_err(|e| SlurmError::Command {
             command: command.clone(),
@@ -79,11 +90,6 @@ fn slurm(program: &str, args: &[String]) -> Result<String, SlurmError> {
         });
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// True when Slurm's commands answer here (`sinfo` lists a partition).
-pub fn available() -> bool {
-    slurm("sinfo", &["-h".into(), "-o".into(), "%P".into()]).is_ok_and(|out| !out.trim().is_empty())
 }
 
 /// The shared directory, with this run's files staged on it.
@@ -110,8 +116,14 @@ fn stage(from: &Path, to: &Path) -> Result<(), SlurmError> {
 }
 
 impl Cluster {
-    /// Stages this host binary on the shared directory.
+    /// Checks that Slurm answers here and stages this host binary on the
+    /// shared directory.
     pub fn new(options: SlurmOptions) -> Result<Cluster, SlurmError> {
+        let partitions = slurm("sinfo", &["-h".into(), "-o".into(), "%P".into()])
+            .map_err(|e| SlurmError::Unavailable(e.to_string()))?;
+        if partitions.trim().is_empty() {
+            return Err(SlurmError::Unavailable("`sinfo` lists no partition".into()));
+        }
         let shared = std::path::absolute(&options.shared_dir).map_err(io(&options.shared_dir))?;
         let exe = std::env::current_exe().map_err(io(Path::new("/proc/self/exe")))?;
         let host = shared
@@ -176,22 +188,32 @@ impl Cluster {
         self.options.shared_dir.join("tasks").join(key_hash)
     }
 
-    /// A fresh attempt directory under `evaluation`, holding `spec`.
-    pub fn new_attempt(&self, evaluation: &Path, spec: &TaskSpec) -> Result<PathBuf, SlurmError> {
-        let attempt = attempts(evaluation).len();
-        let dir = evaluation.join(format!("attempt-{attempt}"));
+    /// A fresh attempt directory under `evaluation`, holding `spec`, and
+    /// its number (0 for the first).
+    pub fn new_attempt(
+        &self,
+        evaluation: &Path,
+        spec: &TaskSpec,
+    ) -> Result<(PathBuf, u32), SlurmError> {
+        let number = attempts(evaluation).last().map_or(0, |(n, _)| n + 1);
+        let dir = evaluation.join(format!("attempt-{number}"));
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let text = serde_json::to_vec_pretty(spec).expect("task specs serialize");
         write_whole(&dir.join("task.json"), &text).map_err(|reason| SlurmError::Command {
             command: "staging the task".into(),
             reason,
         })?;
-        Ok(dir)
+        Ok((dir, number))
     }
 
-    /// Submits one array whose task i serves the mailbox `dirs[i]`; returns
-    /// their tasks (also recorded in each directory's `slurm-task`).
-    pub fn submit(&self, dirs: &[PathBuf], cpus: usize) -> Result<Vec<Task>, SlurmError> {
+    /// Submits one array whose task i serves the mailbox of `dirs[i]` (a
+    /// directory and its attempt number, from [`Cluster::new_attempt`]);
+    /// each task's id is also written to its directory's `slurm-task`.
+    pub fn submit(
+        &self,
+        dirs: Vec<(PathBuf, u32)>,
+        cpus: usize,
+    ) -> Result<Vec<Attempt>, SlurmError> {
         let jobs = self.options.shared_dir.join("jobs");
         std::fs::create_dir_all(&jobs).map_err(io(&jobs))?;
         let script = jobs.join(format!(
@@ -203,7 +225,7 @@ impl Cluster {
         ));
         let quoted: Vec<String> = dirs
             .iter()
-            .map(|d| shell_words::quote(&d.to_string_lossy()).into_owned())
+            .map(|(d, _)| shell_words::quote(&d.to_string_lossy()).into_owned())
             .collect();
         let text = format!(
             "#!/bin/bash\n# Written by annvil: task i serves the mailbox dirs[i].\n\
@@ -212,11 +234,14 @@ impl Cluster {
             shell_words::quote(&self.host.to_string_lossy()),
         );
         std::fs::write(&script, text).map_err(io(&script))?;
+        // A task Slurm requeued would start over on a mailbox half answered,
+        // its worker gone: lost tasks are resubmitted by the coordinator.
         let mut args = vec![
             "--parsable".to_owned(),
             format!("--array=0-{}", dirs.len() - 1),
             "--job-name=annvil".to_owned(),
             format!("--cpus-per-task={cpus}"),
+            "--no-requeue".to_owned(),
             format!("--output={}", jobs.join("%A_%a.log").display()),
         ];
         if let Some(partition) = &self.options.partition {
@@ -225,41 +250,64 @@ impl Cluster {
         args.extend(self.options.extra_args.iter().cloned());
         args.push(script.to_string_lossy().into_owned());
         let out = slurm("sbatch", &args)?;
+        let submitted = unix_now();
         // `--parsable` prints `<job id>[;<cluster>]`.
-        let job = out.trim().split(';').next().unwrap_or_default().to_owned();
-        if job.is_empty() || !job.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(SlurmError::Command {
-                command: "sbatch --parsable".into(),
-                reason: format!("printed `{}`, not a job id", out.trim()),
-            });
-        }
-        dirs.iter()
-            .enumerate()
-            .map(|(i, dir)| {
-                let task = Task {
-                    id: format!("{job}_{i}"),
-                };
+        let printed = out.trim().split(';').next().unwrap_or_default();
+        let job: u64 = printed.parse().map_err(|_| SlurmError::Command {
+            command: "sbatch --parsable".into(),
+            reason: format!("printed `{}`, not a job id", out.trim()),
+        })?;
+        dirs.into_iter()
+            .zip(0..)
+            .map(|((dir, number), index)| {
+                let task = Task { job, index };
                 let file = dir.join("slurm-task");
-                std::fs::write(&file, &task.id).map_err(io(&file))?;
-                Ok(task)
+                std::fs::write(&file, task.to_string()).map_err(io(&file))?;
+                Ok(Attempt {
+                    dir,
+                    number,
+                    task,
+                    submitted,
+                })
             })
             .collect()
     }
 
-    /// The newest attempt under `evaluation` whose task Slurm still runs or
-    /// queues: a restarted coordinator adopts it instead of submitting.
-    pub fn adoptable(&self, evaluation: &Path) -> Option<(PathBuf, Task)> {
-        let dir = attempts(evaluation).pop()?;
-        let id = std::fs::read_to_string(dir.join("slurm-task")).ok()?;
-        let task = Task {
-            id: id.trim().to_owned(),
-        };
-        task.ended().is_none().then_some((dir, task))
+    /// The newest attempt under `evaluation` that was submitted, if any: a
+    /// restarted coordinator adopts its task when Slurm still runs or
+    /// queues it.
+    pub fn latest(&self, evaluation: &Path) -> Option<Attempt> {
+        attempts(evaluation)
+            .into_iter()
+            .rev()
+            .find_map(|(number, dir)| {
+                let file = dir.join("slurm-task");
+                let task = std::fs::read_to_string(&file).ok()?.trim().parse().ok()?;
+                let submitted = std::fs::metadata(&file)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or_else(unix_now, |d| d.as_secs() as i64);
+                Some(Attempt {
+                    dir,
+                    number,
+                    task,
+                    submitted,
+                })
+            })
     }
 }
 
-/// The attempt directories under `evaluation`, oldest first.
-fn attempts(evaluation: &Path) -> Vec<PathBuf> {
+/// Now, in Unix seconds.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The attempt directories under `evaluation` and their numbers, oldest
+/// first.
+fn attempts(evaluation: &Path) -> Vec<(u32, PathBuf)> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(evaluation)
         .into_iter()
         .flatten()
@@ -275,14 +323,106 @@ fn attempts(evaluation: &Path) -> Vec<PathBuf> {
         })
         .collect();
     found.sort();
-    found.into_iter().map(|(_, dir)| dir).collect()
+    found
 }
 
-/// One array task (`<job>_<index>`).
+/// One submitted attempt at an evaluation.
 #[derive(Clone, Debug)]
+pub struct Attempt {
+    /// Its mailbox directory.
+    pub dir: PathBuf,
+    /// 0 for the first submission, n for the n-th resubmission.
+    pub number: u32,
+    /// The array task serving it.
+    pub task: Task,
+    /// When it was submitted, Unix seconds.
+    pub submitted: i64,
+}
+
+impl Attempt {
+    /// The database record of this attempt as just submitted: pending.
+    pub fn submitted_record(&self) -> SlurmAttempt {
+        let pending = TaskInfo {
+            state: "PENDING".into(),
+            ..TaskInfo::default()
+        };
+        self.record(Some(&pending), None)
+    }
+
+    /// The database record of this attempt as Slurm last described it
+    /// (`None`: Slurm did not answer), and why it was given up.
+    pub fn record(&self, info: Option<&TaskInfo>, lost: Option<String>) -> SlurmAttempt {
+        let unanswered = TaskInfo {
+            state: "UNKNOWN".into(),
+            reason: Some("Slurm did not answer".into()),
+            ..TaskInfo::default()
+        };
+        let info = info.unwrap_or(&unanswered);
+        SlurmAttempt {
+            attempt: self.number,
+            directory: self.dir.to_string_lossy().into_owned(),
+            job_id: self.task.job,
+            array_index: self.task.index,
+            state: info.state.clone(),
+            reason: info.reason.clone(),
+            exit_code: info.exit_code.clone(),
+            node: info.node.clone(),
+            lost,
+            submitted_at: info.submitted.unwrap_or(self.submitted),
+            started_at: info.started,
+            ended_at: info.ended,
+        }
+    }
+}
+
+/// One array task, `<job>_<index>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Task {
-    /// Slurm's id of the task.
-    pub id: String,
+    /// The array job's id.
+    pub job: u64,
+    /// The task's index in the array.
+    pub index: u32,
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}_{}", self.job, self.index)
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Task, String> {
+        let parsed = s
+            .split_once('_')
+            .and_then(|(job, index)| Some((job.parse().ok()?, index.parse().ok()?)));
+        match parsed {
+            Some((job, index)) => Ok(Task { job, index }),
+            None => Err(format!(
+                "`{s}` is not a Slurm array task id (<job>_<index>)"
+            )),
+        }
+    }
+}
+
+/// What Slurm says about a task.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaskInfo {
+    /// Its job state, e.g. `RUNNING`, `CANCELLED`.
+    pub state: String,
+    /// Slurm's reason; None when it gives none.
+    pub reason: Option<String>,
+    /// `status:signal`, once it ended.
+    pub exit_code: Option<String>,
+    /// The node it runs or ran on.
+    pub node: Option<String>,
+    /// When it was submitted, Unix seconds.
+    pub submitted: Option<i64>,
+    /// When it started on its node.
+    pub started: Option<i64>,
+    /// When it ended.
+    pub ended: Option<i64>,
 }
 
 /// Job states in which a task may still answer.
@@ -292,63 +432,290 @@ const LIVE_STATES: &[&str] = &[
     "RUNNING",
     "COMPLETING",
     "REQUEUED",
+    "REQUEUE_FED",
+    "REQUEUE_HOLD",
     "RESIZING",
     "SUSPENDED",
     "STAGE_OUT",
     "SIGNALING",
 ];
 
-impl Task {
-    /// None while the task is queued or running; once it ended, its state
-    /// and Slurm's reason, e.g. `CANCELLED (reason: None)`.
-    pub fn ended(&self) -> Option<String> {
-        let (state, reason) = self.state()?;
-        (!LIVE_STATES.contains(&state.as_str()))
-            .then(|| format!("Slurm task {} ended {state} (reason: {reason})", self.id))
+impl TaskInfo {
+    /// True while the task is queued or running.
+    pub fn live(&self) -> bool {
+        LIVE_STATES.contains(&self.state.as_str())
     }
 
-    /// The task's state and reason from `scontrol`, else `sacct`; None
+    /// A task's end as said to the user: `Slurm task 12_0 ended CANCELLED
+    /// (reason: None)`.
+    pub fn ending(&self, task: Task) -> String {
+        format!(
+            "Slurm task {task} ended {} (reason: {})",
+            self.state,
+            self.reason.as_deref().unwrap_or("None")
+        )
+    }
+
+    /// From one record of `scontrol show job -o`.
+    fn from_record(record: &[(&str, &str)]) -> TaskInfo {
+        let field = |name: &str| {
+            record
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| *value)
+        };
+        let state = field("JobState").unwrap_or("UNKNOWN").to_owned();
+        let node = field("BatchHost")
+            .or_else(|| field("NodeList"))
+            .filter(|n| !matches!(*n, "" | "(null)" | "None"))
+            .map(str::to_owned);
+        let mut info = TaskInfo {
+            state,
+            reason: field("Reason").and_then(reason),
+            node,
+            submitted: field("SubmitTime").and_then(time),
+            ..TaskInfo::default()
+        };
+        info.set_times(
+            field("StartTime").and_then(time),
+            field("EndTime").and_then(time),
+            field("ExitCode"),
+        );
+        info
+    }
+
+    /// Keeps a start only once the task ran (a pending task's is Slurm's
+    /// estimate) and an end and exit code only once it ended.
+    fn set_times(&mut self, started: Option<i64>, ended: Option<i64>, exit_code: Option<&str>) {
+        let ran = self.node.is_some() && self.state != "PENDING";
+        self.started = started.filter(|_| ran);
+        if !self.live() {
+            self.ended = ended;
+            self.exit_code = exit_code.map(str::to_owned);
+        }
+    }
+}
+
+/// Slurm's reason, None for its `None`.
+fn reason(text: &str) -> Option<String> {
+    (!text.is_empty() && text != "None").then(|| text.to_owned())
+}
+
+/// A time printed under `SLURM_TIME_FORMAT=%s`; None for `Unknown`, `None`
+/// and 0.
+fn time(text: &str) -> Option<i64> {
+    text.parse().ok().filter(|&t| t > 0)
+}
+
+/// Whether `index` is in an `ArrayTaskId` of `scontrol`: `3`, or the
+/// pending rest of an array such as `0,2-5`, `0-9:2` or `1-9%4`.
+fn index_in(ids: &str, index: u32) -> bool {
+    let ids = ids.split('%').next().unwrap_or_default();
+    ids.split(',').any(|part| {
+        let (range, step) = part.split_once(':').unwrap_or((part, "1"));
+        let (first, last) = range.split_once('-').unwrap_or((range, range));
+        match (
+            first.parse::<u32>(),
+            last.parse::<u32>(),
+            step.parse::<u32>(),
+        ) {
+            (Ok(first), Ok(last), Ok(step)) if step > 0 => {
+                (first..=last).contains(&index) && (index - first).is_multiple_of(step)
+            }
+            _ => false,
+        }
+    })
+}
+
+impl Task {
+    /// What Slurm says about the task: `scontrol` (every record of its
+    /// array), else accounting (`sacct`, when the cluster keeps it); None
     /// while Slurm cannot be asked (a transient failure is not an ending).
-    fn state(&self) -> Option<(String, String)> {
+    pub fn query(&self) -> Option<TaskInfo> {
         let shown = slurm(
             "scontrol",
-            &["show".into(), "job".into(), "-o".into(), self.id.clone()],
+            &[
+                "show".into(),
+                "job".into(),
+                "-o".into(),
+                self.job.to_string(),
+            ],
         );
-        if let Ok(out) = &shown {
-            let field = |name: &str| {
-                out.split_whitespace()
-                    .find_map(|f| f.strip_prefix(name))
-                    .map(str::to_owned)
-            };
-            // A pending array shows its unsplit record first.
-            if let Some(state) = field("JobState=") {
-                return Some((state, field("Reason=").unwrap_or_else(|| "None".into())));
+        match shown {
+            Ok(out) => {
+                let records: Vec<Vec<(&str, &str)>> = out
+                    .lines()
+                    .map(|line| {
+                        line.split_whitespace()
+                            .filter_map(|f| f.split_once('='))
+                            .collect()
+                    })
+                    .filter(|record: &Vec<_>| !record.is_empty())
+                    .collect();
+                if records.is_empty() {
+                    return None;
+                }
+                // The task's own record once it started; before, the
+                // array's record of its pending tasks.
+                let mine = records.iter().find(|record| {
+                    record
+                        .iter()
+                        .any(|(key, ids)| *key == "ArrayTaskId" && index_in(ids, self.index))
+                });
+                if let Some(record) = mine {
+                    return Some(TaskInfo::from_record(record));
+                }
+                // The array is known, the task is not in it: it left the
+                // queue before it started, which only `scancel` does, and
+                // Slurm keeps no record of it outside accounting.
+                Some(self.accounted().unwrap_or_else(|| {
+                    TaskInfo {
+                        state: "CANCELLED".into(),
+                        reason: Some(
+                            "cancelled before it started (inferred: Slurm keeps no record of a \
+                         pending array task removed from the queue)"
+                                .into(),
+                        ),
+                        ..TaskInfo::default()
+                    }
+                }))
             }
+            Err(e) if e.to_string().contains("Invalid job id") => {
+                Some(self.accounted().unwrap_or_else(|| TaskInfo {
+                    state: "UNKNOWN".into(),
+                    reason: Some("Slurm no longer knows the job".into()),
+                    ..TaskInfo::default()
+                }))
+            }
+            Err(_) => None,
         }
-        let accounted = slurm(
+    }
+
+    /// The task as Slurm's accounting recorded it, when the cluster keeps
+    /// accounting and it knows the task.
+    fn accounted(&self) -> Option<TaskInfo> {
+        let out = slurm(
             "sacct",
             &[
                 "-n".into(),
                 "-X".into(),
                 "-P".into(),
                 "-o".into(),
-                "State,Reason".into(),
+                "State,Reason,NodeList,Submit,Start,End,ExitCode".into(),
                 "-j".into(),
-                self.id.clone(),
+                self.to_string(),
             ],
-        );
-        if let Ok(out) = accounted
-            && let Some(line) = out.lines().next()
-        {
-            let (state, reason) = line.split_once('|').unwrap_or((line, "None"));
-            // `CANCELLED by 0` names who cancelled.
-            let state = state.split_whitespace().next().unwrap_or(state);
-            return Some((state.to_owned(), reason.to_owned()));
+        )
+        .ok()?;
+        let fields: Vec<&str> = out.lines().next()?.split('|').collect();
+        let [state, why, node, submitted, started, ended, exit_code] = fields[..] else {
+            return None;
+        };
+        // `CANCELLED by 0` names who cancelled.
+        let state = state.split_whitespace().next()?.to_owned();
+        let mut info = TaskInfo {
+            state,
+            reason: reason(why),
+            node: Some(node.to_owned()).filter(|n| !matches!(n.as_str(), "" | "None assigned")),
+            submitted: time(submitted),
+            ..TaskInfo::default()
+        };
+        info.set_times(time(started), time(ended), Some(exit_code));
+        Some(info)
+    }
+
+    /// Polls Slurm until the task ended, for at most `within`; returns
+    /// the last answer (None: Slurm never answered).
+    pub fn settle(&self, within: Duration) -> Option<TaskInfo> {
+        let until = Instant::now() + within;
+        let mut last = None;
+        loop {
+            if let Some(info) = self.query() {
+                let ended = !info.live();
+                last = Some(info);
+                if ended {
+                    return last;
+                }
+            }
+            if Instant::now() >= until {
+                return last;
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
-        // Neither knows the id any more: it ended long enough ago.
-        shown
-            .err()
-            .filter(|e| e.to_string().contains("Invalid job id"))
-            .map(|_| ("UNKNOWN".into(), "Slurm no longer knows the job".into()))
+    }
+
+    /// Asks Slurm to end the task (`scancel`).
+    pub fn cancel(&self) -> Result<(), SlurmError> {
+        slurm("scancel", &[self.to_string()]).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_task_ids_of_scontrol_are_read() {
+        assert!(index_in("3", 3));
+        assert!(!index_in("3", 2));
+        assert!(index_in("0,2-5", 4));
+        assert!(!index_in("0,2-5", 1));
+        assert!(index_in("0-9:2", 6));
+        assert!(!index_in("0-9:2", 7));
+        assert!(index_in("1-9%4", 9));
+        assert!(!index_in("4294967294", 0));
+        assert!(!index_in("", 0));
+    }
+
+    #[test]
+    fn records_give_a_start_only_once_the_task_ran_and_an_end_once_it_ended() {
+        let pending = [
+            ("JobState", "PENDING"),
+            ("Reason", "Priority"),
+            ("SubmitTime", "1796474679"),
+            ("StartTime", "1796474700"),
+            ("EndTime", "1796478300"),
+            ("ExitCode", "0:0"),
+            ("NodeList", "(null)"),
+        ];
+        let info = TaskInfo::from_record(&pending);
+        assert!(info.live());
+        assert_eq!(info.reason.as_deref(), Some("Priority"));
+        assert_eq!(info.submitted, Some(1_796_474_679));
+        assert_eq!((info.started, info.ended, info.node), (None, None, None));
+        assert_eq!(info.exit_code, None);
+
+        let cancelled = [
+            ("JobState", "CANCELLED"),
+            ("Reason", "None"),
+            ("StartTime", "1796474679"),
+            ("EndTime", "1796474682"),
+            ("ExitCode", "0:15"),
+            ("NodeList", "vm"),
+            ("BatchHost", "vm"),
+        ];
+        let info = TaskInfo::from_record(&cancelled);
+        assert!(!info.live());
+        assert_eq!(info.reason, None);
+        assert_eq!(info.node.as_deref(), Some("vm"));
+        assert_eq!(
+            (info.started, info.ended),
+            (Some(1_796_474_679), Some(1_796_474_682))
+        );
+        assert_eq!(info.exit_code.as_deref(), Some("0:15"));
+        let task = Task { job: 13, index: 0 };
+        assert_eq!(
+            info.ending(task),
+            "Slurm task 13_0 ended CANCELLED (reason: None)"
+        );
+    }
+
+    #[test]
+    fn task_ids_round_trip_and_bad_ones_are_named() {
+        let task: Task = "12_3".parse().unwrap();
+        assert_eq!(task, Task { job: 12, index: 3 });
+        assert_eq!(task.to_string(), "12_3");
+        let err = "12".parse::<Task>().unwrap_err();
+        assert!(err.contains("`12`"), "{err}");
     }
 }
