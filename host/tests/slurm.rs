@@ -194,6 +194,22 @@ fn slurm_gives_the_local_statuses_and_recalls() {
         rows.iter().all(|r| r.attempt == 0 && completed(r)),
         "{rows:#?}"
     );
+
+    // Another results database on the same shared directory measures
+    // afresh: the first run's attempts are neither adopted nor recorded.
+    let again = tempfile::tempdir().unwrap();
+    let out = host(&evaluate_args(again.path(), &variants, &executor));
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("adopting"), "{text}");
+    assert_eq!(figures(again.path()), figures(local.path()), "{text}");
+    let rows = attempt_rows(again.path());
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert!(
+        rows.iter().all(|r| r.attempt == 0 && completed(r)),
+        "{rows:#?}"
+    );
+    assert_eq!(attempts(shared.path()).len(), 6);
 }
 
 #[test]

@@ -26,7 +26,7 @@ use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::executor::mailbox::{Mailbox, TaskSpec};
-use super::executor::slurm::{Attempt, Cluster, SlurmOptions, TaskInfo};
+use super::executor::slurm::{Attempt, Cluster, SlurmOptions};
 use super::executor::{self, Executor, Local, WorkerSession};
 use super::measurer::{Built, Limits, Timed};
 use crate::cli::WorkerLimits;
@@ -471,46 +471,57 @@ impl Evaluation<'_> {
                 sandboxed: self.limits.sandboxed,
             };
             let evaluation = cluster.evaluation_dir(&key_hash(&build_set.key));
+            // Attempts recorded here are those of a coordinator killed
+            // while measuring this evaluation (the store moved them to
+            // its new row): the newest is adopted while Slurm still runs
+            // or queues it.
+            let recorded = store.slurm_attempts(build_set.id)?;
+            let next = recorded.iter().map(|a| a.attempt + 1).max().unwrap_or(0);
             let mut adopted = None;
-            if let Some(previous) = cluster.latest(&evaluation) {
+            if let Some(row) = recorded.last().filter(|a| a.lost.is_none()) {
+                let previous = Attempt::recorded(row);
                 // Slurm not answering now is no ending: the watch decides.
                 let info = previous.task.query();
-                if info.as_ref().is_none_or(TaskInfo::live) {
+                let lost = if !previous.dir.join("task.json").is_file() {
+                    Some(format!("its mailbox {} is gone", previous.dir.display()))
+                } else if info.as_ref().is_some_and(|info| !info.live()) {
+                    Some(
+                        "its coordinator stopped, and the task ended before another adopted it"
+                            .into(),
+                    )
+                } else {
+                    None
+                };
+                store.record_slurm_attempt(
+                    build_set.id,
+                    &previous.record(info.as_ref(), lost.clone()),
+                )?;
+                if lost.is_none() {
                     self.progress.line(&format!(
                         "{}: adopting Slurm task {} ({})",
                         build_set.label,
                         previous.task,
                         previous.dir.display()
                     ));
-                    store.record_slurm_attempt(
-                        build_set.id,
-                        &previous.record(info.as_ref(), None),
-                    )?;
                     adopted = Some(previous);
-                } else {
-                    let lost = "its coordinator stopped, and the task ended before another \
-                                adopted it";
-                    store.record_slurm_attempt(
-                        build_set.id,
-                        &previous.record(info.as_ref(), Some(lost.into())),
-                    )?;
                 }
             }
             if adopted.is_none() {
-                to_submit.push((i, cluster.new_attempt(&evaluation, &spec)?));
+                to_submit.push((i, next, cluster.new_attempt(&evaluation, &spec)?));
             }
             attempts.push(adopted);
             specs.push(spec);
         }
         if !to_submit.is_empty() {
-            let (indices, dirs): (Vec<usize>, Vec<_>) = to_submit.into_iter().unzip();
-            let submitted = cluster.submit(dirs, self.task_cpus())?;
+            let dirs: Vec<PathBuf> = to_submit.iter().map(|(_, _, dir)| dir.clone()).collect();
+            let tasks = cluster.submit(&dirs, self.task_cpus())?;
             self.progress.line(&format!(
                 "submitted {} Slurm task(s): job {}",
-                submitted.len(),
-                submitted[0].task.job
+                tasks.len(),
+                tasks[0].job
             ));
-            for (i, attempt) in indices.into_iter().zip(submitted) {
+            for ((i, number, dir), task) in to_submit.into_iter().zip(tasks) {
+                let attempt = Attempt::submitted_now(dir, number, task);
                 store.record_slurm_attempt(pending[i].id, &attempt.submitted_record())?;
                 attempts[i] = Some(attempt);
             }
@@ -598,9 +609,9 @@ impl Evaluation<'_> {
                 return Ok(Outcome::Failed(Failure::new(
                     format!("{reason}; given up after {resubmitted} resubmission(s)"),
                     format!(
-                        "every attempt is in the results database (table slurm_attempts) and \
-                         under {}",
-                        attempt.dir.parent().unwrap_or(&attempt.dir).display()
+                        "every attempt is in the results database (table slurm_attempts); the \
+                         last one's mailbox is {}",
+                        attempt.dir.display()
                     ),
                 )));
             }
@@ -610,12 +621,13 @@ impl Evaluation<'_> {
                 build_set.label,
                 cluster.retries()
             ));
-            let evaluation = attempt.dir.parent().expect("attempts live in a directory");
-            let fresh = cluster.new_attempt(evaluation, spec)?;
-            attempt = cluster
-                .submit(vec![fresh], self.task_cpus())?
+            let evaluation = cluster.evaluation_dir(&key_hash(&build_set.key));
+            let dir = cluster.new_attempt(&evaluation, spec)?;
+            let task = cluster
+                .submit(std::slice::from_ref(&dir), self.task_cpus())?
                 .pop()
                 .expect("one task per directory");
+            attempt = Attempt::submitted_now(dir, attempt.number + 1, task);
             report(attempt.submitted_record());
         }
     }

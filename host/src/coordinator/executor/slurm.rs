@@ -188,14 +188,9 @@ impl Cluster {
         self.options.shared_dir.join("tasks").join(key_hash)
     }
 
-    /// A fresh attempt directory under `evaluation`, holding `spec`, and
-    /// its number (0 for the first).
-    pub fn new_attempt(
-        &self,
-        evaluation: &Path,
-        spec: &TaskSpec,
-    ) -> Result<(PathBuf, u32), SlurmError> {
-        let number = attempts(evaluation).last().map_or(0, |(n, _)| n + 1);
+    /// A fresh attempt directory under `evaluation`, holding `spec`.
+    pub fn new_attempt(&self, evaluation: &Path, spec: &TaskSpec) -> Result<PathBuf, SlurmError> {
+        let number = attempt_dirs(evaluation).last().map_or(0, |(n, _)| n + 1);
         let dir = evaluation.join(format!("attempt-{number}"));
         std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let text = serde_json::to_vec_pretty(spec).expect("task specs serialize");
@@ -203,17 +198,12 @@ impl Cluster {
             command: "staging the task".into(),
             reason,
         })?;
-        Ok((dir, number))
+        Ok(dir)
     }
 
-    /// Submits one array whose task i serves the mailbox of `dirs[i]` (a
-    /// directory and its attempt number, from [`Cluster::new_attempt`]);
-    /// each task's id is also written to its directory's `slurm-task`.
-    pub fn submit(
-        &self,
-        dirs: Vec<(PathBuf, u32)>,
-        cpus: usize,
-    ) -> Result<Vec<Attempt>, SlurmError> {
+    /// Submits one array whose task i serves the mailbox `dirs[i]`; returns
+    /// their tasks (also written to each directory's `slurm-task`).
+    pub fn submit(&self, dirs: &[PathBuf], cpus: usize) -> Result<Vec<Task>, SlurmError> {
         let jobs = self.options.shared_dir.join("jobs");
         std::fs::create_dir_all(&jobs).map_err(io(&jobs))?;
         let script = jobs.join(format!(
@@ -225,7 +215,7 @@ impl Cluster {
         ));
         let quoted: Vec<String> = dirs
             .iter()
-            .map(|(d, _)| shell_words::quote(&d.to_string_lossy()).into_owned())
+            .map(|d| shell_words::quote(&d.to_string_lossy()).into_owned())
             .collect();
         let text = format!(
             "#!/bin/bash\n# Written by annvil: task i serves the mailbox dirs[i].\n\
@@ -250,64 +240,27 @@ impl Cluster {
         args.extend(self.options.extra_args.iter().cloned());
         args.push(script.to_string_lossy().into_owned());
         let out = slurm("sbatch", &args)?;
-        let submitted = unix_now();
         // `--parsable` prints `<job id>[;<cluster>]`.
         let printed = out.trim().split(';').next().unwrap_or_default();
         let job: u64 = printed.parse().map_err(|_| SlurmError::Command {
             command: "sbatch --parsable".into(),
             reason: format!("printed `{}`, not a job id", out.trim()),
         })?;
-        dirs.into_iter()
+        dirs.iter()
             .zip(0..)
-            .map(|((dir, number), index)| {
+            .map(|(dir, index)| {
                 let task = Task { job, index };
                 let file = dir.join("slurm-task");
                 std::fs::write(&file, task.to_string()).map_err(io(&file))?;
-                Ok(Attempt {
-                    dir,
-                    number,
-                    task,
-                    submitted,
-                })
+                Ok(task)
             })
             .collect()
     }
-
-    /// The newest attempt under `evaluation` that was submitted, if any: a
-    /// restarted coordinator adopts its task when Slurm still runs or
-    /// queues it.
-    pub fn latest(&self, evaluation: &Path) -> Option<Attempt> {
-        attempts(evaluation)
-            .into_iter()
-            .rev()
-            .find_map(|(number, dir)| {
-                let file = dir.join("slurm-task");
-                let task = std::fs::read_to_string(&file).ok()?.trim().parse().ok()?;
-                let submitted = std::fs::metadata(&file)
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or_else(unix_now, |d| d.as_secs() as i64);
-                Some(Attempt {
-                    dir,
-                    number,
-                    task,
-                    submitted,
-                })
-            })
-    }
-}
-
-/// Now, in Unix seconds.
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// The attempt directories under `evaluation` and their numbers, oldest
 /// first.
-fn attempts(evaluation: &Path) -> Vec<(u32, PathBuf)> {
+fn attempt_dirs(evaluation: &Path) -> Vec<(u32, PathBuf)> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(evaluation)
         .into_iter()
         .flatten()
@@ -331,7 +284,9 @@ fn attempts(evaluation: &Path) -> Vec<(u32, PathBuf)> {
 pub struct Attempt {
     /// Its mailbox directory.
     pub dir: PathBuf,
-    /// 0 for the first submission, n for the n-th resubmission.
+    /// 0 for the evaluation's first submission, n for its n-th
+    /// resubmission (counted in the results database, so across a killed
+    /// coordinator and the one resuming it).
     pub number: u32,
     /// The array task serving it.
     pub task: Task,
@@ -340,6 +295,32 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// Attempt `number`, served by `task` in `dir`, submitted just now.
+    pub fn submitted_now(dir: PathBuf, number: u32, task: Task) -> Attempt {
+        let submitted = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Attempt {
+            dir,
+            number,
+            task,
+            submitted,
+        }
+    }
+
+    /// The attempt a results database row describes.
+    pub fn recorded(row: &SlurmAttempt) -> Attempt {
+        Attempt {
+            dir: PathBuf::from(&row.directory),
+            number: row.attempt,
+            task: Task {
+                job: row.job_id,
+                index: row.array_index,
+            },
+            submitted: row.submitted_at,
+        }
+    }
+
     /// The database record of this attempt as just submitted: pending.
     pub fn submitted_record(&self) -> SlurmAttempt {
         let pending = TaskInfo {
