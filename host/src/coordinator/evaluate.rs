@@ -18,8 +18,8 @@ use annvil_core::SplitMix64;
 use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, GroundTruth, Matrix};
 use annvil_results::sweep::{AdaptivePolicy, KnobPoint, propose_knobs};
 use annvil_results::{
-    BridgeOverhead, EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Implementation, Mode,
-    Store, SweepPoint,
+    BridgeOverhead, EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Implementation, Machine,
+    Mode, Store, SweepPoint,
 };
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -199,6 +199,7 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
         base: &base,
         base_stamp: std::cell::Cell::new(base_stamp),
         progress: &progress,
+        machine: Machine::detect(),
     };
     let mut all_ok = true;
     let scratch = scratch_root()?;
@@ -215,6 +216,7 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
         dataset_hash: dataset_hash.clone(),
         config_key: evaluation.config().key(),
         config: evaluation.config(),
+        machine_type: Some(evaluation.machine.machine_type()),
     };
     let bridged = prepared.iter().find_map(|variant| match &variant.state {
         PreparedState::Ready { pipeline, .. } if pipeline.python.is_some() => Some(pipeline),
@@ -236,7 +238,13 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
     }
     store.end_run(run)?;
 
-    crate::publish::write(&store, &options.results_dir, scope.clone())?;
+    // Every machine type that measured this dataset and config (one, unless
+    // an executor spread the work over several) has its own leaderboard.
+    for measured in store.scopes(&dataset_hash)? {
+        if measured.config_key == scope.config_key {
+            crate::publish::write(&store, &options.results_dir, measured)?;
+        }
+    }
     Ok(Evaluated {
         all_ok,
         scope,
@@ -257,6 +265,8 @@ struct Evaluation<'a> {
     /// The base file as last verified.
     base_stamp: std::cell::Cell<base_file::Stamp>,
     progress: &'a Progress,
+    /// The node measuring (this one).
+    machine: Machine,
 }
 
 impl Evaluation<'_> {
@@ -340,6 +350,7 @@ impl Evaluation<'_> {
                 continue;
             }
             let id = store.start_evaluation(&key, run)?;
+            store.record_machine(id, &self.machine)?;
             let job = self.job(pipeline.clone(), build_params.clone());
             match self.run_build_set(spec, &job, &label, scratch)? {
                 Outcome::Measured { build, points } => {
