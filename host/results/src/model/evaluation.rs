@@ -276,7 +276,7 @@ pub struct EvaluationOutcome {
 /// How a variant's slots are implemented; benchmark tables say which, so a
 /// bridged library's figures are read with the bridge's cost in mind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum Implementation {
     /// Compiled code loaded straight into the worker (Rust, C or C++).
     Native,
@@ -285,7 +285,8 @@ pub enum Implementation {
 }
 
 impl Implementation {
-    /// Its value in the results database (`native`, `python-bridge`).
+    /// Its value in the results database and in JSON (`native`,
+    /// `python-bridge`), the one place it is spelled.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Native => "native",
@@ -295,11 +296,9 @@ impl Implementation {
 
     /// The stored value read back; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "native" => Some(Self::Native),
-            "python-bridge" => Some(Self::PythonBridge),
-            _ => None,
-        }
+        [Self::Native, Self::PythonBridge]
+            .into_iter()
+            .find(|i| i.as_str() == s)
     }
 
     /// How reports name it: "native", "Python bridge".
@@ -308,6 +307,20 @@ impl Implementation {
             Self::Native => "native",
             Self::PythonBridge => "Python bridge",
         }
+    }
+}
+
+impl From<Implementation> for &'static str {
+    fn from(implementation: Implementation) -> Self {
+        implementation.as_str()
+    }
+}
+
+impl TryFrom<String> for Implementation {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        Implementation::parse(&value).ok_or_else(|| format!("unknown implementation {value:?}"))
     }
 }
 
@@ -490,6 +503,17 @@ pub struct Scope {
 mod tests {
     use super::*;
     use crate::fixtures::config;
+
+    #[test]
+    fn implementations_are_spelled_once_for_json_and_the_database() {
+        for implementation in [Implementation::Native, Implementation::PythonBridge] {
+            let json = serde_json::to_string(&implementation).unwrap();
+            assert_eq!(json, format!("\"{}\"", implementation.as_str()));
+            let back: Implementation = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, implementation);
+        }
+        assert!(serde_json::from_str::<Implementation>("\"cython\"").is_err());
+    }
 
     #[test]
     fn config_key_is_stable() {
