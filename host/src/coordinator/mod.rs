@@ -3,5 +3,6 @@
 //! Nothing here loads variant code.
 
 pub mod evaluate;
+pub mod measure_lock;
 pub mod measurer;
 pub mod sandbox;
