@@ -260,7 +260,7 @@ impl Session<'_> {
             check_threads: self.options.check_threads,
             scratch: self.scratch,
         };
-        match judge(&prepared, &options, &mut |_| {})? {
+        match judge(&prepared, &options, &mut |_: &str| {})? {
             Judgement::BuildFailed { reason, log } => {
                 println!(
                     "watch: {}: build failed: {reason}\n{}",
@@ -311,14 +311,16 @@ fn best_peer(store: &Store, scope: &Scope) -> Result<Option<LeaderboardRow>> {
         .max_by(|a, b| a.reward.total_cmp(&b.reward)))
 }
 
-/// The figures compared, with how each is shown.
-const FIGURES: [(&str, fn(&LeaderboardRow) -> Option<f64>); 5] = [
-    ("reward", |r| Some(r.reward)),
-    ("QPS@0.90", |r| r.qps_at_090),
-    ("QPS@0.95", |r| r.qps_at_095),
-    ("max recall", |r| r.max_recall),
-    ("build s", |r| r.build_seconds),
-];
+/// The figures compared: name and value.
+fn figures(row: &LeaderboardRow) -> [(&'static str, Option<f64>); 5] {
+    [
+        ("reward", Some(row.reward)),
+        ("QPS@0.90", row.qps_at_090),
+        ("QPS@0.95", row.qps_at_095),
+        ("max recall", row.max_recall),
+        ("build s", row.build_seconds),
+    ]
+}
 
 /// The comparison table of `this` version against the `previous` one and
 /// the best `peer`, with the relative changes.
@@ -331,22 +333,22 @@ fn comparison(
     rows.extend(previous.map(|row| ("previous version".to_owned(), row)));
     rows.extend(peer.map(|row| (row.variant_name.clone(), row)));
     let mut out = format!("{:<20}", "");
-    for (name, _) in FIGURES {
+    for (name, _) in figures(this) {
         out.push_str(&format!("{name:>12}"));
     }
     out.push('\n');
     for (label, row) in &rows {
         out.push_str(&format!("{label:<20}"));
-        for (name, figure) in FIGURES {
-            out.push_str(&format!("{:>12}", shown(name, figure(row))));
+        for (name, value) in figures(row) {
+            out.push_str(&format!("{:>12}", shown(name, value)));
         }
         out.push('\n');
     }
     for (label, other) in [("vs previous", previous), ("vs best peer", peer)] {
         let Some(other) = other else { continue };
         out.push_str(&format!("{label:<20}"));
-        for (_, figure) in FIGURES {
-            let change = match (figure(this), figure(other)) {
+        for ((_, a), (_, b)) in figures(this).into_iter().zip(figures(other)) {
+            let change = match (a, b) {
                 (Some(a), Some(b)) if b != 0.0 => format!("{:+.1} %", (a / b - 1.0) * 100.0),
                 _ => "—".into(),
             };

@@ -528,7 +528,7 @@ impl<'a> Stage<'a> {
             check_threads: self.options.check_threads,
             scratch: self.scratch.path(),
         };
-        let (row, evaluated) = match judge(variant, &options, &mut |_| {})? {
+        let (row, evaluated) = match judge(variant, &options, &mut |_: &str| {})? {
             Judgement::BuildFailed { reason, log } => {
                 return Ok(CandidateOutcome {
                     status: CandidateStatus::BuildFailed,
