@@ -523,10 +523,12 @@ impl<'a> Stage<'a> {
     fn verdict(&self, dir: &Path, name: &str) -> Result<CandidateOutcome> {
         let (prepared, _) = prepare_variants(&[dir.to_path_buf()], false, |_| {})?;
         let variant = prepared.first().context("one variant prepared")?;
+        // Lanes run workers at once: each gets a scratch directory of its own.
+        let scratch = tempfile::tempdir_in(self.scratch.path())?;
         let options = JudgeOptions {
             evaluate: &self.options.evaluate,
             check_threads: self.options.check_threads,
-            scratch: self.scratch.path(),
+            scratch: scratch.path(),
         };
         let (row, evaluated) = match judge(variant, &options, &mut |_: &str| {})? {
             Judgement::BuildFailed { reason, log } => {
@@ -635,7 +637,7 @@ impl<'a> Stage<'a> {
             PreparedState::Ready { pipeline, .. } => describe(
                 pipeline,
                 &self.options.evaluate.limits.limits(),
-                self.scratch.path(),
+                tempfile::tempdir_in(self.scratch.path())?.path(),
             ),
             PreparedState::Skipped { hint } => bail!("{}: skipped: {hint}", variant.name),
             PreparedState::Broken { reason, .. } => bail!("{}: {reason}", variant.name),
