@@ -109,10 +109,11 @@ pub fn watch(options: &WatchOptions) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let (wake, woken) = mpsc::channel();
     stop_on_ctrl_c(wake.clone())?;
-    let mut debouncer = new_debouncer(options.debounce, None, {
-        let wake = wake.clone();
-        move |result: DebounceEventResult| forward_changes(result, &wake)
-    })
+    let mut debouncer = new_debouncer(
+        options.debounce,
+        None,
+        move |result: DebounceEventResult| forward_changes(result, &wake),
+    )
     .context("starting the file watcher")?;
     let roots: BTreeSet<&PathBuf> = variants.iter().flat_map(|v| &v.roots).collect();
     for root in roots {
