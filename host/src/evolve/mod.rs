@@ -1061,7 +1061,7 @@ fn first_queries_of(scope_name: &str, name: &str) -> Option<usize> {
 /// What a lane does next.
 enum Work {
     /// Judge a candidate an interruption left `generated`.
-    Resume(CandidateRecord),
+    Resume(Box<CandidateRecord>),
     /// Generate a candidate named `name` with a generator seeded by `seed`.
     Generate {
         /// Seed of the step's random draws.
@@ -1101,7 +1101,7 @@ impl Schedule {
             return Ok(None);
         }
         if !self.open.is_empty() {
-            return Ok(Some(Work::Resume(self.open.remove(0))));
+            return Ok(Some(Work::Resume(Box::new(self.open.remove(0)))));
         }
         if self.recorded + self.generating >= budget {
             return Ok(None);
