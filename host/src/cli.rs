@@ -400,10 +400,10 @@ struct EvolveArgs {
     check_threads: usize,
     /// Candidates in flight at once per stage: generation requests run
     /// concurrently, builds and conformance checks overlap, but timed
-    /// measurements never run concurrently on one machine (they take turns
-    /// through a lock file, target/annvil/measure.lock, which other `host`
-    /// processes respect too). Each step's parent is the best candidate
-    /// finished when it starts.
+    /// measurements never run concurrently with each other: they take turns
+    /// through a lock file, target/annvil/measure.lock, which every `host`
+    /// process of this workspace (evaluate, watch, another evolve) respects.
+    /// Each step's parent is the best candidate finished when it starts.
     #[arg(long, default_value_t = 1, value_name = "N")]
     parallel: usize,
     #[command(flatten)]

@@ -9,7 +9,8 @@
 //! against the best `peer-*` variant measured with the same dataset and
 //! settings. Every evaluation starts fresh workers, so the next worker loads
 //! the new library. A failed build or check prints the compiler errors or
-//! the failing checks and waits for the next save.
+//! the failing checks and waits for the next save, and so does any error
+//! of a round after the first.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -100,7 +101,9 @@ impl Watched {
     }
 }
 
-/// Runs `host watch` until Ctrl-C.
+/// Runs `host watch` until Ctrl-C. An error of the first round (a
+/// variant that does not load, a dataset that cannot be read) ends it; a
+/// later round's error is printed and the loop waits for the next save.
 pub fn watch(options: &WatchOptions) -> Result<()> {
     let mut variants = options
         .variants
@@ -140,8 +143,12 @@ pub fn watch(options: &WatchOptions) -> Result<()> {
             break;
         };
         for variant in variants.iter_mut() {
-            if changed.iter().any(|path| variant.depends_on(path)) {
-                session.round(variant)?;
+            if changed.iter().any(|path| variant.depends_on(path))
+                && let Err(error) = session.round(variant)
+            {
+                // A save can break what the round reads (a half-written
+                // variant.yaml, say): say why and wait for the next one.
+                println!("watch: {}: {error:#}", variant.name);
             }
         }
     }

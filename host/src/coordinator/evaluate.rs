@@ -203,7 +203,7 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
     };
     let mut all_ok = true;
     let scratch = scratch_root()?;
-    // Held to the end: no other measurement (or report write) on this machine meanwhile.
+    // Held to the end: no other measurement (or report write) of this workspace meanwhile.
     let _measuring = super::measure_lock::MeasureLock::acquire(&cache, |l| progress.line(l))?;
     for variant in &prepared {
         if let PreparedState::Ready { spec, .. } = &variant.state

@@ -1,10 +1,11 @@
-//! The machine-wide measurement lock: timed measurements on one machine
-//! never overlap, whether they come from the threads of one
+//! The measurement lock: timed measurements of one workspace never
+//! overlap, whether they come from the lanes of one
 //! `host evolve --parallel N` or from several `host` processes.
 //!
 //! The lock is an advisory lock (`flock`, through std's [`File::lock`]) on
 //! `measure.lock` in annvil's cache directory (`target/annvil/` of the
-//! workspace). The kernel drops it when its holder exits, however that
+//! workspace, shared by every `host` process using that target
+//! directory). The kernel drops it when its holder exits, however that
 //! happens, so a killed host never leaves it taken.
 
 use std::fs::{File, OpenOptions, TryLockError};
@@ -39,7 +40,7 @@ impl MeasureLock {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 notify(&format!(
-                    "waiting for another measurement on this machine to finish ({})",
+                    "waiting for another measurement to finish ({})",
                     path.display()
                 ));
                 file.lock()

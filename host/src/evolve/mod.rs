@@ -12,7 +12,7 @@
 //! `--parallel N` keeps up to N candidates of a stage in flight, one per
 //! *lane* (a thread): generation requests run concurrently, and so do the
 //! builds and conformance checks; every evaluation's timed measurement takes
-//! the machine's measurement lock
+//! the workspace's measurement lock
 //! ([`crate::coordinator::measure_lock`]), so measurements never overlap.
 //! Each step's parent is the best candidate *finished* when the step starts
 //! (candidates in flight have no reward yet), and prompts draw exemplars from
