@@ -436,6 +436,56 @@ fn finished_candidates(work: &Path) -> std::collections::BTreeMap<String, String
         .collect()
 }
 
+/// Names of the variants whose evaluation the results database under
+/// `work` holds finished.
+fn finished_evaluations(work: &Path) -> std::collections::BTreeSet<String> {
+    let db = rusqlite::Connection::open(work.join("results/results.sqlite")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT variant_name FROM evaluations WHERE finished_at IS NOT NULL")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// How often one `host evolve` run measured `name` to the end before its
+/// final side-by-side run, from its stderr: evaluate prints one
+/// `NAME: built in …` (or `NAME: FAILED: …`; `NAME {params}: …` with build
+/// parameters) per finished measurement. When the run re-measured the
+/// chain, the lines from the final evaluate's `dataset …` line on are left
+/// out.
+fn stage_measurements(output: &std::process::Output, name: &str) -> usize {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let end = if String::from_utf8_lossy(&output.stdout).contains("side by side with its ancestors")
+    {
+        lines
+            .iter()
+            .rposition(|l| l.starts_with("dataset "))
+            .expect("the final run's dataset line")
+    } else {
+        lines.len()
+    };
+    lines[..end]
+        .iter()
+        .filter(|line| {
+            line.strip_prefix(name).is_some_and(|rest| {
+                (rest.starts_with(':') || rest.starts_with(' '))
+                    && (rest.contains(": built in ") || rest.contains(": FAILED: "))
+            })
+        })
+        .count()
+}
+
+/// Whether a candidate with `status` went through an evaluation.
+fn was_evaluated(status: CandidateStatus) -> bool {
+    matches!(
+        status,
+        CandidateStatus::Ok | CandidateStatus::EvaluationFailed
+    )
+}
+
 /// Lines of `out` that report a verdict on candidate `name`.
 fn verdicts(out: &str, name: &str) -> usize {
     let prefix = format!("evolve: {name}: ");
@@ -472,6 +522,15 @@ fn parallel_tune_reaches_the_budget_judging_each_candidate_once_and_measuring_on
     }
     // The start variant, the candidates that passed their checks and the
     // final side-by-side run were measured, never two at once.
+    for c in &candidates {
+        assert_eq!(
+            stage_measurements(&output, &c.candidate.name),
+            usize::from(was_evaluated(c.status)),
+            "{} ({:?}) is measured once if its checks pass:\n{out}",
+            c.candidate.name,
+            c.status
+        );
+    }
     let intervals = evaluation_intervals(work.path());
     assert!(intervals.len() >= 2, "{intervals:?}");
     assert_disjoint(&intervals, &out);
@@ -491,7 +550,7 @@ fn a_killed_parallel_evolve_resumes_without_judging_anything_twice() {
         .unwrap();
     // Wait until one candidate is judged while another is in flight.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    let before = loop {
+    loop {
         assert!(std::time::Instant::now() < deadline, "no candidate in time");
         if let Some(status) = child.try_wait().unwrap() {
             panic!("evolve ended ({status}) before it could be killed mid-stage");
@@ -503,15 +562,25 @@ fn a_killed_parallel_evolve_resumes_without_judging_anything_twice() {
                 .filter(|c| c.status == CandidateStatus::Generated)
                 .count();
             if open >= 1 && open < candidates.len() {
-                break candidates;
+                break;
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    // What the kill left: closed candidates, candidates in flight, and the
+    // evaluations finished so far.
+    let before = store(work.path()).all_candidates().unwrap();
     let judged_before = finished_candidates(work.path());
+    let measured_before = finished_evaluations(work.path());
     assert!(!judged_before.is_empty());
+    assert!(
+        before
+            .iter()
+            .any(|c| c.status == CandidateStatus::Generated),
+        "a candidate in flight at the kill: {before:?}"
+    );
 
     let rerun = run(&args);
     let out = text(&rerun);
@@ -560,6 +629,24 @@ fn a_killed_parallel_evolve_resumes_without_judging_anything_twice() {
             c.candidate.name
         );
     }
+    // Measured to the end exactly once over both runs: the rerun measures
+    // only what the killed run had not finished measuring (a measurement
+    // cut by the kill left no finished evaluation).
+    for c in &after {
+        let name = &c.candidate.name;
+        let expected = was_evaluated(c.status) && !measured_before.contains(name);
+        assert_eq!(
+            stage_measurements(&rerun, name),
+            usize::from(expected),
+            "{name} ({:?}, finished evaluation before the kill: {}):\n{out}",
+            c.status,
+            measured_before.contains(name)
+        );
+        if measured_before.contains(name) {
+            assert!(was_evaluated(c.status), "{name}: {:?}", c.status);
+        }
+    }
+    assert_disjoint(&evaluation_intervals(work.path()), &out);
 }
 
 #[test]
