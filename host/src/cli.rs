@@ -134,6 +134,11 @@ Examples (from the repository root; `host` is target/release/host, or
   host evolve --from variants/hnsw --slot search --generator tune --budget 3 \\
       --queries 200 --runs 1 --threads 2
 
+  # Four candidates in flight: generation, builds and checks overlap; the timed
+  # measurements still run one at a time (never two at once)
+  host evolve --from variants/hnsw --slot construction --generator tune --budget 8 \\
+      --parallel 4 --queries 200 --runs 1
+
   # Resuming: run the same command again; the budget counts the candidates already in
   # the database, an interrupted one is judged first, nothing is evaluated twice
   host evolve --from variants/hnsw --slot search --generator tune --budget 20 \\
