@@ -449,24 +449,31 @@ fn finished_evaluations(work: &Path) -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// How often one `host evolve` run measured `name` to the end before its
-/// final side-by-side run, from its stderr: evaluate prints one
-/// `NAME: built in …` (or `NAME: FAILED: …`; `NAME {params}: …` with build
-/// parameters) per finished measurement. When the run re-measured the
-/// chain, the lines from the final evaluate's `dataset …` line on are left
-/// out.
+/// How often one single-stage `host evolve` run measured `name` to the end
+/// during its stage, from its stderr: evaluate prints one `NAME: built in …`
+/// (or `NAME: FAILED: …`; `NAME {params}: …` with build parameters) per
+/// finished measurement. The side-by-side runs that close the stage (its
+/// finalists, then the chain) each print `evolve: re-measuring …` and one
+/// `dataset …` line; the lines from the first of them on are left out.
 fn stage_measurements(output: &std::process::Output, name: &str) -> usize {
     let stderr = String::from_utf8_lossy(&output.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
-    let end = if String::from_utf8_lossy(&output.stdout).contains("side by side with its ancestors")
-    {
-        lines
-            .iter()
-            .rposition(|l| l.starts_with("dataset "))
-            .expect("the final run's dataset line")
-    } else {
-        lines.len()
-    };
+    let closing_runs = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with("evolve: re-measuring"))
+        .count();
+    let datasets: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("dataset "))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(datasets.len() >= closing_runs, "a dataset line per run");
+    let end = datasets
+        .len()
+        .checked_sub(closing_runs)
+        .filter(|_| closing_runs > 0)
+        .map_or(lines.len(), |first| datasets[first]);
     lines[..end]
         .iter()
         .filter(|line| {
@@ -529,6 +536,15 @@ fn parallel_tune_reaches_the_budget_judging_each_candidate_once_and_measuring_on
             "{} ({:?}) is measured once if its checks pass:\n{out}",
             c.candidate.name,
             c.status
+        );
+    }
+    // The stage's best is decided by re-measuring its best contenders
+    // with the start variant in one run.
+    if candidates.iter().any(|c| c.status == CandidateStatus::Ok) {
+        assert!(
+            out.contains("re-measuring the construction stage's finalists")
+                && out.contains("in the finalists' run"),
+            "{out}"
         );
     }
     let intervals = evaluation_intervals(work.path());

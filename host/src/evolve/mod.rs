@@ -119,6 +119,10 @@ pub struct EvolveOptions {
 /// and still count as an improvement (one query in a thousand).
 const RECALL_SLACK: f64 = 1e-3;
 
+/// Contenders of a stage re-measured side by side with its start variant
+/// before it declares its best.
+const FINALISTS: usize = 3;
+
 /// What happened to one candidate.
 struct CandidateOutcome {
     status: CandidateStatus,
@@ -304,9 +308,10 @@ impl<'a> Stage<'a> {
                 .map(|lane| lane.join().expect("an evolve lane panicked"))
                 .collect::<Result<Vec<()>>>()
         })?;
-        let (best_dir, best_name, best_reward) = self.best()?;
+        let (best_dir, best_name, best_reward) = self.final_best()?;
         println!(
-            "evolve: {} stage done: best {best_name} (reward {best_reward:.0}, start {} {:.0})",
+            "evolve: {} stage done: best {best_name} (reward {best_reward:.0} in the finalists' \
+             run; start {} {:.0} when the stage began)",
             self.slot.name(),
             self.start.name,
             self.start_reward
@@ -318,23 +323,98 @@ impl<'a> Stage<'a> {
     /// candidate beat its reward while still reaching its highest recall
     /// (CRINN's rule: recall may not fall below the parent's).
     fn best(&self) -> Result<(PathBuf, String, f64)> {
-        let mut best = (
-            self.start.dir.clone(),
-            self.start.name.clone(),
-            self.start_reward,
-        );
+        Ok(self
+            .contenders()?
+            .into_iter()
+            .next()
+            .filter(|c| c.2 > self.start_reward)
+            .unwrap_or_else(|| {
+                (
+                    self.start.dir.clone(),
+                    self.start.name.clone(),
+                    self.start_reward,
+                )
+            }))
+    }
+
+    /// The session's measured candidates that keep the start variant's
+    /// highest recall, best recorded reward first (directory, name, reward).
+    fn contenders(&self) -> Result<Vec<(PathBuf, String, f64)>> {
+        let mut contenders = Vec::new();
         for c in self.store()?.session_candidates(&self.session)? {
             let Some(score) = &c.score else { continue };
             let recall = serde_json::from_str::<serde_json::Value>(&score.metrics_json)
                 .ok()
                 .and_then(|m| m["max_recall"].as_f64())
                 .unwrap_or(0.0);
-            if score.reward > best.2 && recall >= self.start_recall - RECALL_SLACK {
-                best = (
+            if recall >= self.start_recall - RECALL_SLACK {
+                contenders.push((
                     PathBuf::from(&c.candidate.dir),
                     c.candidate.name,
                     score.reward,
-                );
+                ));
+            }
+        }
+        contenders.sort_by(|a, b| b.2.total_cmp(&a.2));
+        Ok(contenders)
+    }
+
+    /// The stage's best, decided side by side: the start variant and the
+    /// [`FINALISTS`] contenders with the highest recorded rewards are
+    /// measured again in one run (with `--executor slurm`, one after
+    /// another on one node), and a finalist wins only if it beats the start
+    /// variant there while keeping its highest recall. Candidates measured
+    /// at different times, or on different nodes, are never compared
+    /// directly.
+    fn final_best(&self) -> Result<(PathBuf, String, f64)> {
+        let finalists: Vec<_> = self.contenders()?.into_iter().take(FINALISTS).collect();
+        let start = (
+            self.start.dir.clone(),
+            self.start.name.clone(),
+            self.start_reward,
+        );
+        if finalists.is_empty() {
+            return Ok(start);
+        }
+        println!(
+            "evolve: re-measuring the {} stage's finalists ({}) side by side with {}",
+            self.slot.name(),
+            finalists
+                .iter()
+                .map(|f| f.1.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.start.name
+        );
+        let dirs: Vec<PathBuf> = std::iter::once(&start)
+            .chain(&finalists)
+            .map(|f| f.0.clone())
+            .collect();
+        let mut options = self.options.evaluate.clone();
+        options.force = true;
+        let evaluated = evaluate(&dirs, &options)?;
+        let store = Store::open(&evaluated.database)?;
+        let board = store.leaderboard_for(&evaluated.scope)?;
+        let measured = |name: &str| {
+            board
+                .rows
+                .iter()
+                .find(|r| r.variant_name == name && r.status == Status::Ok)
+                .map(|r| (r.reward, r.max_recall.unwrap_or(0.0)))
+        };
+        let Some((start_reward, start_recall)) = measured(&self.start.name) else {
+            bail!(
+                "{}: the start variant failed in the finalists' run",
+                self.start.name
+            );
+        };
+        let mut best = (start.0, start.1, start_reward);
+        for (dir, name, _) in finalists {
+            if let Some((reward, recall)) = measured(&name)
+                && reward > best.2
+                && recall >= start_recall - RECALL_SLACK
+            {
+                best = (dir, name, reward);
             }
         }
         Ok(best)
