@@ -43,6 +43,16 @@ enum Command {
     /// Evolve a variant slot by slot from measured rewards (CRINN's loop).
     #[command(after_help = EVOLVE_EXAMPLES)]
     Evolve(Box<EvolveArgs>),
+    /// Rebuild, check and evaluate variants on every save, comparing each
+    /// version with the previous one and the best peer.
+    #[command(
+        after_help = WATCH_EXAMPLES,
+        mut_arg("queries", |a| a.default_value("500")),
+        mut_arg("runs", |a| a.default_value("2")),
+        mut_arg("point_budget", |a| a.default_value("5")),
+        mut_arg("max_points", |a| a.default_value("12"))
+    )]
+    Watch(WatchArgs),
     /// Print the contrastive prompt for one slot.
     Prompt(PromptCmdArgs),
     /// Write the program database as JSONL records for RL training.
@@ -57,6 +67,24 @@ enum Command {
         dir: PathBuf,
     },
 }
+
+/// Worked examples closing `host watch --help`.
+const WATCH_EXAMPLES: &str = "\
+A quick look, not a ranking: by default each version is measured on the
+first 500 queries, 2 timed runs per point, at most 12 sweep points and 5 s of
+timed runs per point (--queries, --runs, --max-points, --point-budget change
+that). Every save is measured afresh; the comparison is with the previous
+version of the same variant and the best peer-* variant measured with the
+same dataset and settings. Ctrl-C stops after the current round (twice: at
+once).
+
+Examples (from the repository root):
+
+  # Edit variants/my-hnsw/src/*.rs or variant.yaml; each save prints a comparison
+  host watch variants/my-hnsw --peer variants/peer-hnswlib
+
+  # Two variants, a dataset file
+  host watch variants/my-hnsw variants/my-vamana --dataset fashion-mnist";
 
 /// Worked examples closing `host evaluate --help`.
 const EVALUATE_EXAMPLES: &str = "\
@@ -112,6 +140,11 @@ Examples (from the repository root; `host` is target/release/host, or
   # Batch mode: candidates ranked by their QPS with 2 search threads at once
   host evolve --from variants/hnsw --slot search --generator tune --budget 3 \\
       --queries 200 --runs 1 --threads 2
+
+  # Four candidates in flight: generation, builds and checks overlap; the timed
+  # measurements still run one at a time (never two at once)
+  host evolve --from variants/hnsw --slot construction --generator tune --budget 8 \\
+      --parallel 4 --queries 200 --runs 1
 
   # Resuming: run the same command again; the budget counts the candidates already in
   # the database, an interrupted one is judged first, nothing is evaluated twice
@@ -315,6 +348,7 @@ impl ExecutorArgs {
                     extra_args,
                     shared_dir,
                     retries: self.slurm_retries,
+                    side_by_side: None,
                 }))
             }
         }
@@ -374,6 +408,28 @@ enum GeneratorKind {
 }
 
 #[derive(Args)]
+struct WatchArgs {
+    /// Variant directories to watch (each with the packages its libraries
+    /// are built from).
+    #[arg(required = true, value_name = "VARIANT_DIR")]
+    variants: Vec<PathBuf>,
+    /// Peers to measure once at startup with the same settings, when the
+    /// results database does not hold them yet; the comparison uses the
+    /// best peer-* variant measured with these settings.
+    #[arg(long, value_name = "VARIANT_DIR")]
+    peer: Vec<PathBuf>,
+    /// Threads for the conformance suite's builds.
+    #[arg(long, default_value_t = 2)]
+    check_threads: usize,
+    /// Milliseconds the files must stay quiet after a save before a round
+    /// starts.
+    #[arg(long, default_value_t = 300, value_name = "MS")]
+    debounce_ms: u64,
+    #[command(flatten)]
+    measure: MeasureArgs,
+}
+
+#[derive(Args)]
 struct EvolveArgs {
     /// The variant to start from.
     #[arg(long, value_name = "VARIANT_DIR")]
@@ -420,6 +476,14 @@ struct EvolveArgs {
     /// Threads for the conformance suite's builds.
     #[arg(long, default_value_t = 2)]
     check_threads: usize,
+    /// Candidates in flight at once per stage: generation requests run
+    /// concurrently, builds and conformance checks overlap, but timed
+    /// measurements never run concurrently with each other: they take turns
+    /// through a lock file, target/annvil/measure.lock, which every `host`
+    /// process of this workspace (evaluate, watch, another evolve) respects.
+    /// Each step's parent is the best candidate finished when it starts.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    parallel: usize,
     #[command(flatten)]
     measure: MeasureArgs,
 }
@@ -518,6 +582,7 @@ pub fn main() -> ExitCode {
         Command::Report(args) => report(&args),
         Command::New(request) => crate::scaffold::run(&request),
         Command::Evolve(args) => evolve(&args),
+        Command::Watch(args) => watch(&args).map(|()| true),
         Command::Prompt(args) => prompt(&args),
         Command::ExportRl(args) => export_rl(&args),
         Command::Worker => crate::worker::main()
@@ -586,6 +651,16 @@ fn evaluate(args: &EvaluateArgs) -> Result<bool> {
     Ok(crate::coordinator::evaluate::evaluate(&dirs, &args.measure.options()?)?.all_ok)
 }
 
+fn watch(args: &WatchArgs) -> Result<()> {
+    crate::watch::watch(&crate::watch::WatchOptions {
+        variants: variant_dirs(&args.variants)?,
+        peers: variant_dirs(&args.peer)?,
+        evaluate: args.measure.options()?,
+        check_threads: args.check_threads,
+        debounce: Duration::from_millis(args.debounce_ms),
+    })
+}
+
 fn evolve(args: &EvolveArgs) -> Result<bool> {
     let writes_code = matches!(args.generator, GeneratorKind::Llm | GeneratorKind::Cmd);
     if writes_code
@@ -645,6 +720,7 @@ fn evolve(args: &EvolveArgs) -> Result<bool> {
         },
         evaluate: args.measure.options()?,
         check_threads: args.check_threads,
+        parallel: args.parallel,
     })
 }
 

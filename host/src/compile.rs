@@ -189,6 +189,13 @@ impl Workspace {
             })
     }
 
+    /// Directories of the package at `package_dir` and of every workspace
+    /// package it reaches through path dependencies: what its library is
+    /// built from.
+    pub fn source_dirs_of(&self, package_dir: &Path) -> Result<BTreeSet<PathBuf>> {
+        Ok(self.source_dirs(self.package_at(package_dir)?))
+    }
+
     /// Directories of `package` and of every workspace package it reaches
     /// through path dependencies.
     fn source_dirs(&self, package: &MetaPackage) -> BTreeSet<PathBuf> {

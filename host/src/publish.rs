@@ -1,6 +1,7 @@
 //! Publishing the leaderboards: where the rendered reports go (one
 //! directory per dataset and measurement mode under the results directory,
-//! regenerated from the database) and `docs/BENCHMARKS.md`. Rendering
+//! and per machine type where several measured it, regenerated from the
+//! database) and `docs/BENCHMARKS.md`. Rendering
 //! itself is `annvil_results::report`.
 
 use std::path::{Path, PathBuf};
@@ -12,17 +13,39 @@ use annvil_results::{Mode, Scope, Store};
 use anyhow::{Context, Result};
 
 /// The report directory of a scope: `<results>/<dataset>` for single-thread
-/// runs, `<results>/<dataset>-batch<T>` for batch runs.
-pub fn report_dir(results: &Path, scope: &Scope) -> PathBuf {
-    match scope.config.mode {
-        Mode::Single => results.join(&scope.dataset_name),
-        Mode::Batch { threads } => results.join(format!("{}-batch{threads}", scope.dataset_name)),
+/// runs, `<results>/<dataset>-batch<T>` for batch runs; where the database
+/// holds figures of this dataset and config from several machine types,
+/// each gets its own directory, suffixed with its machine type.
+pub fn report_dir(store: &Store, results: &Path, scope: &Scope) -> Result<PathBuf> {
+    let mut name = match scope.config.mode {
+        Mode::Single => scope.dataset_name.clone(),
+        Mode::Batch { threads } => format!("{}-batch{threads}", scope.dataset_name),
+    };
+    let machine_types = store
+        .scopes(&scope.dataset_hash)?
+        .into_iter()
+        .filter(|other| other.config_key == scope.config_key)
+        .count();
+    if let Some(machine_type) = scope.machine_type.as_deref().filter(|_| machine_types > 1) {
+        name.push('-');
+        name.push_str(&slug(machine_type));
     }
+    Ok(results.join(name))
+}
+
+/// `text` as a file-name part: lowercase letters, digits and single dashes.
+fn slug(text: &str) -> String {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.join("-")
 }
 
 /// Writes every report of `scope` and prints its ranked table.
 pub fn write(store: &Store, results: &Path, scope: Scope) -> Result<()> {
-    let dir = report_dir(results, &scope);
+    let dir = report_dir(store, results, &scope)?;
     let board = store.leaderboard_for(&scope)?;
     println!("{}", terminal_table(&board));
     let data = ReportData::from_leaderboard(store, board)?;
@@ -48,7 +71,9 @@ pub fn write_benchmarks(store: &Store, scopes: Vec<Scope>, file: &Path) -> Resul
          compare variants only within one table, measured in one run.\n\n",
     );
     for scope in scopes {
-        let slug = report_dir(Path::new(""), &scope).display().to_string();
+        let slug = report_dir(store, Path::new(""), &scope)?
+            .display()
+            .to_string();
         let data = ReportData::from_leaderboard(store, store.leaderboard_for(&scope)?)?;
         let svg_file = plots.join(format!("{slug}.svg"));
         std::fs::write(&svg_file, svg_plot(&data, RecallAxis::default())?)

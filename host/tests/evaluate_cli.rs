@@ -358,4 +358,22 @@ fn a_variant_of_prebuilt_libraries_is_evaluated_from_any_directory() {
         .query_row("SELECT implementation FROM evaluations", [], |r| r.get(0))
         .unwrap();
     assert_eq!(implementation, "native");
+    // The node that measured it, and the machine type its board is scoped to.
+    let (node, machine_type): (String, String) = conn
+        .query_row("SELECT node, machine_type FROM evaluations", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(node, hostname.trim());
+    let board = std::fs::read_dir(&results)
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join("leaderboard.md"))
+        .find(|path| path.exists())
+        .unwrap();
+    let board = std::fs::read_to_string(board).unwrap();
+    assert!(
+        board.contains(&format!("Measured on {machine_type};")),
+        "{board}"
+    );
 }

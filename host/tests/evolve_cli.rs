@@ -380,3 +380,314 @@ fn llm_generator_speaks_chat_completions() {
         Some("## Performance Analysis\nI forgot the code.")
     );
 }
+
+/// `host evolve --generator tune` on hnsw's construction slot, with
+/// `extra` arguments.
+fn tune_args(work: &Path, extra: &[&str]) -> Vec<String> {
+    let mut tail = vec![
+        "--from",
+        "variants/hnsw",
+        "--slot",
+        "construction",
+        "--generator",
+        "tune",
+    ];
+    tail.extend_from_slice(extra);
+    evolve_args(work.to_str().unwrap(), &tail)
+}
+
+/// `(started_at, finished_at)` of every finished evaluation in the results
+/// database under `work`, in start order.
+fn evaluation_intervals(work: &Path) -> Vec<(String, String)> {
+    let db = rusqlite::Connection::open(work.join("results/results.sqlite")).unwrap();
+    let mut stmt = db
+        .prepare(
+            "SELECT started_at, finished_at FROM evaluations \
+             WHERE finished_at IS NOT NULL ORDER BY started_at",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Fails when two of `intervals` (sorted by start) overlap.
+fn assert_disjoint(intervals: &[(String, String)], context: &str) {
+    for pair in intervals.windows(2) {
+        assert!(
+            pair[1].0 >= pair[0].1,
+            "measurements overlap: {:?} and {:?}\n{context}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+/// `name -> finished_at` of every closed candidate.
+fn finished_candidates(work: &Path) -> std::collections::BTreeMap<String, String> {
+    let db = rusqlite::Connection::open(work.join("results/results.sqlite")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT name, finished_at FROM candidates WHERE finished_at IS NOT NULL")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// Names of the variants whose evaluation the results database under
+/// `work` holds finished.
+fn finished_evaluations(work: &Path) -> std::collections::BTreeSet<String> {
+    let db = rusqlite::Connection::open(work.join("results/results.sqlite")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT variant_name FROM evaluations WHERE finished_at IS NOT NULL")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// How often one single-stage `host evolve` run measured `name` to the end
+/// during its stage, from its stderr: evaluate prints one `NAME: built in …`
+/// (or `NAME: FAILED: …`; `NAME {params}: …` with build parameters) per
+/// finished measurement. The side-by-side runs that close the stage (its
+/// finalists, then the chain) each print `evolve: re-measuring …` and one
+/// `dataset …` line; the lines from the first of them on are left out.
+fn stage_measurements(output: &std::process::Output, name: &str) -> usize {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let closing_runs = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with("evolve: re-measuring"))
+        .count();
+    let datasets: Vec<usize> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.starts_with("dataset "))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(datasets.len() >= closing_runs, "a dataset line per run");
+    let end = datasets
+        .len()
+        .checked_sub(closing_runs)
+        .filter(|_| closing_runs > 0)
+        .map_or(lines.len(), |first| datasets[first]);
+    lines[..end]
+        .iter()
+        .filter(|line| {
+            line.strip_prefix(name).is_some_and(|rest| {
+                (rest.starts_with(':') || rest.starts_with(' '))
+                    && (rest.contains(": built in ") || rest.contains(": FAILED: "))
+            })
+        })
+        .count()
+}
+
+/// Whether a candidate with `status` went through an evaluation.
+fn was_evaluated(status: CandidateStatus) -> bool {
+    matches!(
+        status,
+        CandidateStatus::Ok | CandidateStatus::EvaluationFailed
+    )
+}
+
+/// Lines of `out` that report a verdict on candidate `name`.
+fn verdicts(out: &str, name: &str) -> usize {
+    let prefix = format!("evolve: {name}: ");
+    out.lines()
+        .filter(|l| l.starts_with(&prefix) && !l.contains("same content as"))
+        .count()
+}
+
+#[test]
+fn parallel_tune_reaches_the_budget_judging_each_candidate_once_and_measuring_one_at_a_time() {
+    let work = tempfile::tempdir().unwrap();
+    let args = tune_args(work.path(), &["--budget", "4", "--parallel", "3"]);
+    let output = run(&args);
+    let out = text(&output);
+    assert!(
+        output.status.code().is_some_and(|c| c <= 1),
+        "evolve failed:\n{out}"
+    );
+    let candidates = store(work.path()).all_candidates().unwrap();
+    assert_eq!(candidates.len(), 4, "exactly the budget:\n{out}");
+    let hashes: std::collections::BTreeSet<_> = candidates
+        .iter()
+        .map(|c| &c.candidate.content_hash)
+        .collect();
+    assert_eq!(hashes.len(), 4, "the candidates are distinct");
+    for c in &candidates {
+        assert_ne!(c.status, CandidateStatus::Generated, "{c:?}\n{out}");
+        assert_eq!(
+            verdicts(&out, &c.candidate.name),
+            1,
+            "{} is judged exactly once:\n{out}",
+            c.candidate.name
+        );
+    }
+    // The start variant, the candidates that passed their checks and the
+    // final side-by-side run were measured, never two at once.
+    for c in &candidates {
+        assert_eq!(
+            stage_measurements(&output, &c.candidate.name),
+            usize::from(was_evaluated(c.status)),
+            "{} ({:?}) is measured once if its checks pass:\n{out}",
+            c.candidate.name,
+            c.status
+        );
+    }
+    // The stage's best is decided by re-measuring its best contenders
+    // with the start variant in one run.
+    if candidates.iter().any(|c| c.status == CandidateStatus::Ok) {
+        assert!(
+            out.contains("re-measuring the construction stage's finalists")
+                && out.contains("in the finalists' run"),
+            "{out}"
+        );
+    }
+    let intervals = evaluation_intervals(work.path());
+    assert!(intervals.len() >= 2, "{intervals:?}");
+    assert_disjoint(&intervals, &out);
+}
+
+#[test]
+fn a_killed_parallel_evolve_resumes_without_judging_anything_twice() {
+    let work = tempfile::tempdir().unwrap();
+    let args = tune_args(work.path(), &["--budget", "5", "--parallel", "2"]);
+    let db = work.path().join("results/results.sqlite");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+        .current_dir(common::root())
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until one candidate is judged while another is in flight.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        assert!(std::time::Instant::now() < deadline, "no candidate in time");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("evolve ended ({status}) before it could be killed mid-stage");
+        }
+        if db.is_file() {
+            let candidates = store(work.path()).all_candidates().unwrap();
+            let open = candidates
+                .iter()
+                .filter(|c| c.status == CandidateStatus::Generated)
+                .count();
+            if open >= 1 && open < candidates.len() {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // What the kill left: closed candidates, candidates in flight, and the
+    // evaluations finished so far.
+    let before = store(work.path()).all_candidates().unwrap();
+    let judged_before = finished_candidates(work.path());
+    let measured_before = finished_evaluations(work.path());
+    assert!(!judged_before.is_empty());
+    assert!(
+        before
+            .iter()
+            .any(|c| c.status == CandidateStatus::Generated),
+        "a candidate in flight at the kill: {before:?}"
+    );
+
+    let rerun = run(&args);
+    let out = text(&rerun);
+    assert!(
+        rerun.status.code().is_some_and(|c| c <= 1),
+        "the rerun failed:\n{out}"
+    );
+    let after = store(work.path()).all_candidates().unwrap();
+    assert_eq!(after.len(), 5, "exactly the budget:\n{out}");
+    for c in &before {
+        assert!(
+            after
+                .iter()
+                .any(|a| a.id == c.id && a.candidate.name == c.candidate.name),
+            "{} was lost:\n{out}",
+            c.candidate.name
+        );
+    }
+    let hashes: std::collections::BTreeSet<_> =
+        after.iter().map(|c| &c.candidate.content_hash).collect();
+    assert_eq!(hashes.len(), 5, "no content twice");
+    let judged_after = finished_candidates(work.path());
+    for c in &after {
+        assert_ne!(c.status, CandidateStatus::Generated, "{c:?}\n{out}");
+        let name = &c.candidate.name;
+        match judged_before.get(name) {
+            Some(finished) => {
+                assert_eq!(
+                    judged_after.get(name),
+                    Some(finished),
+                    "{name} was judged again"
+                );
+                assert_eq!(verdicts(&out, name), 0, "{name} judged again:\n{out}");
+            }
+            None => assert_eq!(verdicts(&out, name), 1, "{name}:\n{out}"),
+        }
+    }
+    let resumed = before
+        .iter()
+        .filter(|c| c.status == CandidateStatus::Generated)
+        .collect::<Vec<_>>();
+    for c in resumed {
+        assert!(
+            out.contains(&format!("evolve: resuming {}", c.candidate.name)),
+            "{} in flight at the kill is judged first:\n{out}",
+            c.candidate.name
+        );
+    }
+    // Measured to the end exactly once over both runs: the rerun measures
+    // only what the killed run had not finished measuring (a measurement
+    // cut by the kill left no finished evaluation).
+    for c in &after {
+        let name = &c.candidate.name;
+        let expected = was_evaluated(c.status) && !measured_before.contains(name);
+        assert_eq!(
+            stage_measurements(&rerun, name),
+            usize::from(expected),
+            "{name} ({:?}, finished evaluation before the kill: {}):\n{out}",
+            c.status,
+            measured_before.contains(name)
+        );
+        if measured_before.contains(name) {
+            assert!(was_evaluated(c.status), "{name}: {:?}", c.status);
+        }
+    }
+    assert_disjoint(&evaluation_intervals(work.path()), &out);
+}
+
+#[test]
+fn two_evaluations_started_at_once_take_turns_measuring() {
+    let work = tempfile::tempdir().unwrap();
+    let results = work.path().join("results");
+    let spawn = |variant: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_host"))
+            .current_dir(common::root())
+            .args(["evaluate", variant, "--dataset", DATASET, "--runs", "1"])
+            .args(["--max-points", "8", "--point-budget", "2", "--results"])
+            .arg(&results)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let first = spawn("variants/hnsw");
+    let second = spawn("variants/vamana");
+    let outputs = [first, second].map(|c| c.wait_with_output().unwrap());
+    let out: String = outputs.iter().map(text).collect();
+    for output in &outputs {
+        assert!(output.status.success(), "{out}");
+    }
+    let intervals = evaluation_intervals(work.path());
+    assert!(intervals.len() >= 2, "{out}");
+    assert_disjoint(&intervals, &out);
+}

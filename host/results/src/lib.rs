@@ -32,8 +32,8 @@ pub use leaderboard::{Leaderboard, LeaderboardRow};
 pub use model::{
     BridgeOverhead, CandidateId, CandidateRecord, CandidateScore, CandidateStatus, Completed,
     Environment, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord, Failure,
-    Implementation, Lineage, Mode, NewCandidate, ParamMap, RunId, RunRecord, Scope, SlurmAttempt,
-    Status, SweepPoint,
+    Implementation, Lineage, Machine, Mode, NewCandidate, ParamMap, RunId, RunRecord, Scope,
+    SlurmAttempt, Status, SweepPoint,
 };
 pub use report::{ReportData, ReportFiles, terminal_table, write_reports};
 pub use reward::{RecallQps, RewardSummary, summarize};

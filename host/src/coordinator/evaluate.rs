@@ -19,14 +19,14 @@ use annvil_core::SplitMix64;
 use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, GroundTruth, Matrix};
 use annvil_results::sweep::{AdaptivePolicy, KnobPoint, propose_knobs};
 use annvil_results::{
-    BridgeOverhead, EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Implementation, Mode,
-    SlurmAttempt, Store, SweepPoint,
+    BridgeOverhead, EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Implementation, Machine,
+    Mode, SlurmAttempt, Store, SweepPoint,
 };
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use super::executor::mailbox::{Mailbox, TaskSpec};
-use super::executor::slurm::{Attempt, Cluster, SlurmOptions};
+use super::executor::slurm::{Attempt, Cluster, SideBySide, SlurmOptions};
 use super::executor::{self, Executor, Local, WorkerSession};
 use super::measurer::{Built, Limits, Timed};
 use crate::cli::WorkerLimits;
@@ -77,6 +77,21 @@ pub enum ExecutorChoice {
     Local,
     /// One Slurm array task per (variant, build set).
     Slurm(SlurmOptions),
+}
+
+impl ExecutorChoice {
+    /// The same executor measuring one build set after another on one node
+    /// (`node` when known), for figures compared side by side. Local
+    /// evaluations already are.
+    pub fn side_by_side(&self, node: Option<String>) -> ExecutorChoice {
+        match self {
+            ExecutorChoice::Local => ExecutorChoice::Local,
+            ExecutorChoice::Slurm(options) => ExecutorChoice::Slurm(SlurmOptions {
+                side_by_side: Some(SideBySide { node }),
+                ..options.clone()
+            }),
+        }
+    }
 }
 
 /// The progress display: bars on a terminal, plain lines otherwise.
@@ -214,9 +229,15 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
         base: &base,
         base_stamp: Mutex::new(base_stamp),
         progress: &progress,
+        machine: Machine::detect(),
     };
     let mut all_ok = true;
     let scratch = executor::scratch_root().context("creating the workers' scratch directory")?;
+    // Held to the end by a local evaluation: no other measurement (or report
+    // write) of this workspace meanwhile. Slurm tasks run on their nodes.
+    let _measuring = matches!(options.executor, ExecutorChoice::Local)
+        .then(|| super::measure_lock::MeasureLock::acquire(&cache, |l| progress.line(l)))
+        .transpose()?;
     let mut pending = Vec::new();
     for variant in &prepared {
         if let PreparedState::Ready { spec, .. } = &variant.state
@@ -234,6 +255,7 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
             };
             let mut ok = true;
             for build_set in &pending {
+                store.record_machine(build_set.id, &evaluation.machine)?;
                 let outcome = evaluation.run_build_set(build_set, &local)?;
                 ok &= evaluation.record(build_set, outcome, &mut store)?;
             }
@@ -241,18 +263,31 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
         }
         ExecutorChoice::Slurm(slurm) => evaluation.measure_on_slurm(&pending, slurm, &mut store)?,
     };
-    let scope = annvil_results::Scope {
-        dataset_name: dataset.name.clone(),
-        dataset_hash: dataset_hash.clone(),
-        config_key: evaluation.config().key(),
-        config: evaluation.config(),
-    };
+    // The scope of this run's figures: the machine type that measured
+    // last (this machine's when nothing was measured).
+    let config_key = evaluation.config().key();
+    let scope = store
+        .scopes(&dataset_hash)?
+        .into_iter()
+        .find(|s| s.config_key == config_key && s.machine_type.is_some())
+        .unwrap_or_else(|| annvil_results::Scope {
+            dataset_name: dataset.name.clone(),
+            dataset_hash: dataset_hash.clone(),
+            config_key: config_key.clone(),
+            config: evaluation.config(),
+            machine_type: Some(evaluation.machine.machine_type()),
+        });
     let bridged = prepared.iter().find_map(|variant| match &variant.state {
         PreparedState::Ready { pipeline, .. } if pipeline.python.is_some() => Some(pipeline),
         _ => None,
     });
+    // The overhead is measured here, so it belongs to this machine's type.
+    let here = annvil_results::Scope {
+        machine_type: Some(evaluation.machine.machine_type()),
+        ..scope.clone()
+    };
     if let Some(pipeline) = bridged
-        && (options.force || store.bridge_overhead(&scope)?.is_none())
+        && (options.force || store.bridge_overhead(&here)?.is_none())
     {
         match evaluation.bridge_overhead(pipeline, scratch.path()) {
             Ok(overhead) => {
@@ -260,14 +295,20 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
                     "python bridge overhead (no-op adapter): {:.1} µs per query",
                     overhead.seconds_per_query * 1e6
                 ));
-                store.record_bridge_overhead(run, &scope, overhead)?;
+                store.record_bridge_overhead(run, &here, overhead)?;
             }
             Err(reason) => progress.line(&format!("python bridge overhead not measured: {reason}")),
         }
     }
     store.end_run(run)?;
 
-    crate::publish::write(&store, &options.results_dir, scope.clone())?;
+    // Every machine type that measured this dataset and config (one, unless
+    // an executor spread the work over several) has its own leaderboard.
+    for measured in store.scopes(&dataset_hash)? {
+        if measured.config_key == scope.config_key {
+            crate::publish::write(&store, &options.results_dir, measured)?;
+        }
+    }
     Ok(Evaluated {
         all_ok,
         scope,
@@ -288,6 +329,8 @@ struct Evaluation<'a> {
     /// The base file as last verified.
     base_stamp: Mutex<base_file::Stamp>,
     progress: &'a Progress,
+    /// The node measuring (this one).
+    machine: Machine,
 }
 
 /// How long a Slurm task that answered `exit` (or was cancelled) is given
@@ -298,8 +341,8 @@ const SETTLE_TIME: Duration = Duration::from_secs(60);
 enum Report {
     /// Build set i's attempt, as submitted or as it ended.
     Attempt(usize, SlurmAttempt),
-    /// Build set i's outcome.
-    Done(usize, Result<Outcome>),
+    /// Build set i's outcome, and the node that measured it.
+    Done(usize, Result<(Outcome, Option<Machine>)>),
 }
 
 /// One (variant, build set) the database does not hold yet.
@@ -548,7 +591,13 @@ impl Evaluation<'_> {
                     Report::Attempt(i, record) => {
                         store.record_slurm_attempt(pending[i].id, &record)?;
                     }
-                    Report::Done(i, outcome) => ok &= self.record(&pending[i], outcome?, store)?,
+                    Report::Done(i, outcome) => {
+                        let (outcome, node) = outcome?;
+                        if let Some(node) = node {
+                            store.record_machine(pending[i].id, &node)?;
+                        }
+                        ok &= self.record(&pending[i], outcome, store)?;
+                    }
                 }
             }
             Ok(())
@@ -567,7 +616,8 @@ impl Evaluation<'_> {
     /// Measures one build set through the mailbox of `attempt`; a task
     /// that ends without answering is resubmitted in a fresh attempt, up
     /// to the cluster's retries. Every attempt's record goes to `report`
-    /// when it is submitted and when it ends.
+    /// when it is submitted and when it ends. Returns the outcome and the
+    /// node that built the index, when one did.
     fn measure_remotely(
         &self,
         build_set: &PendingBuildSet,
@@ -575,7 +625,7 @@ impl Evaluation<'_> {
         spec: &TaskSpec,
         cluster: &Cluster,
         report: &dyn Fn(SlurmAttempt),
-    ) -> Result<Outcome> {
+    ) -> Result<(Outcome, Option<Machine>)> {
         let mut resubmitted = 0;
         loop {
             let mailbox = Mailbox::new(attempt.dir.clone(), attempt.task, self.options.k);
@@ -597,23 +647,29 @@ impl Evaluation<'_> {
             });
             report(attempt.record(ended.as_ref(), lost.clone()));
             let Some(reason) = lost else {
-                if let Some(node) = mailbox.node() {
+                let node = mailbox.node();
+                if let Some(node) = &node {
                     self.progress.line(&format!(
                         "{}: measured on {} ({})",
-                        build_set.label, node.hostname, node.cpu_model
+                        build_set.label,
+                        node.node,
+                        node.machine_type()
                     ));
                 }
-                return Ok(outcome);
+                return Ok((outcome, node));
             };
             if resubmitted == cluster.retries() {
-                return Ok(Outcome::Failed(Failure::new(
-                    format!("{reason}; given up after {resubmitted} resubmission(s)"),
-                    format!(
-                        "every attempt is in the results database (table slurm_attempts); the \
+                return Ok((
+                    Outcome::Failed(Failure::new(
+                        format!("{reason}; given up after {resubmitted} resubmission(s)"),
+                        format!(
+                            "every attempt is in the results database (table slurm_attempts); the \
                          last one's mailbox is {}",
-                        attempt.dir.display()
-                    ),
-                )));
+                            attempt.dir.display()
+                        ),
+                    )),
+                    None,
+                ));
             }
             resubmitted += 1;
             self.progress.line(&format!(
@@ -764,7 +820,9 @@ impl Evaluation<'_> {
             let queries: Vec<&[f32]> = slice.iter().map(|&q| self.dataset.test.row(q)).collect();
             let timed = session.run(&queries)?;
             let threads = self.options.batch_threads.unwrap_or(1) as f64;
-            if timed.cpu_seconds > threads * timed.seconds * CPU_MARGIN + CPU_SLACK_SECONDS {
+            if timed.cpu_seconds
+                > threads * timed.cpu_window_seconds * CPU_MARGIN + CPU_SLACK_SECONDS
+            {
                 return Err(format!(
                     "invalid point at {at}: the variant used more than {} CPU \
                      ({:.4}s of CPU time in {:.4}s of wall time)",
@@ -774,7 +832,7 @@ impl Evaluation<'_> {
                         "one".into()
                     },
                     timed.cpu_seconds,
-                    timed.seconds
+                    timed.cpu_window_seconds
                 ));
             }
             let recall = self

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::sandbox::{self, Exit, WorkerChild, WorkerCommand};
 use crate::cpu_affinity::AvoidCpu;
@@ -427,12 +427,19 @@ pub struct Built {
 }
 
 /// One timed run as the measurer saw it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Timed {
     /// Wall time from the first query handed over to the last answer seen.
     pub seconds: f64,
     /// CPU time of all the worker's processes over the run, seconds.
     pub cpu_seconds: f64,
+    /// Wall time over which `cpu_seconds` was counted: from just before
+    /// the first CPU reading to just after the last, so it encloses every
+    /// moment the worker could spend CPU on the run (it is told to start
+    /// only after the first reading). Compare CPU with this, not with
+    /// `seconds`.
+    pub cpu_window_seconds: f64,
     /// Per-query latency as the spacing of answers the measurer saw, µs.
     pub latencies_us: Vec<f64>,
     /// k ids per query, in the order handed over ([`crate::protocol::NO_ID`]
@@ -544,9 +551,12 @@ impl Session {
         );
         let _off_worker_cpu = self.worker_cpu.map(AvoidCpu::new);
         self.exchange.reset(n);
-        self.worker.send(&Request::Run { queries: n })?;
+        // The worker idles until told to run, so reading its CPU time
+        // first keeps all of the run's CPU inside the window.
         let tree = process_tree(self.worker.child.pid());
+        let window = Instant::now();
         let cpu_before = cpu_seconds(&tree);
+        self.worker.send(&Request::Run { queries: n })?;
         let start = Instant::now();
         for (chunk_start, chunk) in (0..n).step_by(CHUNK).zip(queries.chunks(CHUNK)) {
             for (i, q) in chunk.iter().enumerate() {
@@ -579,6 +589,7 @@ impl Session {
         };
         let ids = self.exchange.read_ids(n);
         let cpu_after = cpu_seconds(&process_tree(self.worker.child.pid()));
+        let cpu_window_seconds = window.elapsed().as_secs_f64();
         let report = match self.expect(|i| matches!(i, EvaluateItem::Ran(_)))? {
             EvaluateItem::Ran(report) => report,
             _ => unreachable!("checked by expect"),
@@ -589,6 +600,7 @@ impl Session {
         Ok(Timed {
             seconds,
             cpu_seconds: (cpu_after - cpu_before).max(0.0),
+            cpu_window_seconds,
             latencies_us,
             ids,
             distance_computations,

@@ -4,5 +4,6 @@
 
 pub mod evaluate;
 pub mod executor;
+pub mod measure_lock;
 pub mod measurer;
 pub mod sandbox;

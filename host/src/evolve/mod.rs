@@ -9,11 +9,23 @@
 //! construction, search and refinement stages in turn, each starting from
 //! the best variant of the one before.
 //!
+//! `--parallel N` keeps up to N candidates of a stage in flight, one per
+//! *lane* (a thread): generation requests run concurrently, and so do the
+//! builds and conformance checks; every evaluation's timed measurement takes
+//! the workspace's measurement lock
+//! ([`crate::coordinator::measure_lock`]), so measurements never overlap.
+//! Each step's parent is the best candidate *finished* when the step starts
+//! (candidates in flight have no reward yet), and prompts draw exemplars from
+//! finished candidates only. Every lane opens its own database connection.
+//!
 //! The loop is resumable: a stage is a *session* keyed by its start variant,
 //! slot, generator, language and dataset; the budget counts the session's
-//! candidates in the database, and a candidate left `generated` by an
-//! interruption is evaluated before anything new is generated. Content is
-//! hashed, and a session never evaluates the same content twice.
+//! candidates in the database (a generation starts only while the rows plus
+//! the generations under way stay below it), and a candidate left
+//! `generated` by an interruption is evaluated before anything new is
+//! generated. Content is hashed, and a session never evaluates the same
+//! content twice: of two lanes that generate the same content, the database
+//! records the first, and the second is dropped unjudged.
 //!
 //! At the end the start variant and the chain of parents leading to the best
 //! candidate are evaluated again in one run (`--force`), so the reported
@@ -23,21 +35,23 @@ pub mod generate;
 pub mod prompt;
 pub mod rl;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use annvil_core::SplitMix64;
 use annvil_data::{Dataset, DatasetSpec};
 use annvil_results::{
     CandidateId, CandidateRecord, CandidateScore, CandidateStatus, LeaderboardRow, Lineage,
-    NewCandidate, Scope, Status, Store,
+    NewCandidate, Scope, Status, Store, StoreError,
 };
 use anyhow::{Context, Result, bail};
 
 use self::generate::{Cmd, Llm};
 use self::prompt::{ParentInfo, PromptInput, Sampling};
-use crate::check::{CheckOutcome, check_prepared};
 use crate::coordinator::evaluate::{EvaluateOptions, evaluate};
 use crate::describe::{SlotParams, describe};
+use crate::judge::{JudgeOptions, Judgement, compiler_errors, judge};
 use crate::prepare::{PreparedState, prepare_variants};
 use crate::scaffold::{Lang, NewVariant, SlotChoice};
 use crate::variant::{SlotKind, VARIANT_FILE, VariantSpec};
@@ -95,11 +109,19 @@ pub struct EvolveOptions {
     pub evaluate: EvaluateOptions,
     /// Threads of the conformance suite's builds.
     pub check_threads: usize,
+    /// Candidates in flight at once per stage (generation, build, check
+    /// and evaluation overlap; timed measurements take the machine's
+    /// measurement lock one at a time).
+    pub parallel: usize,
 }
 
 /// How far below the start variant's highest recall a candidate may stay
 /// and still count as an improvement (one query in a thousand).
 const RECALL_SLACK: f64 = 1e-3;
+
+/// Contenders of a stage re-measured side by side with its start variant
+/// before it declares its best.
+const FINALISTS: usize = 3;
 
 /// What happened to one candidate.
 struct CandidateOutcome {
@@ -140,6 +162,9 @@ struct Stage<'a> {
 pub fn evolve(options: &EvolveOptions) -> Result<bool> {
     if options.budget == 0 {
         bail!("--budget must be at least 1");
+    }
+    if options.parallel == 0 {
+        bail!("--parallel must be at least 1");
     }
     std::fs::create_dir_all(&options.out)
         .with_context(|| format!("creating {}", options.out.display()))?;
@@ -271,46 +296,22 @@ impl<'a> Stage<'a> {
             );
             return Ok(self.start.dir.clone());
         }
-        // Finish what an interruption left behind.
-        for open in self.store()?.session_candidates(&self.session)? {
-            if open.status == CandidateStatus::Generated {
-                println!("evolve: resuming {}", open.candidate.name);
-                self.judge(
-                    open.id,
-                    Path::new(&open.candidate.dir),
-                    &open.candidate.name,
-                )?;
-            }
-        }
-        let mut rng = SplitMix64::new(blake3_u64(&self.session));
-        let mut fruitless = 0;
-        loop {
-            let done = self.store()?.session_candidates(&self.session)?.len();
-            if done >= self.options.budget {
-                break;
-            }
-            // Skip the draws already made before an interruption.
-            for _ in 0..done {
-                rng.next_u64();
-            }
-            match self.step(&mut rng, done + 1)? {
-                true => fruitless = 0,
-                false => {
-                    fruitless += 1;
-                    if fruitless >= 20 {
-                        println!(
-                            "evolve: 20 draws in a row gave content already evaluated; \
-                             stopping the {} stage early",
-                            self.slot.name()
-                        );
-                        break;
-                    }
-                }
-            }
-        }
-        let (best_dir, best_name, best_reward) = self.best()?;
+        let schedule = Mutex::new(self.schedule()?);
+        std::thread::scope(|threads| {
+            let lanes: Vec<_> = (0..self.options.parallel)
+                .map(|_| threads.spawn(|| self.lane(&schedule)))
+                .collect();
+            // Every lane finishes its candidate before the first error is
+            // reported, so nothing in flight is left half-recorded.
+            lanes
+                .into_iter()
+                .map(|lane| lane.join().expect("an evolve lane panicked"))
+                .collect::<Result<Vec<()>>>()
+        })?;
+        let (best_dir, best_name, best_reward) = self.final_best()?;
         println!(
-            "evolve: {} stage done: best {best_name} (reward {best_reward:.0}, start {} {:.0})",
+            "evolve: {} stage done: best {best_name} (reward {best_reward:.0} in the finalists' \
+             run; start {} {:.0} when the stage began)",
             self.slot.name(),
             self.start.name,
             self.start_reward
@@ -322,50 +323,220 @@ impl<'a> Stage<'a> {
     /// candidate beat its reward while still reaching its highest recall
     /// (CRINN's rule: recall may not fall below the parent's).
     fn best(&self) -> Result<(PathBuf, String, f64)> {
-        let mut best = (
-            self.start.dir.clone(),
-            self.start.name.clone(),
-            self.start_reward,
-        );
+        Ok(self
+            .contenders()?
+            .into_iter()
+            .next()
+            .filter(|c| c.2 > self.start_reward)
+            .unwrap_or_else(|| {
+                (
+                    self.start.dir.clone(),
+                    self.start.name.clone(),
+                    self.start_reward,
+                )
+            }))
+    }
+
+    /// The session's measured candidates that keep the start variant's
+    /// highest recall, best recorded reward first (directory, name, reward).
+    fn contenders(&self) -> Result<Vec<(PathBuf, String, f64)>> {
+        let mut contenders = Vec::new();
         for c in self.store()?.session_candidates(&self.session)? {
             let Some(score) = &c.score else { continue };
             let recall = serde_json::from_str::<serde_json::Value>(&score.metrics_json)
                 .ok()
                 .and_then(|m| m["max_recall"].as_f64())
                 .unwrap_or(0.0);
-            if score.reward > best.2 && recall >= self.start_recall - RECALL_SLACK {
-                best = (
+            if recall >= self.start_recall - RECALL_SLACK {
+                contenders.push((
                     PathBuf::from(&c.candidate.dir),
                     c.candidate.name,
                     score.reward,
-                );
+                ));
+            }
+        }
+        contenders.sort_by(|a, b| b.2.total_cmp(&a.2));
+        Ok(contenders)
+    }
+
+    /// The node the start variant was measured on when the stage began.
+    fn start_node(&self) -> Result<Option<String>> {
+        let store = self.store()?;
+        let Some(row) = row_of(&store, &self.scope, &self.start.name)? else {
+            return Ok(None);
+        };
+        Ok(store
+            .evaluation(row.evaluation_id)?
+            .machine
+            .map(|machine| machine.node)
+            .filter(|node| !node.is_empty()))
+    }
+
+    /// The stage's best, decided side by side: the start variant and the
+    /// [`FINALISTS`] contenders with the highest recorded rewards are
+    /// measured again in one run (with `--executor slurm`, one after
+    /// another on one node), and a finalist wins only if it beats the start
+    /// variant there while keeping its highest recall. Candidates measured
+    /// at different times, or on different nodes, are never compared
+    /// directly.
+    fn final_best(&self) -> Result<(PathBuf, String, f64)> {
+        let finalists: Vec<_> = self.contenders()?.into_iter().take(FINALISTS).collect();
+        let start = (
+            self.start.dir.clone(),
+            self.start.name.clone(),
+            self.start_reward,
+        );
+        if finalists.is_empty() {
+            return Ok(start);
+        }
+        println!(
+            "evolve: re-measuring the {} stage's finalists ({}) side by side with {}",
+            self.slot.name(),
+            finalists
+                .iter()
+                .map(|f| f.1.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.start.name
+        );
+        let dirs: Vec<PathBuf> = std::iter::once(&start)
+            .chain(&finalists)
+            .map(|f| f.0.clone())
+            .collect();
+        let mut options = self.options.evaluate.clone();
+        options.force = true;
+        options.executor = options.executor.side_by_side(self.start_node()?);
+        let evaluated = evaluate(&dirs, &options)?;
+        let store = Store::open(&evaluated.database)?;
+        let board = store.leaderboard_for(&evaluated.scope)?;
+        let measured = |name: &str| {
+            board
+                .rows
+                .iter()
+                .find(|r| r.variant_name == name && r.status == Status::Ok)
+                .map(|r| (r.reward, r.max_recall.unwrap_or(0.0)))
+        };
+        let Some((start_reward, start_recall)) = measured(&self.start.name) else {
+            bail!(
+                "{}: the start variant failed in the finalists' run",
+                self.start.name
+            );
+        };
+        let mut best = (start.0, start.1, start_reward);
+        for (dir, name, _) in finalists {
+            if let Some((reward, recall)) = measured(&name)
+                && reward > best.2
+                && recall >= start_recall - RECALL_SLACK
+            {
+                best = (dir, name, reward);
             }
         }
         Ok(best)
     }
 
-    /// Generates, records and judges one candidate; false when the draw
-    /// gave content the session already holds.
-    fn step(&self, rng: &mut SplitMix64, ordinal: usize) -> Result<bool> {
+    /// The stage's schedule as the database leaves it: candidates left
+    /// `generated` by an interruption are judged first; the draws made
+    /// before it are skipped.
+    fn schedule(&self) -> Result<Schedule> {
+        let candidates = self.store()?.session_candidates(&self.session)?;
+        let mut rng = SplitMix64::new(blake3_u64(&self.session));
+        for _ in 0..candidates.len() {
+            rng.next_u64();
+        }
+        Ok(Schedule {
+            recorded: candidates.len(),
+            generating: 0,
+            open: candidates
+                .into_iter()
+                .filter(|c| c.status == CandidateStatus::Generated)
+                .collect(),
+            claimed: BTreeSet::new(),
+            rng,
+            fruitless: 0,
+            halted: false,
+        })
+    }
+
+    /// One of the `--parallel` lanes: takes work from `schedule` until the
+    /// budget is spent (or another lane failed).
+    fn lane(&self, schedule: &Mutex<Schedule>) -> Result<()> {
+        loop {
+            let work = lock(schedule).next(self, self.options.budget);
+            let result = match work {
+                Ok(None) => return Ok(()),
+                Ok(Some(Work::Resume(open))) => {
+                    println!("evolve: resuming {}", open.candidate.name);
+                    self.judge(
+                        open.id,
+                        Path::new(&open.candidate.dir),
+                        &open.candidate.name,
+                    )
+                }
+                Ok(Some(Work::Generate { seed, name })) => {
+                    self.generate_and_judge(schedule, &mut SplitMix64::new(seed), &name)
+                }
+                Err(e) => Err(e),
+            };
+            if result.is_err() {
+                lock(schedule).halted = true;
+                return result;
+            }
+        }
+    }
+
+    /// Generates and records one candidate named `name`, reports the draw
+    /// to `schedule`, and judges the candidate when one was recorded.
+    fn generate_and_judge(
+        &self,
+        schedule: &Mutex<Schedule>,
+        rng: &mut SplitMix64,
+        name: &str,
+    ) -> Result<()> {
+        let recorded = self.generate(rng, name);
+        lock(schedule).drawn(name, recorded.as_ref().is_ok_and(Option::is_some), self);
+        match recorded? {
+            Some((id, dir, None)) => self.judge(id, &dir, name),
+            Some((id, _, Some(why))) => {
+                println!("evolve: {name}: invalid response: {why}");
+                self.store()?.close_candidate(
+                    id,
+                    CandidateStatus::InvalidResponse,
+                    None,
+                    Some(&why),
+                    None,
+                )?;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Generates a candidate named `name` from the best candidate finished
+    /// so far and records it as `generated`; returns its id, directory and
+    /// why the answer is unusable (if it is), or `None` when the draw gave
+    /// content the session already holds.
+    fn generate(
+        &self,
+        rng: &mut SplitMix64,
+        name: &str,
+    ) -> Result<Option<(CandidateId, PathBuf, Option<String>)>> {
         let (parent_dir, parent_name, parent_reward) = self.best()?;
         let parent = VariantSpec::load(&parent_dir)?;
-        let name = self.candidate_name(ordinal)?;
-        let dir = self.options.out.canonicalize()?.join(&name);
+        let dir = self.options.out.canonicalize()?.join(name);
         let generated = match &self.options.generator {
             Generator::Tune => self.tune(&parent, &dir, rng)?,
             Generator::Recombine { donors } => self.recombine(&parent, donors, &dir, rng)?,
             Generator::Llm(_) | Generator::Cmd(_) => {
-                self.write_code(&parent, parent_reward, &name, &dir, rng)?
+                self.write_code(&parent, parent_reward, name, &dir, rng)?
             }
         };
         let Some(generated) = generated else {
             let _ = std::fs::remove_dir_all(&dir);
-            return Ok(false);
+            return Ok(None);
         };
-        let mut store = self.store()?;
-        let id = store.insert_candidate(&NewCandidate {
+        let inserted = self.store()?.insert_candidate(&NewCandidate {
             session: self.session.clone(),
-            name: name.clone(),
+            name: name.to_owned(),
             dir: dir.display().to_string(),
             content_hash: generated.content_hash,
             lineage: Lineage {
@@ -381,26 +552,23 @@ impl<'a> Stage<'a> {
                 .generator
                 .writes_code()
                 .then(|| self.options.lang.name().to_owned()),
-        })?;
-        drop(store);
-        match generated.invalid {
-            Some(why) => {
-                println!("evolve: {name}: invalid response: {why}");
-                self.store()?.close_candidate(
-                    id,
-                    CandidateStatus::InvalidResponse,
-                    None,
-                    Some(&why),
-                    None,
-                )?;
+        });
+        match inserted {
+            Ok(id) => Ok(Some((id, dir, generated.invalid))),
+            Err(StoreError::DuplicateContent { existing, .. }) => {
+                // Another lane recorded the same content first: this one is
+                // never judged.
+                println!("evolve: {name}: same content as {existing}; not evaluated");
+                let _ = std::fs::remove_dir_all(&dir);
+                Ok(None)
             }
-            None => self.judge(id, &dir, &name)?,
+            Err(e) => Err(e.into()),
         }
-        Ok(true)
     }
 
-    /// A name for the `ordinal`-th candidate that no variant has yet.
-    fn candidate_name(&self, ordinal: usize) -> Result<String> {
+    /// A name for the `ordinal`-th candidate that no variant has yet and
+    /// no lane holds (`claimed`).
+    fn candidate_name(&self, ordinal: usize, claimed: &BTreeSet<String>) -> Result<String> {
         let store = self.store()?;
         let prefix = format!(
             "{}-{}-{}",
@@ -411,7 +579,8 @@ impl<'a> Stage<'a> {
         (ordinal..)
             .map(|n| format!("{prefix}-{n:03}"))
             .find(|n| {
-                !self.options.out.join(n).exists()
+                !claimed.contains(n)
+                    && !self.options.out.join(n).exists()
                     && store.candidate_named(n).ok().flatten().is_none()
             })
             .context("no free candidate name")
@@ -448,42 +617,37 @@ impl<'a> Stage<'a> {
     fn verdict(&self, dir: &Path, name: &str) -> Result<CandidateOutcome> {
         let (prepared, _) = prepare_variants(&[dir.to_path_buf()], false, |_| {})?;
         let variant = prepared.first().context("one variant prepared")?;
-        if let PreparedState::Broken { reason, log } = &variant.state {
-            return Ok(CandidateOutcome {
-                status: CandidateStatus::BuildFailed,
-                build_log: Some(log.clone()),
-                failure: Some(format!("{reason}\n{}", compiler_errors(log))),
-                score: None,
-            });
-        }
-        let mut table = String::new();
-        let outcome = check_prepared(
-            variant,
-            self.options.check_threads,
-            &self.options.evaluate.limits.limits(),
-            self.scratch.path(),
-            &mut |line| {
-                table.push_str(line);
-                table.push('\n');
-            },
-        )?;
-        if outcome != CheckOutcome::Passed {
-            return Ok(CandidateOutcome::failed(
-                CandidateStatus::CheckFailed,
-                format!("host check failed:\n{table}"),
-            ));
-        }
-        let evaluated = evaluate(&[dir.to_path_buf()], &self.options.evaluate)?;
-        let store = Store::open(&evaluated.database)?;
-        let Some(row) = row_of(&store, &evaluated.scope, name)? else {
-            bail!("{name}: evaluated but not on the leaderboard");
+        // Lanes run workers at once: each gets a scratch directory of its own.
+        let scratch = tempfile::tempdir_in(self.scratch.path())?;
+        let options = JudgeOptions {
+            evaluate: &self.options.evaluate,
+            check_threads: self.options.check_threads,
+            scratch: scratch.path(),
         };
-        if row.status != Status::Ok {
-            return Ok(CandidateOutcome::failed(
-                CandidateStatus::EvaluationFailed,
-                row.status_text.clone(),
-            ));
-        }
+        let (row, evaluated) = match judge(variant, &options, &mut |_: &str| {})? {
+            Judgement::BuildFailed { reason, log } => {
+                return Ok(CandidateOutcome {
+                    status: CandidateStatus::BuildFailed,
+                    failure: Some(format!("{reason}\n{}", compiler_errors(&log))),
+                    build_log: Some(log),
+                    score: None,
+                });
+            }
+            Judgement::CheckFailed { table } => {
+                return Ok(CandidateOutcome::failed(
+                    CandidateStatus::CheckFailed,
+                    format!("host check failed:\n{table}"),
+                ));
+            }
+            Judgement::EvaluationFailed { status } => {
+                return Ok(CandidateOutcome::failed(
+                    CandidateStatus::EvaluationFailed,
+                    status,
+                ));
+            }
+            Judgement::Measured { row, evaluated } => (row, evaluated),
+        };
+        let store = Store::open(&evaluated.database)?;
         let parent_reward = store
             .lineage(name)?
             .and_then(|l| row_of(&store, &evaluated.scope, &l.parent).ok().flatten())
@@ -567,7 +731,7 @@ impl<'a> Stage<'a> {
             PreparedState::Ready { pipeline, .. } => describe(
                 pipeline,
                 &self.options.evaluate.limits.limits(),
-                self.scratch.path(),
+                tempfile::tempdir_in(self.scratch.path())?.path(),
             ),
             PreparedState::Skipped { hint } => bail!("{}: skipped: {hint}", variant.name),
             PreparedState::Broken { reason, .. } => bail!("{}: {reason}", variant.name),
@@ -672,7 +836,9 @@ impl<'a> Stage<'a> {
             .session_candidates(&self.session)?
             .into_iter()
             .rev()
-            .find(|c| c.candidate.lineage.parent == parent.name)
+            .find(|c| {
+                c.candidate.lineage.parent == parent.name && c.status != CandidateStatus::Generated
+            })
             .filter(|c| c.status != CandidateStatus::Ok)
             .and_then(|c| c.failure);
         let sampling = Sampling {
@@ -986,6 +1152,91 @@ fn first_queries_of(scope_name: &str, name: &str) -> Option<usize> {
         .ok()
 }
 
+/// What a lane does next.
+enum Work {
+    /// Judge a candidate an interruption left `generated`.
+    Resume(Box<CandidateRecord>),
+    /// Generate a candidate named `name` with a generator seeded by `seed`.
+    Generate {
+        /// Seed of the step's random draws.
+        seed: u64,
+        /// The candidate's name (held in [`Schedule::claimed`]).
+        name: String,
+    },
+}
+
+/// Draws in a row that gave content already held, before a stage stops.
+const FRUITLESS_LIMIT: usize = 20;
+
+/// The work of a stage shared by its lanes. The budget is exact: a
+/// generation starts only while the session's rows plus the generations
+/// under way stay below it.
+struct Schedule {
+    /// Candidates the session holds in the database.
+    recorded: usize,
+    /// Generations under way whose candidates are not recorded yet.
+    generating: usize,
+    /// Candidates an interruption left `generated`, still to judge.
+    open: Vec<CandidateRecord>,
+    /// Names of the generations under way.
+    claimed: BTreeSet<String>,
+    /// Gives each generation its seed.
+    rng: SplitMix64,
+    /// Draws in a row that gave content already held.
+    fruitless: usize,
+    /// Set when a lane failed or the draws stopped giving new content.
+    halted: bool,
+}
+
+impl Schedule {
+    /// The next piece of work, or `None` when the stage is done.
+    fn next(&mut self, stage: &Stage<'_>, budget: usize) -> Result<Option<Work>> {
+        if self.halted {
+            return Ok(None);
+        }
+        if !self.open.is_empty() {
+            return Ok(Some(Work::Resume(Box::new(self.open.remove(0)))));
+        }
+        if self.recorded + self.generating >= budget {
+            return Ok(None);
+        }
+        let name = stage.candidate_name(self.recorded + self.generating + 1, &self.claimed)?;
+        self.claimed.insert(name.clone());
+        self.generating += 1;
+        Ok(Some(Work::Generate {
+            seed: self.rng.next_u64(),
+            name,
+        }))
+    }
+
+    /// Closes the generation of `name`: `recorded` when it gave a candidate
+    /// row, else a fruitless draw (or a failure).
+    fn drawn(&mut self, name: &str, recorded: bool, stage: &Stage<'_>) {
+        self.claimed.remove(name);
+        self.generating -= 1;
+        if recorded {
+            self.recorded += 1;
+            self.fruitless = 0;
+            return;
+        }
+        self.fruitless += 1;
+        if self.fruitless >= FRUITLESS_LIMIT && !self.halted {
+            self.halted = true;
+            println!(
+                "evolve: {FRUITLESS_LIMIT} draws in a row gave content already evaluated; \
+                 stopping the {} stage early",
+                stage.slot.name()
+            );
+        }
+    }
+}
+
+/// `mutex` locked; a lane that panicked holding it leaves nothing
+/// half-updated that the others could trip over, so its poison is ignored.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// A materialised candidate, before it is judged.
 struct Generated {
     content_hash: String,
@@ -1018,35 +1269,4 @@ fn config_hash(spec: &VariantSpec) -> String {
 fn blake3_u64(text: &str) -> u64 {
     let hash = blake3::hash(text.as_bytes());
     u64::from_le_bytes(hash.as_bytes()[..8].try_into().expect("8 bytes"))
-}
-
-/// The compiler's error lines and their context from a cargo log, for the
-/// next prompt (the whole log is kept in the database).
-fn compiler_errors(log: &str) -> String {
-    let mut out = Vec::new();
-    let mut keep = 0;
-    for line in log.lines() {
-        if line.starts_with("error") {
-            keep = 12;
-        }
-        if keep > 0 {
-            out.push(line);
-            keep -= 1;
-        }
-        if out.len() >= 80 {
-            break;
-        }
-    }
-    if out.is_empty() {
-        log.lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n")
-    } else {
-        out.join("\n")
-    }
 }

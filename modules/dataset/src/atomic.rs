@@ -3,18 +3,27 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Tells apart the temporaries of one process's threads.
+static WRITES: AtomicU64 = AtomicU64::new(0);
 
 /// Writes `path` with `write` through a temporary file beside it, renamed
 /// into place once complete: a reader never sees a partial file, and a
 /// killed writer leaves none under `path`. The temporary name is per
-/// process, so several hosts writing the same cache entry at once (the
-/// same contents) each rename only their own copy.
+/// process and per write, so several hosts (or threads of one) writing the
+/// same cache entry at once (the same contents) each rename only their own
+/// copy.
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 ) -> io::Result<()> {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.tmp", std::process::id()));
+    name.push(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     let temporary = path.with_file_name(name);
     let written = File::create(&temporary).and_then(|file| {
         let mut out = BufWriter::new(file);

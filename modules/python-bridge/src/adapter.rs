@@ -4,9 +4,12 @@
 use std::path::PathBuf;
 
 use annvil_abi::{Error, Params, Result, StatusCode};
+
 use pyo3::exceptions::{PyMemoryError, PyNotImplementedError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
+
+use crate::flag::parse_flag;
 
 /// The environment variable naming the adapter file.
 pub const ENV_VAR: &str = "ANNVIL_PYTHON_ADAPTER";
@@ -82,12 +85,9 @@ pub fn convert<'py>(
             continue;
         };
         let value = if kind.is(py.get_type::<PyBool>()) {
-            // bool("false") is True: a flag is spelled out instead.
-            match raw.as_str() {
-                "true" | "1" => Ok(PyBool::new(py, true).to_owned().into_any()),
-                "false" | "0" => Ok(PyBool::new(py, false).to_owned().into_any()),
-                _ => Err(PyValueError::new_err("expected true, false, 1 or 0")),
-            }
+            parse_flag(&raw)
+                .map(|flag| PyBool::new(py, flag).to_owned().into_any())
+                .ok_or_else(|| PyValueError::new_err("expected true, false, 1 or 0"))
         } else {
             kind.call1((raw.as_str(),))
         };

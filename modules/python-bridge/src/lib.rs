@@ -57,6 +57,7 @@
 #[cfg(feature = "python")]
 mod adapter;
 mod answer;
+mod flag;
 #[cfg(feature = "python")]
 mod interpreter;
 #[cfg(feature = "python")]

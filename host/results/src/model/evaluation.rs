@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::Machine;
 use crate::reward::{RecallQps, RewardSummary};
 
 /// A string-to-string parameter map (build or search parameters), kept sorted
@@ -63,13 +64,7 @@ impl Environment {
     /// machine from `/proc` (fields that cannot be read stay empty / 0) and
     /// fills in the given software versions.
     pub fn detect(host_version: &str, rustc_version: &str, git_commit: Option<&str>) -> Self {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let field = |name: &str| {
-            cpuinfo.lines().find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                (key.trim() == name).then(|| value.trim().to_string())
-            })
-        };
+        let (cpu_model, cpu_flags) = super::machine::this_cpu();
         let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let memory_kib = meminfo
             .lines()
@@ -78,12 +73,8 @@ impl Environment {
             .unwrap_or(0);
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         Self {
-            cpu_model: field("model name").unwrap_or_default(),
-            cpu_flags: field("flags")
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_string)
-                .collect(),
+            cpu_model,
+            cpu_flags,
             logical_cores: std::thread::available_parallelism().map_or(0, |n| n.get() as u32),
             memory_bytes: memory_kib * 1024,
             os: format!("{} {}", std::env::consts::OS, release.trim())
@@ -285,7 +276,7 @@ pub struct EvaluationOutcome {
 /// How a variant's slots are implemented; benchmark tables say which, so a
 /// bridged library's figures are read with the bridge's cost in mind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum Implementation {
     /// Compiled code loaded straight into the worker (Rust, C or C++).
     Native,
@@ -294,7 +285,8 @@ pub enum Implementation {
 }
 
 impl Implementation {
-    /// Its value in the results database (`native`, `python-bridge`).
+    /// Its value in the results database and in JSON (`native`,
+    /// `python-bridge`), the one place it is spelled.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Native => "native",
@@ -304,11 +296,9 @@ impl Implementation {
 
     /// The stored value read back; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "native" => Some(Self::Native),
-            "python-bridge" => Some(Self::PythonBridge),
-            _ => None,
-        }
+        [Self::Native, Self::PythonBridge]
+            .into_iter()
+            .find(|i| i.as_str() == s)
     }
 
     /// How reports name it: "native", "Python bridge".
@@ -317,6 +307,20 @@ impl Implementation {
             Self::Native => "native",
             Self::PythonBridge => "Python bridge",
         }
+    }
+}
+
+impl From<Implementation> for &'static str {
+    fn from(implementation: Implementation) -> Self {
+        implementation.as_str()
+    }
+}
+
+impl TryFrom<String> for Implementation {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        Implementation::parse(&value).ok_or_else(|| format!("unknown implementation {value:?}"))
     }
 }
 
@@ -435,6 +439,9 @@ pub struct EvaluationRecord {
     /// Native or bridged; `None`: unknown (rows of schema version 4 and
     /// earlier) or no build.
     pub implementation: Option<Implementation>,
+    /// The node it was measured on; `None`: never measured (skipped, or
+    /// failed before a node reported).
+    pub machine: Option<Machine>,
     /// Build or failure log excerpt.
     pub log: Option<String>,
     /// UTC start time, RFC 3339.
@@ -451,6 +458,7 @@ impl EvaluationRecord {
             dataset_hash: self.key.dataset_hash,
             config_key: self.config_key,
             config: self.key.config,
+            machine_type: self.machine.as_ref().map(Machine::machine_type),
         }
     }
 }
@@ -486,12 +494,26 @@ pub struct Scope {
     pub config_key: String,
     /// The config itself.
     pub config: EvalConfig,
+    /// [`Machine::machine_type`] of the nodes its figures were measured
+    /// on; `None` only where nothing of its dataset and config was.
+    pub machine_type: Option<String>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fixtures::config;
+
+    #[test]
+    fn implementations_are_spelled_once_for_json_and_the_database() {
+        for implementation in [Implementation::Native, Implementation::PythonBridge] {
+            let json = serde_json::to_string(&implementation).unwrap();
+            assert_eq!(json, format!("\"{}\"", implementation.as_str()));
+            let back: Implementation = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, implementation);
+        }
+        assert!(serde_json::from_str::<Implementation>("\"cython\"").is_err());
+    }
 
     #[test]
     fn config_key_is_stable() {

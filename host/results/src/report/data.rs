@@ -113,6 +113,11 @@ pub fn explanation(leaderboard: &Leaderboard) -> String {
         scope.config.describe(),
         scope.config_key
     );
+    if let Some(machine_type) = &scope.machine_type {
+        text.push_str(&format!(
+            " Measured on {machine_type}; figures from other machine types are ranked apart."
+        ));
+    }
     if let Some(overhead) = leaderboard.bridge_overhead {
         text.push_str(&format!(
             " Variants served through the Python bridge pay its own cost, measured here with a \

@@ -44,9 +44,13 @@ pub fn terminal_table(leaderboard: &Leaderboard) -> String {
     let layout = Layout::fit(&mut rows);
     let scope = &leaderboard.scope;
     let mut out = format!(
-        "Leaderboard: {} ({})\n",
+        "Leaderboard: {} ({}{})\n",
         scope.dataset_name,
-        scope.config.describe()
+        scope.config.describe(),
+        scope
+            .machine_type
+            .as_ref()
+            .map_or(String::new(), |machine| format!(", on {machine}"))
     );
     out.push_str(&layout.line(&HEADER.map(str::to_string)));
     out.push_str(&"-".repeat(layout.indent + layout.widths[STATUS]));

@@ -6,7 +6,8 @@ use super::{Result, Store, StoreError};
 use crate::model::{BridgeOverhead, RunId, Scope};
 
 impl Store {
-    /// Records the bridge's overhead measured in `scope` during `run`.
+    /// Records the bridge's overhead measured in `scope` (on its machine
+    /// type) during `run`.
     pub fn record_bridge_overhead(
         &mut self,
         run: RunId,
@@ -23,13 +24,14 @@ impl Store {
         }
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO bridge_overheads (run_id, dataset_hash, config_key, seconds_per_query, \
-                 queries, measured_at) VALUES (?1, ?2, ?3, ?4, ?5, \
+                "INSERT INTO bridge_overheads (run_id, dataset_hash, config_key, machine_type, \
+                 seconds_per_query, queries, measured_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
                  strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
                 params![
                     run.0,
                     scope.dataset_hash,
                     scope.config_key,
+                    scope.machine_type,
                     overhead.seconds_per_query,
                     overhead.queries as i64
                 ],
@@ -38,14 +40,16 @@ impl Store {
         })
     }
 
-    /// The latest bridge overhead measured in `scope`, if any.
+    /// The latest bridge overhead measured in `scope` (on its machine
+    /// type), if any.
     pub fn bridge_overhead(&self, scope: &Scope) -> Result<Option<BridgeOverhead>> {
         Ok(self
             .conn
             .query_row(
                 "SELECT seconds_per_query, queries FROM bridge_overheads \
-                 WHERE dataset_hash = ?1 AND config_key = ?2 ORDER BY id DESC LIMIT 1",
-                [&scope.dataset_hash, &scope.config_key],
+                 WHERE dataset_hash = ?1 AND config_key = ?2 AND machine_type IS ?3 \
+                 ORDER BY id DESC LIMIT 1",
+                params![scope.dataset_hash, scope.config_key, scope.machine_type],
                 |r| {
                     Ok(BridgeOverhead {
                         seconds_per_query: r.get(0)?,
@@ -97,6 +101,7 @@ mod tests {
             dataset_hash: "h".into(),
             config_key: "c".into(),
             config: crate::fixtures::config(),
+            machine_type: None,
         };
         for (seconds_per_query, queries) in [(0.0, 10), (f64::NAN, 10), (1e-6, 0)] {
             let overhead = BridgeOverhead {

@@ -1,14 +1,15 @@
 //! The `evaluations` and `sweep_points` tables: an evaluation is started
 //! (`running`), then closed once as `ok` with its sweep points, `failed` or
-//! `skipped`; at most one row exists per [`EvaluationKey`]. Also the scopes
-//! (dataset version × config) the finished evaluations fall in.
+//! `skipped`; at most one row exists per [`EvaluationKey`]. Also the machine
+//! each was measured on and the scopes (dataset version × config × machine
+//! type) the finished evaluations fall in.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params};
 
 use super::{Result, Store, StoreError};
 use crate::model::{
     Completed, EvalId, EvaluationKey, EvaluationOutcome, EvaluationRecord, Failure, Implementation,
-    Mode, ParamMap, RunId, Scope, Status, SweepPoint,
+    Machine, Mode, ParamMap, RunId, Scope, Status, SweepPoint,
 };
 
 /// Longest build log excerpt stored, in bytes; longer logs keep their tail.
@@ -23,7 +24,7 @@ const KEY_WHERE: &str = "variant_name = ?1 AND variant_hash = ?2 AND dataset_has
 const EVAL_COLUMNS: &str = "id, run_id, variant_name, variant_hash, dataset_name, dataset_hash, \
      build_params_json, config_json, config_key, status, failure_reason, failure_detail, \
      build_seconds, index_memory_bytes, rss_bytes, log, started_at, finished_at, sandboxed, \
-     build_threads, implementation";
+     build_threads, implementation, node, cpu_model, cpu_flags";
 
 impl Store {
     /// Starts an evaluation (status `running`) in `run`. Any earlier row with
@@ -121,6 +122,26 @@ impl Store {
                 outcome.implementation.as_str(),
             ],
         )?;
+            Ok(())
+        })
+    }
+
+    /// Records the node a running evaluation is measured on (its machine
+    /// type decides the leaderboard scope it is ranked in).
+    pub fn record_machine(&mut self, id: EvalId, machine: &Machine) -> Result<()> {
+        self.write(|tx| {
+            require_running(tx, id)?;
+            tx.execute(
+                "UPDATE evaluations SET node = ?2, cpu_model = ?3, cpu_flags = ?4, \
+                 machine_type = ?5 WHERE id = ?1",
+                params![
+                    id.0,
+                    machine.node,
+                    machine.cpu_model,
+                    machine.cpu_flags.join(" "),
+                    machine.machine_type(),
+                ],
+            )?;
             Ok(())
         })
     }
@@ -236,32 +257,32 @@ impl Store {
         Ok(points)
     }
 
-    /// Every scope (dataset version × config) with a finished evaluation,
-    /// most recently evaluated first.
+    /// Every scope (dataset version × config × machine type) with a
+    /// finished evaluation, most recently evaluated first.
     pub fn all_scopes(&self) -> Result<Vec<Scope>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT max(id) AS latest FROM evaluations WHERE status != 'running' \
-             GROUP BY dataset_hash, config_key ORDER BY latest DESC",
-        )?;
-        let found = stmt
-            .query_map([], |r| r.get::<_, i64>(0))?
-            .collect::<rusqlite::Result<Vec<i64>>>()?;
-        found
-            .into_iter()
-            .map(|latest| Ok(self.evaluation(EvalId(latest))?.scope()))
-            .collect()
+        self.scopes_where("1", &[])
     }
 
-    /// Every leaderboard scope (dataset version × config) whose dataset name
-    /// or hash equals `dataset`, most recently evaluated first.
+    /// Every leaderboard scope whose dataset name or hash equals `dataset`,
+    /// most recently evaluated first.
     pub fn scopes(&self, dataset: &str) -> Result<Vec<Scope>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT dataset_hash, config_key, max(id) AS latest FROM evaluations \
-             WHERE (dataset_name = ?1 OR dataset_hash = ?1) AND status != 'running' \
-             GROUP BY dataset_hash, config_key ORDER BY latest DESC",
-        )?;
+        self.scopes_where("(dataset_name = ?1 OR dataset_hash = ?1)", &[&dataset])
+    }
+
+    /// The scopes of the finished evaluations matching `condition`. Rows
+    /// with no machine (never measured: skipped, or failed before a node
+    /// reported) form a scope of their own only where nothing of their
+    /// dataset and config was measured; otherwise they join every machine's.
+    fn scopes_where(&self, condition: &str, args: &[&dyn ToSql]) -> Result<Vec<Scope>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT max(id) AS latest FROM evaluations e WHERE {condition} AND status != 'running' \
+             AND (machine_type IS NOT NULL OR NOT EXISTS (SELECT 1 FROM evaluations m \
+                  WHERE m.dataset_hash = e.dataset_hash AND m.config_key = e.config_key \
+                  AND m.status != 'running' AND m.machine_type IS NOT NULL)) \
+             GROUP BY dataset_hash, config_key, machine_type ORDER BY latest DESC"
+        ))?;
         let found = stmt
-            .query_map([dataset], |r| r.get::<_, i64>(2))?
+            .query_map(args, |r| r.get::<_, i64>(0))?
             .collect::<rusqlite::Result<Vec<i64>>>()?;
         found
             .into_iter()
@@ -269,14 +290,15 @@ impl Store {
             .collect()
     }
 
-    /// The evaluations of `scope` that are not `running`, oldest first.
+    /// The evaluations of `scope` that are not `running`, oldest first:
+    /// those measured on its machine type and those never measured.
     pub(crate) fn finished_evaluations(&self, scope: &Scope) -> Result<Vec<EvaluationRecord>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {EVAL_COLUMNS} FROM evaluations WHERE dataset_hash = ?1 AND config_key = ?2 \
-             AND status != 'running' ORDER BY id"
+             AND status != 'running' AND (machine_type IS ?3 OR machine_type IS NULL) ORDER BY id"
         ))?;
         stmt.query_map(
-            [&scope.dataset_hash, &scope.config_key],
+            params![scope.dataset_hash, scope.config_key, scope.machine_type],
             RawEvaluation::read,
         )?
         .map(|raw| raw?.decode())
@@ -463,6 +485,9 @@ struct RawEvaluation {
     sandboxed: Option<bool>,
     build_threads: Option<u32>,
     implementation: Option<String>,
+    node: Option<String>,
+    cpu_model: Option<String>,
+    cpu_flags: Option<String>,
 }
 
 impl RawEvaluation {
@@ -489,6 +514,9 @@ impl RawEvaluation {
             sandboxed: r.get(18)?,
             build_threads: r.get(19)?,
             implementation: r.get(20)?,
+            node: r.get(21)?,
+            cpu_model: r.get(22)?,
+            cpu_flags: r.get(23)?,
         })
     }
 
@@ -522,6 +550,16 @@ impl RawEvaluation {
                     })
                 })
                 .transpose()?,
+            machine: self.cpu_model.map(|cpu_model| Machine {
+                node: self.node.unwrap_or_default(),
+                cpu_model,
+                cpu_flags: self
+                    .cpu_flags
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+            }),
             log: self.log,
             started_at: self.started_at,
             finished_at: self.finished_at,
@@ -747,6 +785,82 @@ mod tests {
         assert!(store.finish_evaluation(id, &bad_outcome, &[]).is_err());
         assert_eq!(count(&store, "SELECT count(*) FROM sweep_points"), 0);
         assert_eq!(store.evaluation(id).unwrap().status, Status::Running);
+    }
+
+    #[test]
+    fn figures_of_different_machine_types_are_ranked_apart() {
+        let (_dir, mut store) = open_tmp();
+        let run = store.begin_run(&env(), "host evaluate").unwrap();
+        let node = |name: &str, flags: &str| Machine {
+            node: name.into(),
+            cpu_model: "Xeon".into(),
+            cpu_flags: flags.split_whitespace().map(str::to_string).collect(),
+        };
+        let measured = |store: &mut Store, variant: &str, machine: &Machine| {
+            let id = store
+                .start_evaluation(&key(variant, "h", &[]), run)
+                .unwrap();
+            store.record_machine(id, machine).unwrap();
+            store
+                .finish_evaluation(id, &outcome(), &[point(10, 0.9, 100.0)])
+                .unwrap();
+        };
+        measured(&mut store, "a", &node("n1", "avx2 avx512f"));
+        measured(&mut store, "b", &node("n2", "avx2 avx512f"));
+        measured(&mut store, "c", &node("n3", "avx2"));
+        // Never measured: belongs to every machine's board.
+        let id = store
+            .start_evaluation(&key("skipped", "h", &[]), run)
+            .unwrap();
+        store
+            .skip_evaluation(id, &Failure::new("missing", ""))
+            .unwrap();
+
+        let scopes = store.scopes("synthetic").unwrap();
+        let types: Vec<_> = scopes.iter().map(|s| s.machine_type.clone()).collect();
+        assert_eq!(
+            types,
+            [
+                Some("Xeon (avx2)".to_string()),
+                Some("Xeon (avx512)".to_string())
+            ]
+        );
+        let names = |scope: &Scope| -> Vec<String> {
+            let mut names: Vec<String> = store
+                .finished_evaluations(scope)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.key.variant_name)
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names(&scopes[0]), ["c", "skipped"]);
+        assert_eq!(names(&scopes[1]), ["a", "b", "skipped"]);
+        let recorded = store.evaluation(EvalId(2)).unwrap().machine.unwrap();
+        assert_eq!(recorded.node, "n2");
+        assert_eq!(store.all_scopes().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_scope_of_unmeasured_rows_stands_alone_only_while_nothing_was_measured() {
+        let (_dir, mut store) = open_tmp();
+        let run = store.begin_run(&env(), "host evaluate").unwrap();
+        failed(&mut store, run, &key("broken", "h", &[]), "build failed");
+        let scopes = store.scopes("synthetic").unwrap();
+        assert_eq!(scopes.len(), 1);
+        assert_eq!(scopes[0].machine_type, None);
+        let id = store.start_evaluation(&key("a", "h", &[]), run).unwrap();
+        store.record_machine(id, &Machine::detect()).unwrap();
+        store
+            .finish_evaluation(id, &outcome(), &[point(10, 0.9, 100.0)])
+            .unwrap();
+        let scopes = store.scopes("synthetic").unwrap();
+        assert_eq!(scopes.len(), 1);
+        assert_eq!(
+            scopes[0].machine_type,
+            Some(Machine::detect().machine_type())
+        );
     }
 
     #[test]

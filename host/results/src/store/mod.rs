@@ -91,6 +91,15 @@ pub enum StoreError {
         /// Which invariant it breaks.
         reason: String,
     },
+    /// The session already holds a candidate with this content (the
+    /// `UNIQUE (session, content_hash)` constraint of `candidates`).
+    #[error("session {session} already holds this content, as candidate {existing}")]
+    DuplicateContent {
+        /// The evolve session.
+        session: String,
+        /// The candidate that holds it.
+        existing: String,
+    },
     /// A stored value could not be decoded.
     #[error("corrupt value in results database: {0}")]
     Corrupt(String),

@@ -87,9 +87,24 @@ impl Store {
     }
 
     /// Records a generated candidate (status `generated`) and its lineage.
-    /// Fails when the session already holds the same content hash.
+    /// Fails with [`StoreError::DuplicateContent`] when the session already
+    /// holds the same content hash (checked in the write transaction, so of
+    /// two writers racing with the same content exactly one wins).
     pub fn insert_candidate(&mut self, candidate: &NewCandidate) -> Result<CandidateId> {
         self.write(|tx| {
+        let existing: Option<String> = tx
+            .query_row(
+                "SELECT name FROM candidates WHERE session = ?1 AND content_hash = ?2",
+                params![candidate.session, candidate.content_hash],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(existing) = existing {
+            return Err(StoreError::DuplicateContent {
+                session: candidate.session.clone(),
+                existing,
+            });
+        }
         tx.execute(
             "INSERT INTO candidates (session, name, dir, content_hash, parent_name, slot, generator, \
              prompt, response, slot_code, language, status) \
@@ -289,7 +304,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path().join("r.sqlite")).unwrap();
         store.insert_candidate(&candidate("s", "a", "h")).unwrap();
-        assert!(store.insert_candidate(&candidate("s", "b", "h")).is_err());
+        assert!(matches!(
+            store.insert_candidate(&candidate("s", "b", "h")),
+            Err(StoreError::DuplicateContent { existing, .. }) if existing == "a"
+        ));
         store.insert_candidate(&candidate("t", "c", "h")).unwrap();
         assert_eq!(store.session_candidates("s").unwrap().len(), 1);
         assert_eq!(store.slot_candidates("search").unwrap().len(), 2);

@@ -5,7 +5,7 @@
 use super::{Result, Store, StoreError};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 /// `PRAGMA application_id` of an annvil results database (ASCII "annv").
 pub const APPLICATION_ID: i64 = 0x616E_6E76;
 
@@ -17,6 +17,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
     include_str!("schema_v6.sql"),
+    include_str!("schema_v7.sql"),
 ];
 const _: () = assert!(MIGRATIONS.len() as i64 == SCHEMA_VERSION);
 
@@ -186,7 +187,8 @@ mod tests {
             conn.execute_batch(&format!(
                 "INSERT INTO runs (started_at, command, cpu_model, cpu_flags, logical_cores, \
                  memory_bytes, os, rustc_version, host_version) \
-                 VALUES ('2025-01-01T00:00:00.000Z', 'old', 'cpu', '', 2, 0, 'linux', 'rustc', '0');
+                 VALUES ('2025-01-01T00:00:00.000Z', 'old', 'cpu', 'fpu avx2 avx512f avx512_vnni', \
+                 2, 0, 'linux', 'rustc', '0');
                  INSERT INTO evaluations (run_id, variant_name, variant_hash, dataset_name, \
                  dataset_hash, build_params_json, config_json, config_key, k, runs, mode, threads, \
                  query_count, status, build_seconds, started_at, finished_at) \
@@ -209,6 +211,11 @@ mod tests {
         assert_eq!(e.build_seconds, Some(1.25));
         let lb = store.leaderboard("synthetic").unwrap().unwrap();
         assert_eq!(lb.rows[0].status_text, "ok");
+        // Version 6 takes the machine of the row's run, typed as Rust types it.
+        let machine = e.machine.expect("backfilled from the run");
+        assert_eq!(machine.cpu_model, "cpu");
+        assert_eq!(machine.machine_type(), "cpu (avx512+vnni)");
+        assert_eq!(lb.scope.machine_type.as_deref(), Some("cpu (avx512+vnni)"));
         // Version 4's table starts empty: no bridge overhead in old scopes.
         assert_eq!(lb.bridge_overhead, None);
         assert_eq!(

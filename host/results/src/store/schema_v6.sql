@@ -1,31 +1,34 @@
--- annvil results database, migration 5 -> 6 (see docs/RESULTS_DB.md): every
--- attempt of `host evaluate --executor slurm` at an evaluation, i.e. every
--- Slurm array task that served (or was to serve) its mailbox, with what
--- Slurm said about it: failed, cancelled, pre-empted and timed-out tasks are
--- kept here with Slurm's state and reason, next to the resubmission that
--- replaced them.
+-- annvil results database, migration 5 -> 6 (see docs/RESULTS_DB.md): the
+-- node each evaluation was measured on, its CPU, and the machine type a
+-- leaderboard is scoped to (figures of different machine types are never
+-- ranked together). Rows written before take the machine of their run;
+-- machine_type is the CPU model and its widest SIMD level, derived as
+-- annvil_results::simd_level does.
 
-CREATE TABLE slurm_attempts (
-    id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    evaluation_id INTEGER NOT NULL REFERENCES evaluations (id) ON DELETE CASCADE,
-    -- 0: the first submission; n >= 1: the n-th resubmission
-    attempt       INTEGER NOT NULL CHECK (attempt >= 0),
-    -- the attempt's mailbox directory on the shared directory
-    directory     TEXT    NOT NULL CHECK (directory <> ''),
-    job_id        INTEGER NOT NULL CHECK (job_id >= 1),
-    array_index   INTEGER NOT NULL CHECK (array_index >= 0),
-    -- Slurm's job state as last seen: PENDING, RUNNING, COMPLETED,
-    -- CANCELLED, FAILED, TIMEOUT, PREEMPTED, NODE_FAIL, OUT_OF_MEMORY, ...
-    state         TEXT    NOT NULL CHECK (state <> ''),
-    reason        TEXT,                      -- Slurm's reason; NULL when it gives none
-    exit_code     TEXT,                      -- Slurm's `status:signal`
-    node          TEXT,                      -- NULL: never ran
-    lost          TEXT,                      -- why the coordinator gave the attempt up
-    submitted_at  TEXT    NOT NULL,
-    started_at    TEXT,
-    ended_at      TEXT,
-    updated_at    TEXT    NOT NULL,
-    CHECK (ended_at IS NULL OR started_at IS NULL OR started_at <= ended_at),
-    UNIQUE (evaluation_id, directory)
-);
-CREATE INDEX slurm_attempts_task ON slurm_attempts (job_id, array_index);
+ALTER TABLE evaluations ADD COLUMN node TEXT;
+ALTER TABLE evaluations ADD COLUMN cpu_model TEXT;
+ALTER TABLE evaluations ADD COLUMN cpu_flags TEXT;
+ALTER TABLE evaluations ADD COLUMN machine_type TEXT;
+
+UPDATE evaluations SET
+    cpu_model = (SELECT cpu_model FROM runs WHERE runs.id = evaluations.run_id),
+    cpu_flags = (SELECT cpu_flags FROM runs WHERE runs.id = evaluations.run_id);
+
+UPDATE evaluations SET machine_type =
+    (CASE WHEN cpu_model = '' THEN 'unknown CPU' ELSE cpu_model END) || ' (' ||
+    (CASE
+        WHEN ' ' || cpu_flags || ' ' LIKE '% avx512f %'
+         AND ' ' || cpu_flags || ' ' LIKE '% avx512_vnni %' THEN 'avx512+vnni'
+        WHEN ' ' || cpu_flags || ' ' LIKE '% avx512f %' THEN 'avx512'
+        WHEN ' ' || cpu_flags || ' ' LIKE '% avx2 %' THEN 'avx2'
+        ELSE 'baseline'
+    END) || ')'
+WHERE cpu_model IS NOT NULL;
+
+CREATE INDEX evaluations_by_scope ON evaluations (dataset_hash, config_key, machine_type);
+
+-- The Python bridge's own cost is a property of the machine too.
+ALTER TABLE bridge_overheads ADD COLUMN machine_type TEXT;
+UPDATE bridge_overheads SET machine_type =
+    (SELECT machine_type FROM evaluations e
+     WHERE e.run_id = bridge_overheads.run_id AND e.machine_type IS NOT NULL LIMIT 1);

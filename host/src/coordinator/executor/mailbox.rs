@@ -21,6 +21,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use annvil_results::Machine;
 use serde::{Deserialize, Serialize};
 
 use super::slurm::{Task, TaskInfo};
@@ -68,34 +69,6 @@ pub enum TaskRequest {
     Exit,
 }
 
-/// The compute node a task runs on.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Node {
-    /// Its host name.
-    pub hostname: String,
-    /// Its CPU model (`/proc/cpuinfo`'s `model name`).
-    pub cpu_model: String,
-}
-
-impl Node {
-    /// The machine this process runs on.
-    pub fn here() -> Node {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu_model = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
-            .map_or("unknown", |(_, model)| model.trim())
-            .to_owned();
-        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map_or_else(|_| "unknown".to_owned(), |h| h.trim().to_owned());
-        Node {
-            hostname,
-            cpu_model,
-        }
-    }
-}
-
 /// One reply of the task.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -108,24 +81,13 @@ pub enum TaskReply {
         reported_bytes: u64,
         /// Growth of the worker's resident memory over the build, bytes.
         rss_bytes: u64,
-        /// Where it was built.
-        node: Node,
+        /// Where it was built (and is measured).
+        node: Machine,
     },
     /// The knobs are set.
     Configured,
-    /// A timed run.
-    Ran {
-        /// Wall time, seconds.
-        seconds: f64,
-        /// CPU time of the worker's processes, seconds.
-        cpu_seconds: f64,
-        /// Per-query latency, µs.
-        latencies_us: Vec<f64>,
-        /// k ids per query.
-        ids: Vec<u32>,
-        /// Distance computations reported by the search slot.
-        distance_computations: Option<u64>,
-    },
+    /// A timed run, as the node's measurer timed it.
+    Ran(Timed),
     /// The worker ended cleanly.
     Finished,
     /// The request failed; the worker is gone.
@@ -209,7 +171,7 @@ struct Journal {
     /// What Slurm said when it saw the task end without answering.
     ended: Option<TaskInfo>,
     /// The node of the last build.
-    node: Option<Node>,
+    node: Option<Machine>,
 }
 
 impl Mailbox {
@@ -234,7 +196,7 @@ impl Mailbox {
     }
 
     /// The node that built the last index.
-    pub fn node(&self) -> Option<Node> {
+    pub fn node(&self) -> Option<Machine> {
         self.state.borrow().node.clone()
     }
 
@@ -411,20 +373,7 @@ impl WorkerSession for RemoteSession<'_> {
         let n = queries.len();
         let request = TaskRequest::Run { queries: n };
         match self.mailbox.send(&request, Some(queries))? {
-            TaskReply::Ran {
-                seconds,
-                cpu_seconds,
-                latencies_us,
-                ids,
-                distance_computations,
-            } => {
-                let timed = Timed {
-                    seconds,
-                    cpu_seconds,
-                    latencies_us,
-                    ids,
-                    distance_computations,
-                };
+            TaskReply::Ran(timed) => {
                 validate_ran(&timed, n, self.mailbox.k)
                     .map_err(|why| format!("invalid reply from the task: {why}"))?;
                 Ok(timed)
@@ -453,6 +402,12 @@ fn validate_ran(timed: &Timed, queries: usize, k: usize) -> Result<(), String> {
     }
     if !(timed.cpu_seconds.is_finite() && timed.cpu_seconds >= 0.0) {
         return Err(format!("run CPU time {}s", timed.cpu_seconds));
+    }
+    if !(timed.cpu_window_seconds.is_finite() && timed.cpu_window_seconds >= timed.seconds) {
+        return Err(format!(
+            "CPU window {}s shorter than the run's {}s",
+            timed.cpu_window_seconds, timed.seconds
+        ));
     }
     if timed.ids.len() != queries * k {
         return Err(format!(
@@ -508,7 +463,7 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         spec: TaskSpec { job, ..spec },
         limits,
         scratch,
-        node: Node::here(),
+        node: Machine::detect(),
         worker: None,
     };
     // Only Slurm restarting this task (a requeue) starts it again on its
@@ -578,7 +533,7 @@ struct Server {
     spec: TaskSpec,
     limits: Limits,
     scratch: tempfile::TempDir,
-    node: Node,
+    node: Machine,
     worker: Option<(Session, tempfile::TempDir)>,
 }
 
@@ -669,13 +624,7 @@ impl Server {
             .collect();
         let rows: Vec<&[f32]> = floats.chunks_exact(dim).collect();
         match session.run(&rows) {
-            Ok(timed) => TaskReply::Ran {
-                seconds: timed.seconds,
-                cpu_seconds: timed.cpu_seconds,
-                latencies_us: timed.latencies_us,
-                ids: timed.ids,
-                distance_computations: timed.distance_computations,
-            },
+            Ok(timed) => TaskReply::Ran(timed),
             Err(reason) => failed(reason, Some(&*session)),
         }
     }
@@ -689,6 +638,7 @@ mod tests {
         Timed {
             seconds: 0.01,
             cpu_seconds: 0.01,
+            cpu_window_seconds: 0.012,
             latencies_us: vec![3.0; latencies],
             ids: vec![0; ids],
             distance_computations: None,

@@ -34,6 +34,17 @@ pub struct SlurmOptions {
     pub shared_dir: PathBuf,
     /// Resubmissions of a lost task before the evaluation fails.
     pub retries: u32,
+    /// Run an array's tasks one at a time (`--array=…%1`), on this node
+    /// when given (`--nodelist`): figures that are compared side by side.
+    pub side_by_side: Option<SideBySide>,
+}
+
+/// Tasks measured one after another on one node.
+#[derive(Clone, Debug, Default)]
+pub struct SideBySide {
+    /// The node (None: wherever Slurm starts the first task; with one
+    /// task at a time a homogeneous partition still compares alike).
+    pub node: Option<String>,
 }
 
 /// An error of the Slurm executor that stops the whole run (a failed
@@ -228,7 +239,15 @@ impl Cluster {
         // its worker gone: lost tasks are resubmitted by the coordinator.
         let mut args = vec![
             "--parsable".to_owned(),
-            format!("--array=0-{}", dirs.len() - 1),
+            format!(
+                "--array=0-{}{}",
+                dirs.len() - 1,
+                if self.options.side_by_side.is_some() {
+                    "%1"
+                } else {
+                    ""
+                }
+            ),
             "--job-name=annvil".to_owned(),
             format!("--cpus-per-task={cpus}"),
             "--no-requeue".to_owned(),
@@ -236,6 +255,9 @@ impl Cluster {
         ];
         if let Some(partition) = &self.options.partition {
             args.push(format!("--partition={partition}"));
+        }
+        if let Some(node) = self.options.side_by_side.as_ref().and_then(|s| s.node.as_ref()) {
+            args.push(format!("--nodelist={node}"));
         }
         args.extend(self.options.extra_args.iter().cloned());
         args.push(script.to_string_lossy().into_owned());
