@@ -194,6 +194,35 @@ fn slurm_gives_the_local_statuses_and_recalls() {
         rows.iter().all(|r| r.attempt == 0 && completed(r)),
         "{rows:#?}"
     );
+    // Each evaluation records the node its task ran on, and the board is
+    // scoped to that node's machine type (here the same as this machine's).
+    let machines = |dir: &Path| -> Vec<(String, String)> {
+        let db = rusqlite::Connection::open(dir.join("results.sqlite")).unwrap();
+        let mut stmt = db
+            .prepare("SELECT DISTINCT node, machine_type FROM evaluations ORDER BY node")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let nodes: Vec<String> = rows.iter().map(|r| r.node.clone().unwrap()).collect();
+    assert_eq!(machines(results.path()).len(), 1);
+    assert_eq!(machines(results.path())[0].0, nodes[0]);
+    assert_eq!(machines(results.path()), machines(local.path()));
+    let board = std::fs::read_to_string(
+        std::fs::read_dir(results.path())
+            .unwrap()
+            .map(|e| e.unwrap().path().join("leaderboard.md"))
+            .find(|p| p.exists())
+            .unwrap(),
+    )
+    .unwrap();
+    let machine_type = &machines(results.path())[0].1;
+    assert!(
+        board.contains(&format!("Measured on {machine_type};")),
+        "{board}"
+    );
 
     // Another results database on the same shared directory measures
     // afresh: the first run's attempts are neither adopted nor recorded.
@@ -349,4 +378,65 @@ fn replies(attempt: &Path) -> usize {
 
 fn requests(attempt: &Path) -> usize {
     count(attempt, "request-")
+}
+
+#[test]
+fn evolve_on_slurm_measures_finalists_one_at_a_time_on_one_node() {
+    if !slurm_runs("evolve_on_slurm_measures_finalists_one_at_a_time_on_one_node") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let mut args: Vec<String> = [
+        "evolve",
+        "--from",
+        "variants/hnsw",
+        "--slot",
+        "construction",
+        "--generator",
+        "tune",
+        "--budget",
+        "2",
+        "--parallel",
+        "2",
+        "--dataset",
+        DATASET,
+        "--runs",
+        "2",
+        "--no-adaptive",
+        "--build-threads",
+        "1",
+        "--results",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.push(work.path().join("results").to_str().unwrap().to_owned());
+    args.push("--out".into());
+    args.push(work.path().join("out").to_str().unwrap().to_owned());
+    args.extend(slurm_executor(shared.path()));
+    let out = host(&args);
+    let text = common::text(&out);
+    assert!(out.status.code().is_some_and(|c| c <= 1), "{text}");
+    assert!(text.contains("in the finalists' run"), "{text}");
+    // Runs compared side by side (the finalists', the final chain) are
+    // arrays of several tasks: one at a time, all on one node.
+    let rows = attempt_rows(&work.path().join("results"));
+    let mut arrays: std::collections::BTreeMap<&str, Vec<&AttemptRow>> = Default::default();
+    for row in &rows {
+        let job = row.task.split('_').next().unwrap();
+        arrays.entry(job).or_default().push(row);
+    }
+    arrays.retain(|_, tasks| tasks.len() > 1);
+    assert!(!arrays.is_empty(), "{rows:#?}\n{text}");
+    for tasks in arrays.values_mut() {
+        assert!(tasks.iter().all(|t| completed(t)), "{tasks:#?}");
+        assert!(tasks.iter().all(|t| t.node == tasks[0].node), "{tasks:#?}");
+        tasks.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+        for pair in tasks.windows(2) {
+            assert!(
+                pair[0].ended_at <= pair[1].started_at,
+                "tasks overlap: {pair:#?}"
+            );
+        }
+    }
 }

@@ -170,16 +170,24 @@ pub fn evolve(options: &EvolveOptions) -> Result<bool> {
         .with_context(|| format!("creating {}", options.out.display()))?;
     let start = VariantSpec::load(&options.from)?;
     let mut current = start.dir.clone();
+    let mut node = None;
     for &slot in &options.slots {
         let stage = Stage::begin(options, slot, &current)?;
+        node = stage.start_node()?;
         current = stage.run()?;
     }
-    confirm(options, &start, &current)
+    confirm(options, &start, &current, node)
 }
 
 /// Evaluates the start variant and every ancestor of `best` back to it in
-/// one forced run and prints the gain.
-fn confirm(options: &EvolveOptions, start: &VariantSpec, best: &Path) -> Result<bool> {
+/// one forced run (one build set after another on `node`, where the last
+/// stage's start variant was measured, under Slurm) and prints the gain.
+fn confirm(
+    options: &EvolveOptions,
+    start: &VariantSpec,
+    best: &Path,
+    node: Option<String>,
+) -> Result<bool> {
     let best = VariantSpec::load(best)?;
     if best.dir == start.dir {
         println!(
@@ -210,6 +218,7 @@ fn confirm(options: &EvolveOptions, start: &VariantSpec, best: &Path) -> Result<
     );
     let mut options = options.evaluate.clone();
     options.force = true;
+    options.executor = options.executor.side_by_side(node);
     let evaluated = evaluate(&chain, &options)?;
     let store = Store::open(&evaluated.database)?;
     let board = store.leaderboard_for(&evaluated.scope)?;
