@@ -19,8 +19,8 @@ use annvil_core::SplitMix64;
 use annvil_data::{ANN_BENCHMARKS_EPSILON, Dataset, DatasetSpec, GroundTruth, Matrix};
 use annvil_results::sweep::{AdaptivePolicy, KnobPoint, propose_knobs};
 use annvil_results::{
-    BridgeOverhead, EvalConfig, EvaluationKey, EvaluationOutcome, Failure, Implementation, Machine,
-    Mode, SlurmAttempt, Store, SweepPoint,
+    BridgeOverhead, EvalConfig, EvalId, EvaluationKey, EvaluationOutcome, Failure, Implementation,
+    Machine, Mode, RunId, SlurmAttempt, Store, SweepPoint,
 };
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -255,13 +255,17 @@ pub fn evaluate(dirs: &[PathBuf], options: &EvaluateOptions) -> Result<Evaluated
             };
             let mut ok = true;
             for build_set in &pending {
-                store.record_machine(build_set.id, &evaluation.machine)?;
+                // Started as it is measured: its times are its measurement's.
+                let id = store.start_evaluation(&build_set.key, run)?;
+                store.record_machine(id, &evaluation.machine)?;
                 let outcome = evaluation.run_build_set(build_set, &local)?;
-                ok &= evaluation.record(build_set, outcome, &mut store)?;
+                ok &= evaluation.record(id, build_set, outcome, &mut store)?;
             }
             ok
         }
-        ExecutorChoice::Slurm(slurm) => evaluation.measure_on_slurm(&pending, slurm, &mut store)?,
+        ExecutorChoice::Slurm(slurm) => {
+            evaluation.measure_on_slurm(&pending, run, slurm, &mut store)?
+        }
     };
     // The scope of this run's figures: the machine type that measured
     // last (this machine's when nothing was measured).
@@ -347,7 +351,6 @@ enum Report {
 
 /// One (variant, build set) the database does not hold yet.
 struct PendingBuildSet<'p> {
-    id: annvil_results::EvalId,
     key: EvaluationKey,
     spec: &'p VariantSpec,
     job: EvaluateJob,
@@ -433,10 +436,8 @@ impl Evaluation<'_> {
                 ));
                 continue;
             }
-            let id = store.start_evaluation(&key, run)?;
             let job = self.job(pipeline.clone(), build_params.clone());
             pending.push(PendingBuildSet {
-                id,
                 key,
                 spec,
                 job,
@@ -446,9 +447,10 @@ impl Evaluation<'_> {
         Ok(true)
     }
 
-    /// Stores how one build set went; false when it failed.
+    /// Stores how one build set went (evaluation `id`); false when it failed.
     fn record(
         &self,
+        id: EvalId,
         build_set: &PendingBuildSet,
         outcome: Outcome,
         store: &mut Store,
@@ -468,14 +470,14 @@ impl Evaluation<'_> {
                         Implementation::Native
                     },
                 };
-                store.finish_evaluation(build_set.id, &outcome, &points)?;
+                store.finish_evaluation(id, &outcome, &points)?;
                 Ok(true)
             }
             Outcome::Failed(mut failure) => {
                 self.progress
                     .line(&format!("{}: FAILED: {}", build_set.label, failure.reason));
                 failure.sandboxed = Some(self.limits.sandboxed);
-                store.fail_evaluation(build_set.id, &failure)?;
+                store.fail_evaluation(id, &failure)?;
                 Ok(false)
             }
         }
@@ -489,12 +491,18 @@ impl Evaluation<'_> {
     fn measure_on_slurm(
         &self,
         pending: &[PendingBuildSet],
+        run: RunId,
         slurm: &SlurmOptions,
         store: &mut Store,
     ) -> Result<bool> {
         if pending.is_empty() {
             return Ok(true);
         }
+        // All are started at once: their tasks are submitted together.
+        let ids = pending
+            .iter()
+            .map(|build_set| store.start_evaluation(&build_set.key, run))
+            .collect::<Result<Vec<EvalId>, _>>()?;
         let cluster = Cluster::new(slurm.clone())?;
         let (base, base_hash) = cluster.stage_base(self.base, self.dataset_hash)?;
         let capacity = QueryPlan::new(self.dataset.test.len(), self.options.runs).slice;
@@ -518,7 +526,7 @@ impl Evaluation<'_> {
             // while measuring this evaluation (the store moved them to
             // its new row): the newest is adopted while Slurm still runs
             // or queues it.
-            let recorded = store.slurm_attempts(build_set.id)?;
+            let recorded = store.slurm_attempts(ids[i])?;
             let next = recorded.iter().map(|a| a.attempt + 1).max().unwrap_or(0);
             let mut adopted = None;
             if let Some(row) = recorded.last().filter(|a| a.lost.is_none()) {
@@ -535,10 +543,8 @@ impl Evaluation<'_> {
                 } else {
                     None
                 };
-                store.record_slurm_attempt(
-                    build_set.id,
-                    &previous.record(info.as_ref(), lost.clone()),
-                )?;
+                store
+                    .record_slurm_attempt(ids[i], &previous.record(info.as_ref(), lost.clone()))?;
                 if lost.is_none() {
                     self.progress.line(&format!(
                         "{}: adopting Slurm task {} ({})",
@@ -565,7 +571,7 @@ impl Evaluation<'_> {
             ));
             for ((i, number, dir), task) in to_submit.into_iter().zip(tasks) {
                 let attempt = Attempt::submitted_now(dir, number, task);
-                store.record_slurm_attempt(pending[i].id, &attempt.submitted_record())?;
+                store.record_slurm_attempt(ids[i], &attempt.submitted_record())?;
                 attempts[i] = Some(attempt);
             }
         }
@@ -589,14 +595,14 @@ impl Evaluation<'_> {
             for report in received {
                 match report {
                     Report::Attempt(i, record) => {
-                        store.record_slurm_attempt(pending[i].id, &record)?;
+                        store.record_slurm_attempt(ids[i], &record)?;
                     }
                     Report::Done(i, outcome) => {
                         let (outcome, node) = outcome?;
                         if let Some(node) = node {
-                            store.record_machine(pending[i].id, &node)?;
+                            store.record_machine(ids[i], &node)?;
                         }
-                        ok &= self.record(&pending[i], outcome, store)?;
+                        ok &= self.record(ids[i], &pending[i], outcome, store)?;
                     }
                 }
             }

@@ -256,7 +256,12 @@ impl Cluster {
         if let Some(partition) = &self.options.partition {
             args.push(format!("--partition={partition}"));
         }
-        if let Some(node) = self.options.side_by_side.as_ref().and_then(|s| s.node.as_ref()) {
+        if let Some(node) = self
+            .options
+            .side_by_side
+            .as_ref()
+            .and_then(|s| s.node.as_ref())
+        {
             args.push(format!("--nodelist={node}"));
         }
         args.extend(self.options.extra_args.iter().cloned());
