@@ -140,13 +140,7 @@ fn a_killed_run_keeps_finished_results_and_the_rerun_completes_the_rest() {
         "variants/bruteforce-c",
     ];
     let args = evaluate_args(results.path(), &variants, &["--timeout", "60"]);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
-        .current_dir(common::root())
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_host(&args);
     // Wait until the first variant is recorded and the hanging one runs.
     let deadline = Instant::now() + Duration::from_secs(300);
     let db = results.path().join("results.sqlite");

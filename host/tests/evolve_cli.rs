@@ -399,17 +399,13 @@ fn tune_args(work: &Path, extra: &[&str]) -> Vec<String> {
 /// `(started_at, finished_at)` of every finished evaluation in the results
 /// database under `work`, in start order.
 fn evaluation_intervals(work: &Path) -> Vec<(String, String)> {
-    let db = rusqlite::Connection::open(work.join("results/results.sqlite")).unwrap();
-    let mut stmt = db
-        .prepare(
-            "SELECT started_at, finished_at FROM evaluations \
-             WHERE finished_at IS NOT NULL ORDER BY started_at",
-        )
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    common::select(
+        &work.join("results/results.sqlite"),
+        "SELECT started_at, finished_at FROM evaluations \
+         WHERE finished_at IS NOT NULL ORDER BY started_at",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// Fails when two of `intervals` (sorted by start) overlap.
@@ -426,27 +422,27 @@ fn assert_disjoint(intervals: &[(String, String)], context: &str) {
 
 /// `name -> finished_at` of every closed candidate.
 fn finished_candidates(work: &Path) -> std::collections::BTreeMap<String, String> {
-    let db = rusqlite::Connection::open(work.join("results/results.sqlite")).unwrap();
-    let mut stmt = db
-        .prepare("SELECT name, finished_at FROM candidates WHERE finished_at IS NOT NULL")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    common::select(
+        &work.join("results/results.sqlite"),
+        "SELECT name, finished_at FROM candidates WHERE finished_at IS NOT NULL",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .into_iter()
+    .collect()
 }
 
 /// Names of the variants whose evaluation the results database under
 /// `work` holds finished.
 fn finished_evaluations(work: &Path) -> std::collections::BTreeSet<String> {
-    let db = rusqlite::Connection::open(work.join("results/results.sqlite")).unwrap();
-    let mut stmt = db
-        .prepare("SELECT variant_name FROM evaluations WHERE finished_at IS NOT NULL")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    common::select(
+        &work.join("results/results.sqlite"),
+        "SELECT variant_name FROM evaluations WHERE finished_at IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )
+    .into_iter()
+    .collect()
 }
 
 /// How often one single-stage `host evolve` run measured `name` to the end
@@ -557,13 +553,7 @@ fn a_killed_parallel_evolve_resumes_without_judging_anything_twice() {
     let work = tempfile::tempdir().unwrap();
     let args = tune_args(work.path(), &["--budget", "5", "--parallel", "2"]);
     let db = work.path().join("results/results.sqlite");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_host"))
-        .current_dir(common::root())
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_host(&args);
     // Wait until one candidate is judged while another is in flight.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
     loop {

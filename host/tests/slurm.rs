@@ -25,11 +25,11 @@ fn slurm_runs(test: &str) -> bool {
     answers
 }
 
-/// `host evaluate` arguments: a declared sweep, one build thread (so the
-/// graphs, hence the recalls, do not depend on thread timing).
-fn evaluate_args(results: &Path, variants: &[&str], executor: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "evaluate",
+/// How the tests measure: a declared sweep, one build thread (so the
+/// graphs, hence the recalls, do not depend on thread timing), results
+/// into `results`.
+fn measure_args(results: &Path) -> Vec<String> {
+    [
         "--dataset",
         DATASET,
         "--runs",
@@ -41,7 +41,13 @@ fn evaluate_args(results: &Path, variants: &[&str], executor: &[&str]) -> Vec<St
         results.to_str().unwrap(),
     ]
     .map(str::to_owned)
-    .to_vec();
+    .to_vec()
+}
+
+/// `host evaluate` arguments measuring `variants` as [`measure_args`] says.
+fn evaluate_args(results: &Path, variants: &[&str], executor: &[&str]) -> Vec<String> {
+    let mut args = vec!["evaluate".to_owned()];
+    args.extend(measure_args(results));
     args.extend(executor.iter().map(|a| a.to_string()));
     args.extend(variants.iter().map(|v| v.to_string()));
     args
@@ -65,18 +71,14 @@ fn host(args: &[String]) -> std::process::Output {
 type Figure = (String, String, Option<String>, Option<f64>);
 
 fn figures(results: &Path) -> Vec<Figure> {
-    let conn = rusqlite::Connection::open(results.join("results.sqlite")).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT e.variant_name, e.status, p.search_params_json, p.recall \
-             FROM evaluations e LEFT JOIN sweep_points p ON p.evaluation_id = e.id \
-             ORDER BY e.variant_name, e.build_params_json, p.search_params_json",
-        )
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap()
+    common::select(
+        &results.join("results.sqlite"),
+        "SELECT e.variant_name, e.status, p.search_params_json, p.recall \
+         FROM evaluations e LEFT JOIN sweep_points p ON p.evaluation_id = e.id \
+         ORDER BY e.variant_name, e.build_params_json, p.search_params_json",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
 }
 
 /// One row of `slurm_attempts`.
@@ -93,30 +95,26 @@ struct AttemptRow {
 }
 
 fn attempt_rows(results: &Path) -> Vec<AttemptRow> {
-    let conn = rusqlite::Connection::open(results.join("results.sqlite")).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT a.attempt, a.job_id || '_' || a.array_index, a.state, \
-             a.reason, a.node, a.lost, a.started_at, a.ended_at \
-             FROM slurm_attempts a JOIN evaluations e ON e.id = a.evaluation_id \
-             ORDER BY e.variant_name, a.attempt",
-        )
-        .unwrap();
-    stmt.query_map([], |r| {
-        Ok(AttemptRow {
-            attempt: r.get(0)?,
-            task: r.get(1)?,
-            state: r.get(2)?,
-            reason: r.get(3)?,
-            node: r.get(4)?,
-            lost: r.get(5)?,
-            started_at: r.get(6)?,
-            ended_at: r.get(7)?,
-        })
-    })
-    .unwrap()
-    .collect::<rusqlite::Result<_>>()
-    .unwrap()
+    common::select(
+        &results.join("results.sqlite"),
+        "SELECT a.attempt, a.job_id || '_' || a.array_index, a.state, \
+         a.reason, a.node, a.lost, a.started_at, a.ended_at \
+         FROM slurm_attempts a JOIN evaluations e ON e.id = a.evaluation_id \
+         ORDER BY e.variant_name, a.attempt",
+        [],
+        |r| {
+            Ok(AttemptRow {
+                attempt: r.get(0)?,
+                task: r.get(1)?,
+                state: r.get(2)?,
+                reason: r.get(3)?,
+                node: r.get(4)?,
+                lost: r.get(5)?,
+                started_at: r.get(6)?,
+                ended_at: r.get(7)?,
+            })
+        },
+    )
 }
 
 /// True for an attempt that answered to the end on a node.
@@ -197,14 +195,12 @@ fn slurm_gives_the_local_statuses_and_recalls() {
     // Each evaluation records the node its task ran on, and the board is
     // scoped to that node's machine type (here the same as this machine's).
     let machines = |dir: &Path| -> Vec<(String, String)> {
-        let db = rusqlite::Connection::open(dir.join("results.sqlite")).unwrap();
-        let mut stmt = db
-            .prepare("SELECT DISTINCT node, machine_type FROM evaluations ORDER BY node")
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
+        common::select(
+            &dir.join("results.sqlite"),
+            "SELECT DISTINCT node, machine_type FROM evaluations ORDER BY node",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     };
     let nodes: Vec<String> = rows.iter().map(|r| r.node.clone().unwrap()).collect();
     assert_eq!(machines(results.path()).len(), 1);
@@ -317,13 +313,7 @@ fn a_killed_coordinator_resumes_by_adopting_its_tasks() {
     let variants = ["variants/bruteforce", "variants/hnsw"];
     let mut args = evaluate_args(results.path(), &variants, &[]);
     args.extend(slurm_executor(shared.path()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
-        .current_dir(common::root())
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_host(&args);
     wait_for("the first reply", || {
         attempts(shared.path())
             .iter()
@@ -399,20 +389,12 @@ fn evolve_on_slurm_measures_finalists_one_at_a_time_on_one_node() {
         "2",
         "--parallel",
         "2",
-        "--dataset",
-        DATASET,
-        "--runs",
-        "2",
-        "--no-adaptive",
-        "--build-threads",
-        "1",
-        "--results",
+        "--out",
+        work.path().join("out").to_str().unwrap(),
     ]
     .map(str::to_owned)
     .to_vec();
-    args.push(work.path().join("results").to_str().unwrap().to_owned());
-    args.push("--out".into());
-    args.push(work.path().join("out").to_str().unwrap().to_owned());
+    args.extend(measure_args(&work.path().join("results")));
     args.extend(slurm_executor(shared.path()));
     let out = host(&args);
     let text = common::text(&out);

@@ -59,17 +59,13 @@ fn wait_for(
 
 /// The variant hashes of the evaluations of `name` in the results database.
 fn evaluated_hashes(results: &Path, name: &str) -> Vec<String> {
-    let db = rusqlite::Connection::open(results.join("results.sqlite")).unwrap();
-    let mut stmt = db
-        .prepare(
-            "SELECT variant_hash FROM evaluations \
-             WHERE variant_name = ?1 AND status = 'ok' ORDER BY id",
-        )
-        .unwrap();
-    stmt.query_map([name], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    common::select(
+        &results.join("results.sqlite"),
+        "SELECT variant_hash FROM evaluations \
+         WHERE variant_name = ?1 AND status = 'ok' ORDER BY id",
+        [name],
+        |r| r.get(0),
+    )
 }
 
 /// `source` with `from` (which it must hold) replaced by `to`.

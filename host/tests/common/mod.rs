@@ -48,3 +48,31 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// Starts the host binary from the workspace root, its output discarded
+/// (for tests that kill it).
+pub fn spawn_host(args: &[impl AsRef<std::ffi::OsStr>]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_host"))
+        .current_dir(root())
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("host starts")
+}
+
+/// Every row `sql` (with `params`) selects from the results database `db`,
+/// each read by `read`.
+pub fn select<T>(
+    db: &Path,
+    sql: &str,
+    params: impl rusqlite::Params,
+    read: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    let conn = rusqlite::Connection::open(db).expect("the results database opens");
+    let mut stmt = conn.prepare(sql).expect("the query is valid");
+    stmt.query_map(params, read)
+        .expect("the query runs")
+        .collect::<rusqlite::Result<_>>()
+        .expect("the rows read")
+}
