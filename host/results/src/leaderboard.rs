@@ -1,5 +1,5 @@
 //! Leaderboard assembly: for one scope (dataset version × measurement
-//! config), one row per variant name at its latest version, shown at its
+//! config × machine type), one row per variant name at its latest version, shown at its
 //! best build-parameter set and ranked by reward; variants without a
 //! successful set follow with their most recent failure.
 

@@ -483,7 +483,8 @@ pub struct BridgeOverhead {
     pub queries: u64,
 }
 
-/// One leaderboard: a dataset version under one measurement config.
+/// One leaderboard: a dataset version under one measurement config, on
+/// one machine type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scope {
     /// Dataset name (as last recorded for this hash).

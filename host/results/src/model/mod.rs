@@ -3,7 +3,7 @@
 //!
 //! - `evaluation.rs`: runs, evaluations (one build-parameter set of one
 //!   variant on one dataset), their sweep points, failures and status, and the
-//!   scope (dataset × measurement config) a leaderboard ranks.
+//!   scope (dataset × measurement config × machine type) a leaderboard ranks.
 //! - `machine.rs`: the node an evaluation was measured on and the machine
 //!   type a leaderboard is scoped to.
 //! - `program.rs`: `host evolve`'s program database: lineage and candidates.
