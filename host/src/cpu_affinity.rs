@@ -12,6 +12,18 @@ fn this_thread() -> Pid {
     Pid::from_raw(0)
 }
 
+/// The CPUs the calling thread may run on (none when they cannot be read).
+pub fn allowed_cpus() -> Vec<usize> {
+    sched_getaffinity(this_thread()).map_or_else(
+        |_| Vec::new(),
+        |set| {
+            (0..CpuSet::count())
+                .filter(|&c| set.is_set(c).unwrap_or(false))
+                .collect()
+        },
+    )
+}
+
 /// Pins the calling thread to `cpu`; a CPU the thread may not use is
 /// ignored (the thread keeps its CPUs).
 pub fn pin_current_thread(cpu: usize) {
@@ -55,21 +67,14 @@ impl Drop for AvoidCpu {
 mod tests {
     use super::*;
 
-    fn allowed() -> Vec<usize> {
-        let set = sched_getaffinity(this_thread()).unwrap();
-        (0..CpuSet::count())
-            .filter(|&c| set.is_set(c).unwrap())
-            .collect()
-    }
-
     #[test]
     fn a_thread_keeps_off_a_cpu_until_the_guard_drops() {
         std::thread::spawn(|| {
-            let before = allowed();
+            let before = allowed_cpus();
             let cpu = before[0];
             {
                 let _off = AvoidCpu::new(cpu);
-                let during = allowed();
+                let during = allowed_cpus();
                 if before.len() > 1 {
                     assert!(!during.contains(&cpu), "{during:?}");
                     assert_eq!(during.len(), before.len() - 1);
@@ -77,9 +82,9 @@ mod tests {
                     assert_eq!(during, before, "the only CPU is kept");
                 }
             }
-            assert_eq!(allowed(), before);
+            assert_eq!(allowed_cpus(), before);
             pin_current_thread(cpu);
-            assert_eq!(allowed(), [cpu]);
+            assert_eq!(allowed_cpus(), [cpu]);
         })
         .join()
         .unwrap();

@@ -216,19 +216,8 @@ fn confirm(
         "\nevolve: re-measuring {} side by side with its ancestors",
         best.name
     );
-    let mut options = options.evaluate.clone();
-    options.force = true;
-    options.executor = options.executor.side_by_side(node);
-    let evaluated = evaluate(&chain, &options)?;
-    let store = Store::open(&evaluated.database)?;
-    let board = store.leaderboard_for(&evaluated.scope)?;
-    let reward = |name: &str| {
-        board
-            .rows
-            .iter()
-            .find(|r| r.variant_name == name && r.status == Status::Ok)
-            .map(|r| r.reward)
-    };
+    let measured = side_by_side(options, &chain, node)?;
+    let reward = |name: &str| measured(name).map(|r| r.reward);
     match (reward(&start.name), reward(&best.name)) {
         (Some(before), Some(after)) => {
             println!(
@@ -244,6 +233,28 @@ fn confirm(
             Ok(false)
         }
     }
+}
+
+/// Evaluates `dirs` again in one forced run (one build set after another
+/// on `node` under Slurm) and returns a lookup of the run's `ok` rows by
+/// variant name.
+fn side_by_side(
+    options: &EvolveOptions,
+    dirs: &[PathBuf],
+    node: Option<String>,
+) -> Result<impl Fn(&str) -> Option<LeaderboardRow>> {
+    let mut options = options.evaluate.clone();
+    options.force = true;
+    options.executor = options.executor.side_by_side(node);
+    let evaluated = evaluate(dirs, &options)?;
+    let board = Store::open(&evaluated.database)?.leaderboard_for(&evaluated.scope)?;
+    Ok(move |name: &str| {
+        board
+            .rows
+            .iter()
+            .find(|r| r.variant_name == name && r.status == Status::Ok)
+            .cloned()
+    })
 }
 
 impl<'a> Stage<'a> {
@@ -412,19 +423,8 @@ impl<'a> Stage<'a> {
             .chain(&finalists)
             .map(|f| f.0.clone())
             .collect();
-        let mut options = self.options.evaluate.clone();
-        options.force = true;
-        options.executor = options.executor.side_by_side(self.start_node()?);
-        let evaluated = evaluate(&dirs, &options)?;
-        let store = Store::open(&evaluated.database)?;
-        let board = store.leaderboard_for(&evaluated.scope)?;
-        let measured = |name: &str| {
-            board
-                .rows
-                .iter()
-                .find(|r| r.variant_name == name && r.status == Status::Ok)
-                .map(|r| (r.reward, r.max_recall.unwrap_or(0.0)))
-        };
+        let rows = side_by_side(self.options, &dirs, self.start_node()?)?;
+        let measured = |name: &str| rows(name).map(|r| (r.reward, r.max_recall.unwrap_or(0.0)));
         let Some((start_reward, start_recall)) = measured(&self.start.name) else {
             bail!(
                 "{}: the start variant failed in the finalists' run",

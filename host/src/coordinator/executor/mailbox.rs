@@ -17,7 +17,7 @@
 //! measuring again.
 
 use std::cell::RefCell;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -122,11 +122,9 @@ fn queries_path(dir: &Path, n: usize) -> PathBuf {
     dir.join(format!("queries-{n:05}.f32"))
 }
 
-/// Writes `bytes` to `path` whole: a temporary file beside it, then a rename.
+/// Writes `bytes` to `path` whole (see [`annvil_data::write_atomically`]).
 pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
+    annvil_data::write_atomically(path, |out| out.write_all(bytes))
         .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
@@ -455,7 +453,7 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     // The coordinator's CPU numbers mean nothing here: pin to the last CPU
     // Slurm gave this task.
     if job.pin_cpu.is_some() {
-        job.pin_cpu = allowed_cpus().last().copied();
+        job.pin_cpu = crate::cpu_affinity::allowed_cpus().last().copied();
     }
     let scratch =
         super::scratch_root().map_err(|e| format!("creating a scratch directory: {e}"))?;
@@ -492,18 +490,6 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         write_reply(dir, n, &reply)?;
         n += 1;
     }
-}
-
-/// The CPUs this process may run on (its affinity mask).
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is this process.
-    let ok = unsafe { libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) } == 0;
-    (0..libc::CPU_SETSIZE as usize)
-        // SAFETY: `i` is below CPU_SETSIZE, the set's capacity.
-        .filter(|&i| ok && unsafe { libc::CPU_ISSET(i, &set) })
-        .collect()
 }
 
 fn write_reply(dir: &Path, n: usize, reply: &TaskReply) -> Result<(), String> {

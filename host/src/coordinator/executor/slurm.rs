@@ -114,7 +114,9 @@ fn hash_file(path: &Path) -> Result<String, SlurmError> {
 }
 
 /// Copies `from` to `to` unless it is already there (same name, same
-/// content: the names hold hashes), through a temporary file.
+/// content: the names hold hashes), through a temporary file; `fs::copy`
+/// keeps the permissions (the host binary stays executable), which
+/// `annvil_data::write_atomically` would not.
 fn stage(from: &Path, to: &Path) -> Result<(), SlurmError> {
     if to.exists() {
         return Ok(());
