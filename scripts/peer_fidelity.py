@@ -11,7 +11,9 @@ The library is called exactly as the variant's adapter calls it (the adapter
 module is a few lines over the binding: `build`, `configure`, `search`); only
 the bridge, the worker and the measurer are taken out. Queries are answered
 one at a time in a Python loop on one thread, as ann-benchmarks does, and the
-fastest of `--runs` passes over the queries counts. Recall@k is scored
+fastest of `--runs` passes over the queries counts. The searching thread is
+pinned to one CPU while it is timed, as the host pins its single-thread
+runs (`--unpinned` leaves it to the scheduler). Recall@k is scored
 against exact neighbours computed here with numpy (ties within 1e-3 of the
 k-th distance count, as in ann-benchmarks).
 
@@ -45,6 +47,7 @@ def parse_args():
     p.add_argument("--runs", type=int, default=3, help="passes per search setting; the fastest counts")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--build-threads", type=int, default=2)
+    p.add_argument("--unpinned", action="store_true", help="do not pin the searching thread to one CPU")
     return p.parse_args()
 
 
@@ -212,12 +215,16 @@ def main():
     sets = host_points(args.results, variant.name, name)
     print(f"{variant.name} on {name}: {len(base)} base, {len(queries)} queries, k={args.k}, "
           f"fastest of {args.runs} passes, one thread; host figures from {args.results}")
+    allowed = os.sched_getaffinity(0)
+    timed_cpus = allowed if args.unpinned else {max(allowed)}
     ratios = []
     for build_json, points in sets.items():
         build = json.loads(build_json)
         build = typed(adapter.BUILD_PARAMS, build)
         started = time.perf_counter()
+        os.sched_setaffinity(0, allowed)
         index = adapter.build(base, metric, build, args.build_threads)
+        os.sched_setaffinity(0, timed_cpus)
         print(f"\nbuild {build_json}: {time.perf_counter() - started:.1f}s")
         print(f"{'search params':40} {'host recall':>11} {'direct':>8} {'host QPS':>9} {'direct':>8} {'host/direct':>11}")
         for knobs, host_recall, host_qps in points:
