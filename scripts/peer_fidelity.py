@@ -47,8 +47,14 @@ def parse_args():
     p.add_argument("--runs", type=int, default=3, help="passes per search setting; the fastest counts")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--build-threads", type=int, default=2)
+    p.add_argument("--build", action="append", default=[], metavar="KEY=VALUE",
+                   help="check only the build sets with this build parameter (repeatable)")
     p.add_argument("--unpinned", action="store_true", help="do not pin the searching thread to one CPU")
-    return p.parse_args()
+    args = p.parse_args()
+    if any("=" not in choice for choice in args.build):
+        p.error(f"--build takes KEY=VALUE (a build parameter, e.g. graph=HNSW), not {args.build}")
+    args.build = dict(choice.split("=", 1) for choice in args.build)
+    return args
 
 
 def requirements(variant):
@@ -213,6 +219,9 @@ def main():
     queries = np.ascontiguousarray(queries[: args.queries])
     kth = kth_distances(base, queries, metric, args.k)
     sets = host_points(args.results, variant.name, name)
+    sets = {b: p for b, p in sets.items() if all(json.loads(b).get(k) == v for k, v in args.build.items())}
+    if not sets:
+        sys.exit(f"{args.results}: no build set of {variant.name} on {name} has {args.build}")
     print(f"{variant.name} on {name}: {len(base)} base, {len(queries)} queries, k={args.k}, "
           f"fastest of {args.runs} passes, one thread; host figures from {args.results}")
     allowed = os.sched_getaffinity(0)
