@@ -217,11 +217,11 @@ def main():
 
     name, base, queries, metric = load(args.dataset)
     queries = np.ascontiguousarray(queries[: args.queries])
-    kth = kth_distances(base, queries, metric, args.k)
     sets = host_points(args.results, variant.name, name)
     sets = {b: p for b, p in sets.items() if all(json.loads(b).get(k) == v for k, v in args.build.items())}
     if not sets:
         sys.exit(f"{args.results}: no build set of {variant.name} on {name} has {args.build}")
+    kth = kth_distances(base, queries, metric, args.k)
     print(f"{variant.name} on {name}: {len(base)} base, {len(queries)} queries, k={args.k}, "
           f"fastest of {args.runs} passes, one thread; host figures from {args.results}")
     allowed = os.sched_getaffinity(0)
