@@ -27,7 +27,6 @@ import argparse
 import gzip
 import json
 import os
-import re
 import sqlite3
 import sys
 import time
@@ -57,36 +56,47 @@ def parse_args():
     return args
 
 
-def requirements(variant):
-    """The exact pins of variant.yaml's `python.requirements` (a flow list)."""
-    text = (variant / "variant.yaml").read_text()
-    match = re.search(r"^\s*requirements:\s*\[([^\]]*)\]", text, re.M)
-    if not match:
-        sys.exit(f"{variant}/variant.yaml: no `python: requirements: [...]` (is it a bridged variant?)")
-    return [r.strip().strip("'\"") for r in match.group(1).split(",") if r.strip()]
+SPEC_ENV = "ANNVIL_FIDELITY_SPEC"
 
 
-def adapter_path(variant):
-    match = re.search(r"^\s*adapter:\s*(\S+)", (variant / "variant.yaml").read_text(), re.M)
-    if not match:
-        sys.exit(f"{variant}/variant.yaml: no `python: adapter:` entry")
-    return variant / match.group(1)
+def read_spec(variant):
+    """What the check needs from variant.yaml, parsed with PyYAML before the
+    re-exec (the peer's venv has no YAML parser; the child gets it as JSON
+    in $ANNVIL_FIDELITY_SPEC): the exact pins, the adapter's path and the
+    fixed search parameters (as strings, as the host passes them)."""
+    if SPEC_ENV in os.environ:
+        return json.loads(os.environ[SPEC_ENV])
+    path = variant / "variant.yaml"
+    try:
+        import yaml
+    except ImportError:
+        sys.exit("reading variant.yaml needs PyYAML (scripts/setup installs python3-yaml)")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        sys.exit(f"{path}: {e}")
+    python = doc.get("python") or {}
+    pins = python.get("requirements")
+    if not isinstance(pins, list) or not pins:
+        sys.exit(f"{path}: no `python.requirements` list (is it a bridged variant?)")
+    if not python.get("adapter"):
+        sys.exit(f"{path}: no `python.adapter` entry")
+    params = (doc.get("search") or {}).get("params") or {}
+    return {
+        "requirements": [str(pin) for pin in pins],
+        "adapter": str(variant / python["adapter"]),
+        "search_params": {str(k): as_param(v) for k, v in params.items()},
+    }
 
 
-def fixed_search_params(variant):
-    """variant.yaml's `search: params: {...}` (a flow map), as strings."""
-    text = (variant / "variant.yaml").read_text()
-    block = re.search(r"^search:\n((?:[ \t]+.*\n?)*)", text, re.M)
-    flow = block and re.search(r"^\s+params:\s*\{([^}]*)\}", block.group(1), re.M)
-    if not flow:
-        return {}
-    pairs = (item.split(":", 1) for item in flow.group(1).split(",") if ":" in item)
-    return {key.strip(): value.strip().strip("'\"") for key, value in pairs}
+def as_param(value):
+    """A YAML scalar as the host's parameter string (`true`, not `True`)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def environment(variant):
+def environment(variant, spec):
     """The venv the host made for this variant's pins."""
-    pins = "\n".join(requirements(variant))
+    pins = "\n".join(spec["requirements"])
     root = ROOT / "target" / "annvil" / "python"
     for marker in sorted(root.glob("*/annvil-complete")):
         if marker.read_text() == pins:
@@ -97,9 +107,10 @@ def environment(variant):
     )
 
 
-def reexec_in(venv):
+def reexec_in(venv, spec):
     python = venv / "bin" / "python"
     if Path(sys.prefix).resolve() != venv.resolve():
+        os.environ[SPEC_ENV] = json.dumps(spec)
         os.execv(str(python), [str(python), *sys.argv])
 
 
@@ -205,15 +216,16 @@ def host_points(results, variant, dataset):
 def main():
     args = parse_args()
     variant = args.variant.resolve()
-    reexec_in(environment(variant))
+    spec = read_spec(variant)
+    reexec_in(environment(variant, spec), spec)
 
     import importlib.util
 
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location("annvil_adapter", adapter_path(variant))
-    adapter = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(adapter)
+    module = importlib.util.spec_from_file_location("annvil_adapter", spec["adapter"])
+    adapter = importlib.util.module_from_spec(module)
+    module.loader.exec_module(adapter)
 
     name, base, queries, metric = load(args.dataset)
     queries = np.ascontiguousarray(queries[: args.queries])
@@ -237,7 +249,7 @@ def main():
         print(f"\nbuild {build_json}: {time.perf_counter() - started:.1f}s")
         print(f"{'search params':40} {'host recall':>11} {'direct':>8} {'host QPS':>9} {'direct':>8} {'host/direct':>11}")
         for knobs, host_recall, host_qps in points:
-            search = {**fixed_search_params(variant), **knobs}
+            search = {**spec["search_params"], **knobs}
             search = typed(adapter.SEARCH_PARAMS, search)
             if search and hasattr(index, "configure"):
                 index.configure(search)
