@@ -17,6 +17,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use annvil_beam::{LayerSearch, Space, greedy};
 use annvil_core::{Candidate, Csr, FixedDegree, Links, Slot, SplitMix64, counted, parallel_for};
+use annvil_vamana::robust_prune;
 
 use crate::{Hnsw, HnswParams};
 
@@ -78,32 +79,25 @@ struct Prune {
     kept: Vec<Candidate>,
 }
 
-/// hnswlib's `getNeighborsByHeuristic2`: walks `sorted` (closest to the
-/// base point first) and keeps a candidate only when it is closer to the
-/// base point than to every candidate kept before it, up to `max`. Fewer
-/// than `max` candidates are all kept.
+/// hnswlib's `getNeighborsByHeuristic2`, generalised by an occlusion
+/// factor: annvil-vamana's [`robust_prune`] of `sorted` (closest to the
+/// base point first) with `alpha`, up to `max` (with `alpha = 1` a
+/// candidate is kept only when it is closer to the base point than to every
+/// candidate kept before it, hnswlib's rule). Fewer than `max` candidates
+/// are all kept, as in hnswlib.
 fn select_neighbors(
     space: &Space<'_>,
     sorted: &[Candidate],
     max: usize,
+    alpha: f32,
     kept: &mut Vec<Candidate>,
 ) {
-    kept.clear();
     if sorted.len() < max {
+        kept.clear();
         kept.extend_from_slice(sorted);
         return;
     }
-    for &candidate in sorted {
-        if kept.len() >= max {
-            break;
-        }
-        if kept
-            .iter()
-            .all(|k| space.between(candidate.id, k.id) >= candidate.distance)
-        {
-            kept.push(candidate);
-        }
-    }
+    robust_prune(space, sorted, alpha, max, kept);
 }
 
 /// One level of the graph under construction, for the shared searches.
@@ -131,6 +125,8 @@ impl Links for Layer<'_> {
 struct Builder<'a> {
     space: Space<'a>,
     m: usize,
+    /// The occlusion factor of neighbour selection.
+    alpha: f32,
     ef_construction: usize,
     levels: Vec<u8>,
     level0: FixedDegree<AtomicU32>,
@@ -193,7 +189,13 @@ impl<'a> Builder<'a> {
             scratch
                 .found
                 .extend(scratch.search.results().iter().filter(|c| c.id != node));
-            select_neighbors(&self.space, &scratch.found, self.m, &mut scratch.selected);
+            select_neighbors(
+                &self.space,
+                &scratch.found,
+                self.m,
+                self.alpha,
+                &mut scratch.selected,
+            );
             let Some(&closest) = scratch.selected.first() else {
                 continue;
             };
@@ -252,7 +254,13 @@ impl<'a> Builder<'a> {
             id,
         }));
         prune.pool.sort_unstable();
-        select_neighbors(&self.space, &prune.pool, capacity, &mut prune.kept);
+        select_neighbors(
+            &self.space,
+            &prune.pool,
+            capacity,
+            self.alpha,
+            &mut prune.kept,
+        );
         for (cell, kept) in block[1..].iter().zip(&prune.kept) {
             cell.store(kept.id, Ordering::Relaxed);
         }
@@ -276,6 +284,7 @@ pub(crate) fn build(space: Space<'_>, params: &HnswParams, threads: usize) -> Hn
     let builder = Builder {
         space,
         m: params.m,
+        alpha: params.alpha,
         ef_construction: params.ef_construction.max(params.m),
         level0: FixedDegree::empty(n, 2 * params.m),
         upper: UpperLinks::new(&levels, params.m),

@@ -2,15 +2,20 @@
 //!
 //! [`Hnsw`] fills the construction slot. Build parameters: `M` (default
 //! 16: at most M neighbours per node on the upper levels, 2·M on level 0),
-//! `ef_construction` (default 200; at least M is used) and `seed` (default
-//! 0) for the level draws.
+//! `ef_construction` (default 200; at least M is used), `alpha` (default 1,
+//! the pruning's occlusion factor, see below) and `seed` (default 0) for the
+//! level draws.
 //!
 //! * **Levels** are drawn up front from `seed` as in hnswlib:
 //!   `floor(-ln(U) · mult)` with `mult = 1/ln(M)`.
 //! * **Neighbour selection** is hnswlib's heuristic: walking the candidates
 //!   from the closest, keep one only when it is closer to the new node than
 //!   to every neighbour kept so far. The same heuristic prunes a neighbour's
-//!   list that overflows when the reverse link is added.
+//!   list that overflows when the reverse link is added. Build parameter
+//!   `alpha` (default 1, hnswlib's rule) relaxes it into Vamana's
+//!   RobustPrune: a candidate is dropped only when a kept neighbour is
+//!   `alpha` times closer to it than the new node is, which keeps longer
+//!   edges.
 //! * **Threads.** Nodes are inserted in id order (node 0 first, as the
 //!   entry point); `threads` workers take the next id from a shared counter
 //!   (annvil-core's `parallel_for`, as hnswlib's `ParallelFor`). Each worker owns its scratch (visited set,
@@ -32,14 +37,18 @@ mod build;
 use annvil_abi::{Base, Construction, Error, GraphView, Metric, ParamSpec, Params, Result};
 use annvil_beam::{NativeGraph, Space};
 use annvil_core::{Csr, FixedDegree};
+use annvil_vamana::{ALPHAS, check_range};
 
 /// HNSW build parameters.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HnswParams {
     /// `M`: neighbours per node on the upper levels; 2·M on level 0.
     pub m: usize,
     /// `ef_construction`: beam width of the searches during insertion.
     pub ef_construction: usize,
+    /// `alpha`: the occlusion factor of neighbour selection (1 is
+    /// hnswlib's heuristic; see the crate documentation).
+    pub alpha: f32,
     /// `seed` of the level draws.
     pub seed: u64,
 }
@@ -49,19 +58,22 @@ impl Default for HnswParams {
         HnswParams {
             m: 16,
             ef_construction: 200,
+            alpha: 1.0,
             seed: 0,
         }
     }
 }
 
 impl HnswParams {
-    /// Reads `M`, `ef_construction` and `seed`, each defaulting to
-    /// [`HnswParams::default`]. Fails when `M < 2` or `ef_construction` is 0.
+    /// Reads `M`, `ef_construction`, `alpha` and `seed`, each defaulting to
+    /// [`HnswParams::default`]. Fails when `M < 2`, `ef_construction` is 0
+    /// or `alpha` is outside 1.0..=16.0.
     pub fn from_params(params: &mut Params) -> Result<HnswParams> {
         let default = HnswParams::default();
         let parsed = HnswParams {
             m: params.get_or("M", default.m)?,
             ef_construction: params.get_or("ef_construction", default.ef_construction)?,
+            alpha: check_range("alpha", params.get_or("alpha", default.alpha)?, ALPHAS)?,
             seed: params.get_or("seed", default.seed)?,
         };
         if parsed.m < 2 || parsed.m > u16::MAX as usize {
@@ -138,6 +150,13 @@ impl Construction for Hnsw {
             1000,
             "200",
             "beam width of the searches during insertion",
+        ),
+        ParamSpec::float(
+            "alpha",
+            1.0,
+            1.5,
+            "1",
+            "occlusion factor of neighbour selection (1: hnswlib's heuristic)",
         ),
         ParamSpec::int(
             "seed",

@@ -175,19 +175,45 @@ fn rejects_bad_parameters() {
         ("M", "1", StatusCode::InvalidArgument),
         ("M", "x", StatusCode::InvalidArgument),
         ("ef_construction", "0", StatusCode::InvalidArgument),
+        ("alpha", "0.9", StatusCode::InvalidArgument),
+        ("alpha", "NaN", StatusCode::InvalidArgument),
     ] {
         let mut params = Params::new([(key, value)]);
         let error = HnswParams::from_params(&mut params).unwrap_err();
         assert_eq!(error.status, status, "{key}={value}");
     }
-    let mut params = Params::new([("M", "24"), ("seed", "3")]);
+    let mut params = Params::new([("M", "24"), ("alpha", "1.2"), ("seed", "3")]);
     let parsed = HnswParams::from_params(&mut params).unwrap();
     assert_eq!(
         parsed,
         HnswParams {
             m: 24,
             ef_construction: 200,
+            alpha: 1.2,
             seed: 3
         }
     );
+}
+
+#[test]
+fn alpha_above_one_keeps_longer_edges_and_the_recall() {
+    let data = dataset("synthetic:n=3000,queries=100,dim=24,clusters=12,seed=4");
+    let truth = Truth::new(&data);
+    let base = leak_base(&data);
+    let edges = |graph: &Hnsw| graph.view().levels[0].neighbors.len();
+    let hnswlib = build::<Hnsw>(base, Metric::L2, &[("M", "8")], 1);
+    let relaxed = build::<Hnsw>(base, Metric::L2, &[("M", "8"), ("alpha", "1.3")], 1);
+    check_invariants(relaxed, 8);
+    // A larger alpha occludes less, so level 0 holds more links.
+    assert!(
+        edges(relaxed) > edges(hnswlib) * 11 / 10,
+        "alpha 1.3 kept {} level-0 links, alpha 1 kept {}",
+        edges(relaxed),
+        edges(hnswlib)
+    );
+    let view: &'static GraphView<'static> = Box::leak(Box::new(relaxed.view()));
+    let mut searcher =
+        BeamSearch::<Hnsw>::from_view(base, view, Metric::L2, Some(relaxed.level0())).unwrap();
+    let r = truth.recall(&search_all(&mut searcher, &data, "ef", 64));
+    assert!(r >= 0.95, "recall@{K} at ef=64 with alpha 1.3 is {r}");
 }
