@@ -252,6 +252,12 @@ fn rust_declarations_round_trip_through_the_abi() {
         [
             ("M", &int(4.0, 64.0), "16", false),
             ("ef_construction", &int(16.0, 1000.0), "200", false),
+            (
+                "alpha",
+                &DeclaredRange::Float { min: 1.0, max: 1.5 },
+                "1",
+                false
+            ),
             ("seed", &int(0.0, f64::from(u32::MAX)), "0", false),
         ]
     );
