@@ -223,13 +223,25 @@ fn mutate_value(param: &ParamInfo, current: &str, rng: &mut SplitMix64) -> Strin
             if next == now {
                 next = if rng.unit() < 0.5 { now - 1 } else { now + 1 };
             }
+            // A step past a bound goes the other way instead of stopping
+            // on the bound the value may already sit on.
+            if !(lo..=hi).contains(&next) {
+                next = 2 * now - next;
+            }
             next.clamp(lo, hi).to_string()
         }
         DeclaredRange::Float { min, max } => {
             let now: f64 = current.trim().parse().unwrap_or(*min).clamp(*min, *max);
             let factor = 2f64.powf(rng.unit() - 0.5);
             let base = if now == 0.0 { (max - min) / 10.0 } else { now };
-            let next = (base * factor).clamp(*min, *max);
+            // A step past a bound goes the other way (see the integers).
+            let stepped = base * factor;
+            let next = if (*min..=*max).contains(&stepped) {
+                stepped
+            } else {
+                base / factor
+            }
+            .clamp(*min, *max);
             format!("{:.3}", next)
                 .trim_end_matches('0')
                 .trim_end_matches('.')
@@ -355,6 +367,25 @@ mod tests {
         }
         let err = tune(SlotKind::Refinement, &[], &ParamMap::new(), &mut rng).unwrap_err();
         assert!(err.to_string().contains("declares no tunable parameters"));
+    }
+
+    #[test]
+    fn a_value_on_a_bound_steps_away_from_it() {
+        let alpha = ParamInfo {
+            name: "alpha".into(),
+            range: DeclaredRange::Float { min: 1.0, max: 1.5 },
+            default: "1".into(),
+            knob: false,
+            doc: String::new(),
+        };
+        let m = int("M", 4.0, 64.0, "4");
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..200 {
+            let next: f64 = mutate_value(&alpha, "1", &mut rng).parse().unwrap();
+            assert!(next > 1.0 && next <= 1.5, "alpha 1 -> {next}");
+            let next: i64 = mutate_value(&m, "4", &mut rng).parse().unwrap();
+            assert!(next > 4 && next <= 64, "M 4 -> {next}");
+        }
     }
 
     #[test]
