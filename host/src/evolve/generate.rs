@@ -195,6 +195,10 @@ pub struct Mutation {
     pub description: String,
 }
 
+/// The smallest change [`mutate_value`] makes to a float: the resolution
+/// it writes floats at (three decimals).
+const FLOAT_STEP: f64 = 0.001;
+
 /// The next value of one declared parameter, different from `current`
 /// when the range allows: another choice; for numbers, a step of up to a
 /// factor of two either way (integers of a narrow range: any other value),
@@ -234,14 +238,23 @@ fn mutate_value(param: &ParamInfo, current: &str, rng: &mut SplitMix64) -> Strin
             let now: f64 = current.trim().parse().unwrap_or(*min).clamp(*min, *max);
             let factor = 2f64.powf(rng.unit() - 0.5);
             let base = if now == 0.0 { (max - min) / 10.0 } else { now };
-            // A step past a bound goes the other way (see the integers).
+            // A step past a bound goes the other way (see the integers),
+            // and one too small to show in three decimals becomes one
+            // thousandth, so the written value differs from `now`.
             let stepped = base * factor;
-            let next = if (*min..=*max).contains(&stepped) {
+            let mut next = if (*min..=*max).contains(&stepped) {
                 stepped
             } else {
                 base / factor
             }
             .clamp(*min, *max);
+            if (next - now).abs() < FLOAT_STEP {
+                next = if now + FLOAT_STEP <= *max {
+                    now + FLOAT_STEP
+                } else {
+                    (now - FLOAT_STEP).max(*min)
+                };
+            }
             format!("{:.3}", next)
                 .trim_end_matches('0')
                 .trim_end_matches('.')
