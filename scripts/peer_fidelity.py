@@ -174,7 +174,9 @@ def recall(base, queries, metric, found, kth, k):
     import numpy as np
 
     hits = 0
-    for q, ids in enumerate(found):
+    for q, answer in enumerate(found):
+        # An adapter answers ids, or (ids, distances) as the bridge accepts.
+        ids = answer[0] if isinstance(answer, tuple) else answer
         ids = np.asarray(ids, dtype=np.int64)
         ids = ids[(ids >= 0) & (ids < len(base))][:k]
         d = distances(base[ids], queries[q : q + 1], metric)[0]

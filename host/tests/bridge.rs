@@ -88,6 +88,40 @@ fn a_bridged_peer_is_measured_one_query_at_a_time_and_in_batches() {
 }
 
 #[test]
+fn an_answer_with_the_library_distances_keeps_its_order_and_passes_the_checks() {
+    if !python_available(
+        "an_answer_with_the_library_distances_keeps_its_order_and_passes_the_checks",
+    ) {
+        return;
+    }
+    let fixture = "host/tests/fixtures/variants/bridge-distances";
+    let out = common::host(&["check", fixture]);
+    let text = common::text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed, 0 failed"), "{text}");
+    let results = tempfile::tempdir().unwrap();
+    let out = common::host(&[
+        "evaluate",
+        "--dataset",
+        DATASET,
+        "--runs",
+        "1",
+        "--no-adaptive",
+        "--results",
+        results.path().to_str().unwrap(),
+        fixture,
+    ]);
+    assert!(out.status.success(), "{}", common::text(&out));
+    let path = results
+        .path()
+        .join("synthetic-3000x16-euclidean-q300-c16-s5/leaderboard.json");
+    let board: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    // The adapter is exact, and its distances order what the host keeps.
+    assert!(max_recall(&board) >= 0.999, "{board:#}");
+}
+
+#[test]
 fn without_python_a_bridged_variant_is_skipped_with_the_install_hint() {
     let results = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_host"))

@@ -56,14 +56,18 @@ class Index:
             self.ef = params["ef"]
         self.searcher.set_ef(self.ef)
 
+    # GLASS answers (ids, distances), nearest first (squared L2, or the
+    # negated inner product): the bridge keeps its order and distances.
     def search(self, query, k):
-        return self.searcher.search(query, min(k, self.n))[0]
+        return self.searcher.search(query, min(k, self.n))
 
     def search_batch(self, queries, k):
-        found = self.searcher.batch_search(queries, min(k, self.n), 1)
-        found = np.asarray(found[0] if isinstance(found, tuple) else found).reshape(len(queries), -1)
-        if found.shape[1] == k:
-            return found
-        ids = np.full((len(queries), k), -1, dtype=np.int64)
-        ids[:, : found.shape[1]] = found
-        return ids
+        ids, distances = self.searcher.batch_search(queries, min(k, self.n), 1)
+        ids = np.asarray(ids).reshape(len(queries), -1)
+        distances = np.asarray(distances).reshape(len(queries), -1)
+        if ids.shape[1] == k:
+            return ids, distances
+        padded = np.full((len(queries), k), -1, dtype=np.int64), np.full((len(queries), k), np.inf, dtype=np.float32)
+        padded[0][:, : ids.shape[1]] = ids
+        padded[1][:, : ids.shape[1]] = distances
+        return padded

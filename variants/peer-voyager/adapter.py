@@ -55,7 +55,8 @@ class Index:
         ef = max(self.ef, k)
         while True:
             try:
-                return self.index.query(queries, k=k, num_threads=1, query_ef=ef)[0].astype(np.int64)
+                ids, distances = self.index.query(queries, k=k, num_threads=1, query_ef=ef)
+                return ids.astype(np.int64), distances
             except RuntimeError:
                 if ef >= self.n:
                     raise
@@ -65,7 +66,9 @@ class Index:
         return self._query(query, k)
 
     def search_batch(self, queries, k):
-        ids = self._query(queries, k)
+        ids, distances = self._query(queries, k)
         if ids.shape[1] < k:
-            ids = np.pad(ids, ((0, 0), (0, k - ids.shape[1])), constant_values=-1)
-        return ids
+            short = ((0, 0), (0, k - ids.shape[1]))
+            ids = np.pad(ids, short, constant_values=-1)
+            distances = np.pad(distances, short, constant_values=np.inf)
+        return ids, distances

@@ -22,18 +22,23 @@
 //! class Index:
 //!     def configure(self, params): ...     # search parameters, then each knob setting
 //!     def search(self, query, k): ...      # query: float32 (dim,); returns ids (ints, -1 = none)
-//!     def search_batch(self, queries, k):  # optional: float32 (m, dim) -> ids (m, k)
+//!                                          # or (ids, distances): nearest first, smaller closer
+//!     def search_batch(self, queries, k):  # optional: float32 (m, dim) -> ids (m, k) or (ids, distances)
 //!     def memory_bytes(self): ...          # optional; else the RSS the build added (with Python itself, on the first build)
 //! ```
 //!
 //! The bridge parses each parameter with its declared type (`bool` from
 //! `true`/`false`/`1`/`0`; any other type is called on the string) and
-//! rejects keys the adapter does not declare. It recomputes the exact
-//! distance of every returned id and keeps each id once (so the answer is
-//! ordered by the true distance whatever the library returns, and a short
-//! answer padded with a repeated id is not an invalid one), and it exposes
-//! an empty graph view: the search slot needs this library's own
-//! construction.
+//! rejects keys the adapter does not declare. An answer of ids alone is
+//! ranked by the exact distance of every returned id, each id kept once (so
+//! it is ordered by the true distance whatever the library returns, and a
+//! short answer padded with a repeated id is not an invalid one). An answer
+//! with the library's own distances keeps the library's order and
+//! distances, checked to be finite and increasing: the ABI's search
+//! distances only order candidates, the host recomputes what it scores, and
+//! recomputing them would add to the library's time memory traffic its own
+//! binding does not pay. The bridge exposes an empty graph view: the search
+//! slot needs this library's own construction.
 //!
 //! The coordinator tells the worker where things are through two
 //! environment variables it sets itself: `ANNVIL_PYTHON_ENV` (the variant's

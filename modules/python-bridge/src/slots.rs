@@ -7,9 +7,10 @@ use annvil_rerank::rank_exact;
 use pyo3::buffer::PyBuffer;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 use crate::adapter::{self, Declared};
-use crate::answer::distinct_rows;
+use crate::answer::{distinct_rows, ordered_pairs};
 use crate::interpreter;
 
 /// The index object the adapter's `build` returned.
@@ -126,7 +127,7 @@ impl Search for PythonSearch {
                 .buffer
                 .copy_from_slice(py, query)
                 .map_err(|e| adapter::to_error(py, "copying the query", e))?;
-            let ids = self
+            let answer = self
                 .index
                 .index
                 .call_method1(
@@ -134,9 +135,10 @@ impl Search for PythonSearch {
                     intern!(py, "search"),
                     (context.array.bind(py), out.capacity()),
                 )
-                .and_then(|ids| integers(ids.bind(py)))
+                .and_then(|answer| Answer::read(answer.bind(py)))
                 .map_err(|e| adapter::to_error(py, "the index's search", e))?;
-            self.push_exact(query, &ids, out)
+            let (ids, distances) = answer.row(0..answer.ids.len());
+            self.push(query, ids, distances, out)
         })
     }
 
@@ -155,24 +157,25 @@ impl Search for PythonSearch {
         let k = out.first().map_or(0, Neighbors::capacity);
         Python::attach(|py| {
             let array = float_array(py, &[queries.len(), queries.dim()])?;
-            let ids = PyBuffer::get(&array)
+            let answer = PyBuffer::get(&array)
                 .and_then(|buffer| buffer.copy_from_slice(py, queries.as_slice()))
                 .and_then(|()| {
                     self.index
                         .index
                         .call_method1(py, intern!(py, "search_batch"), (&array, k))
                 })
-                .and_then(|ids| integers(ids.bind(py)))
+                .and_then(|answer| Answer::read(answer.bind(py)))
                 .map_err(|e| adapter::to_error(py, "the index's search_batch", e))?;
-            if ids.len() != queries.len() * k {
+            if answer.ids.len() != queries.len() * k {
                 return Err(Error::internal(format!(
                     "the index's search_batch returned {} ids for {} queries of k = {k}",
-                    ids.len(),
+                    answer.ids.len(),
                     queries.len()
                 )));
             }
-            for ((query, ids), out) in queries.rows().zip(ids.chunks(k.max(1))).zip(out) {
-                self.push_exact(query, ids, out)?;
+            for (i, (query, out)) in queries.rows().zip(out).enumerate() {
+                let (ids, distances) = answer.row(i * k..(i + 1) * k);
+                self.push(query, ids, distances, out)?;
             }
             Ok(())
         })
@@ -184,13 +187,73 @@ impl Search for PythonSearch {
 }
 
 impl PythonSearch {
-    /// Writes the rows the library named (see [`distinct_rows`]) in
-    /// increasing exact distance.
-    fn push_exact(&self, query: &[f32], ids: &[i64], out: &mut Neighbors<'_>) -> Result<()> {
+    /// Writes a library's answer for `query`: with its distances, the ids
+    /// in its order (see [`ordered_pairs`]); with ids alone, the rows they
+    /// name (see [`distinct_rows`]) in increasing exact distance. When `k`
+    /// covers the whole base, every row by exact distance.
+    fn push(
+        &self,
+        query: &[f32],
+        ids: &[i64],
+        distances: Option<&[f32]>,
+        out: &mut Neighbors<'_>,
+    ) -> Result<()> {
         let base = &self.index.base;
-        let rows = distinct_rows(ids, base.len(), out.capacity()).map_err(Error::internal)?;
-        rank_exact(base, self.index.metric, query, rows, out);
+        match distances {
+            Some(distances) if out.capacity() < base.len() => {
+                for (row, distance) in
+                    ordered_pairs(ids, distances, base.len()).map_err(Error::internal)?
+                {
+                    out.push(row, distance);
+                }
+            }
+            _ => {
+                let rows =
+                    distinct_rows(ids, base.len(), out.capacity()).map_err(Error::internal)?;
+                rank_exact(base, self.index.metric, query, rows, out);
+            }
+        }
         Ok(())
+    }
+}
+
+/// What the adapter's `search` or `search_batch` returned: ids, or a pair
+/// (ids, distances) of the same shape, flattened row-major.
+struct Answer {
+    ids: Vec<i64>,
+    distances: Option<Vec<f32>>,
+}
+
+impl Answer {
+    fn read(answer: &Bound<'_, PyAny>) -> PyResult<Answer> {
+        // A pair of sequences; a tuple of ids (numbers) is an answer of ids.
+        let pair = answer.cast::<PyTuple>().ok().filter(|pair| {
+            pair.len() == 2 && pair.get_item(0).is_ok_and(|first| first.len().is_ok())
+        });
+        let Some(pair) = pair else {
+            return Ok(Answer {
+                ids: integers(answer)?,
+                distances: None,
+            });
+        };
+        let (ids, distances) = (integers(&pair.get_item(0)?)?, floats(&pair.get_item(1)?)?);
+        if ids.len() != distances.len() {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "returned {} ids and {} distances; return one distance per id",
+                ids.len(),
+                distances.len()
+            )));
+        }
+        Ok(Answer {
+            ids,
+            distances: Some(distances),
+        })
+    }
+
+    /// The ids and distances (if any) of the answer's `rows`.
+    fn row(&self, rows: std::ops::Range<usize>) -> (&[i64], Option<&[f32]>) {
+        let distances = self.distances.as_deref().map(|d| &d[rows.clone()]);
+        (&self.ids[rows], distances)
     }
 }
 
@@ -236,10 +299,26 @@ fn integers(ids: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     if let Ok(buffer) = PyBuffer::<i64>::get(ids) {
         return buffer.to_vec(py);
     }
+    // GLASS and others answer in int32: read it without a numpy round trip.
+    if let Ok(buffer) = PyBuffer::<i32>::get(ids) {
+        return Ok(buffer.to_vec(py)?.into_iter().map(i64::from).collect());
+    }
     let converted = py
         .import("numpy")?
         .call_method1("ascontiguousarray", (ids, intern!(py, "int64")))?;
     PyBuffer::<i64>::get(&converted)?.to_vec(py)
+}
+
+/// The values of a distance array (any float dtype, any shape, C order).
+fn floats(distances: &Bound<'_, PyAny>) -> PyResult<Vec<f32>> {
+    let py = distances.py();
+    if let Ok(buffer) = PyBuffer::<f32>::get(distances) {
+        return buffer.to_vec(py);
+    }
+    let converted = py
+        .import("numpy")?
+        .call_method1("ascontiguousarray", (distances, intern!(py, "float32")))?;
+    PyBuffer::<f32>::get(&converted)?.to_vec(py)
 }
 
 /// The process's resident set size in bytes (0 when /proc is unreadable).
