@@ -22,10 +22,12 @@ fn python_available(test: &str) -> bool {
 }
 
 const DATASET: &str = "synthetic:n=3000,queries=300,dim=16,clusters=16,seed=5";
+/// The leaderboard directory of [`DATASET`] in single-query mode.
+const BOARD: &str = "synthetic-3000x16-euclidean-q300-c16-s5";
 
-/// `host evaluate variants/peer-faiss` on the small dataset with `extra`,
-/// returning the leaderboard JSON of the mode's directory.
-fn evaluate_faiss(results: &Path, extra: &[&str], board: &str) -> serde_json::Value {
+/// `host evaluate <variant>` on the small dataset with `extra`, returning
+/// the leaderboard JSON of the mode's directory.
+fn evaluate(results: &Path, variant: &str, extra: &[&str], board: &str) -> serde_json::Value {
     let mut args = vec![
         "evaluate",
         "--dataset",
@@ -37,7 +39,7 @@ fn evaluate_faiss(results: &Path, extra: &[&str], board: &str) -> serde_json::Va
         results.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    args.push("variants/peer-faiss");
+    args.push(variant);
     let out = common::host(&args);
     assert!(out.status.success(), "{}", common::text(&out));
     let path = results.join(board).join("leaderboard.json");
@@ -72,9 +74,13 @@ fn a_bridged_peer_is_measured_one_query_at_a_time_and_in_batches() {
         return;
     }
     let results = tempfile::tempdir().unwrap();
-    let name = "synthetic-3000x16-euclidean-q300-c16-s5";
-    let single = evaluate_faiss(results.path(), &[], name);
-    let batch = evaluate_faiss(results.path(), &["--batch"], &format!("{name}-batch1"));
+    let single = evaluate(results.path(), "variants/peer-faiss", &[], BOARD);
+    let batch = evaluate(
+        results.path(),
+        "variants/peer-faiss",
+        &["--batch"],
+        &format!("{BOARD}-batch1"),
+    );
     // HNSW with ef up to 800 on 3,000 points finds (nearly) everything, by
     // single queries and by faiss's own batched call alike.
     assert!(max_recall(&single) >= 0.99, "{single:#}");
@@ -100,23 +106,7 @@ fn an_answer_with_the_library_distances_keeps_its_order_and_passes_the_checks() 
     assert!(out.status.success(), "{text}");
     assert!(text.contains("1 passed, 0 failed"), "{text}");
     let results = tempfile::tempdir().unwrap();
-    let out = common::host(&[
-        "evaluate",
-        "--dataset",
-        DATASET,
-        "--runs",
-        "1",
-        "--no-adaptive",
-        "--results",
-        results.path().to_str().unwrap(),
-        fixture,
-    ]);
-    assert!(out.status.success(), "{}", common::text(&out));
-    let path = results
-        .path()
-        .join("synthetic-3000x16-euclidean-q300-c16-s5/leaderboard.json");
-    let board: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let board = evaluate(results.path(), fixture, &[], BOARD);
     // The adapter is exact, and its distances order what the host keeps.
     assert!(max_recall(&board) >= 0.999, "{board:#}");
 }
