@@ -58,6 +58,10 @@ pub struct LeaderboardRow {
     /// disagreed: its figures rest on the lowest run's recall. Reports mark
     /// such rows.
     pub runs_disagree: bool,
+    /// When the evaluation shown in this row finished (RFC 3339, UTC), so a
+    /// table that mixes runs says which row came from which.
+    #[serde(default)]
+    pub measured_at: Option<String>,
     /// Evaluation shown in this row.
     pub evaluation_id: EvalId,
     /// All evaluations (build sets) of this variant version in the scope, oldest first.
@@ -257,6 +261,7 @@ fn best_row(
         build_threads: e.build_threads,
         implementation: e.implementation,
         runs_disagree,
+        measured_at: e.finished_at.clone(),
         evaluation_id: e.id,
         evaluation_ids,
         lineage: None,
@@ -285,6 +290,7 @@ fn failure_row(latest: &EvaluationRecord, evaluation_ids: Vec<EvalId>) -> Leader
         build_threads: latest.build_threads,
         implementation: latest.implementation,
         runs_disagree: false,
+        measured_at: latest.finished_at.clone(),
         evaluation_id: latest.id,
         evaluation_ids,
         lineage: None,

@@ -82,6 +82,15 @@ pub(super) fn build_cell(row: &LeaderboardRow, none: &str) -> String {
     fmt_build(row.build_seconds, row.build_threads, none)
 }
 
+/// When the row's evaluation finished, to the minute (UTC): `2026-12-05
+/// 22:50`.
+pub(super) fn measured_cell(row: &LeaderboardRow, none: &str) -> String {
+    row.measured_at
+        .as_deref()
+        .and_then(|at| at.get(..16))
+        .map_or_else(|| none.to_string(), |minute| minute.replace('T', " "))
+}
+
 /// Marker after the reward of a row whose figures rest on a point whose runs
 /// disagreed ([`LeaderboardRow::runs_disagree`]).
 pub(super) const DISAGREE_MARK: &str = "*";

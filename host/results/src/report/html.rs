@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use super::cells::{
     DISAGREE_LEGEND, DISAGREE_MARK, build_cell, disagree_legend, fmt_build, fmt_bytes, fmt_opt_qps,
-    fmt_params, fmt_qps, fmt_recall, implementation_cell, memory_cell, reward_cell, variant_label,
+    fmt_params, fmt_qps, fmt_recall, implementation_cell, measured_cell, memory_cell, reward_cell,
+    variant_label,
 };
 use super::lineage::{LineageNode, lineage_line, lineage_tree};
 use super::{BuildDetail, ReportData, VariantDetail};
@@ -94,14 +95,14 @@ pub fn html(data: &ReportData, svg: &str) -> String {
 fn leaderboard_html(h: &mut String, data: &ReportData) {
     h.push_str(
         "<table>\n<tr><th>Rank</th><th>Variant</th><th>Runs as</th><th>Reward</th><th>QPS@0.90</th><th>QPS@0.95</th>\
-         <th>QPS@0.99</th><th>Max recall</th><th>Build time</th><th>Memory</th><th>Status</th><th>Build params</th></tr>\n",
+         <th>QPS@0.99</th><th>Max recall</th><th>Build time</th><th>Memory</th><th>Measured (UTC)</th><th>Status</th><th>Build params</th></tr>\n",
     );
     for r in data.rows() {
         let _ = writeln!(
             h,
             "<tr class=\"{}\"><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td>{}</td><td><code>{}</code></td></tr>",
+             <td class=\"n\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
             row_class(r.status),
             r.rank,
             esc(&variant_label(r)),
@@ -113,6 +114,7 @@ fn leaderboard_html(h: &mut String, data: &ReportData) {
             fmt_recall(r.max_recall, "—"),
             esc(&build_cell(r, "—")),
             esc(&memory_cell(r, "—")),
+            esc(&measured_cell(r, "—")),
             esc(&r.status_text),
             esc(&fmt_params(&r.build_params)),
         );

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use super::ReportData;
 use super::cells::{
     DISAGREE_MARK, build_cell, disagree_legend, fmt_opt_qps, fmt_params, fmt_recall,
-    implementation_cell, memory_cell, reward_cell, variant_label,
+    implementation_cell, measured_cell, memory_cell, reward_cell, variant_label,
 };
 use super::lineage::{LineageNode, lineage_line, lineage_tree};
 
@@ -22,12 +22,12 @@ pub fn markdown(data: &ReportData) -> String {
     let scope = &data.scope;
     let mut out = format!("# Leaderboard: {}\n\n", md_cell(&scope.dataset_name));
     let _ = writeln!(out, "{}\n", md_cell(&data.explanation));
-    out.push_str("| Rank | Variant | Runs as | Reward | QPS@0.90 | QPS@0.95 | QPS@0.99 | Max recall | Build time | Memory | Status | Build params |\n");
-    out.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
+    out.push_str("| Rank | Variant | Runs as | Reward | QPS@0.90 | QPS@0.95 | QPS@0.99 | Max recall | Build time | Memory | Measured (UTC) | Status | Build params |\n");
+    out.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n");
     for r in data.rows() {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.rank,
             md_cell(&variant_label(r)),
             implementation_cell(r, "—"),
@@ -38,6 +38,7 @@ pub fn markdown(data: &ReportData) -> String {
             fmt_recall(r.max_recall, "—"),
             build_cell(r, "—"),
             memory_cell(r, "—"),
+            measured_cell(r, "—"),
             md_cell(&r.status_text),
             md_cell(&fmt_params(&r.build_params)),
         );

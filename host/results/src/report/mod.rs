@@ -175,10 +175,21 @@ mod tests {
 
         let files = write_reports(&store, "synthetic", &dir.path().join("out")).unwrap();
         let md = fs::read_to_string(&files.markdown).unwrap();
-        assert!(
-            md.contains("| 1 | flaky | Python bridge | 1000* | 1000 | 1000 | — | 0.9600 | 1.25 s (4 thr) | 10.0 MiB | ok (unsandboxed) |"),
-            "{md}"
+        let flaky = md.lines().find(|l| l.starts_with("| 1 | flaky |")).unwrap();
+        let (before, after) = flaky
+            .split_once(" | 10.0 MiB | ")
+            .unwrap_or_else(|| panic!("{md}"));
+        assert_eq!(
+            before,
+            "| 1 | flaky | Python bridge | 1000* | 1000 | 1000 | — | 0.9600 | 1.25 s (4 thr)"
         );
+        // The Measured cell: when the shown evaluation finished, to the minute.
+        let (measured, rest) = after.split_once(" | ").unwrap();
+        assert!(
+            measured.len() == 16 && measured.as_bytes()[10] == b' ' && measured.starts_with("20"),
+            "{flaky}"
+        );
+        assert!(rest.starts_with("ok (unsandboxed) |"), "{flaky}");
         assert!(md.contains("| 2 | steady | native | 500 |"), "{md}");
         assert!(md.contains(&format!("\n\\* {legend}\n")), "{md}");
 
@@ -186,6 +197,7 @@ mod tests {
         assert!(html.contains("<td class=\"n\">1000*</td>"), "{html}");
         assert!(html.contains("<td>ok (unsandboxed)</td>"), "{html}");
         assert!(html.contains("<th>Runs as</th>"), "{html}");
+        assert!(html.contains("<th>Measured (UTC)</th>"), "{html}");
         assert!(html.contains("<td>Python bridge</td>"), "{html}");
         assert!(html.contains("1.25 s (4 thr)"), "{html}");
         assert!(html.contains("Status: ok (unsandboxed);"), "{html}");
