@@ -9,7 +9,10 @@ import numpy as np
 BUILD_PARAMS = {"graph": str, "R": int, "L": int}
 # `ef`: the search's candidate pool size. `quant`: the quantizer the graph
 # is traversed with (SQ8U or SQ4U; both searchers are made by the build).
-SEARCH_PARAMS = {"ef": int, "quant": str}
+# `distances`: answer GLASS's distances with its ids (the default); false
+# answers the ids alone, so the bridge recomputes their distances, as it
+# did before commit ad6c54c (the A/B in README.md, answer-forms/).
+SEARCH_PARAMS = {"ef": int, "quant": str, "distances": bool}
 
 GRAPHS = ("HNSW", "NSG")
 QUANTIZERS = ("SQ8U", "SQ4U")
@@ -41,6 +44,7 @@ class Index:
         self.searchers = searchers
         self.n = n
         self.ef = 32
+        self.distances = True
         self.searcher = searchers["SQ8U"]
         self.searcher.set_ef(self.ef)
 
@@ -54,20 +58,21 @@ class Index:
             if params["ef"] < 1:
                 raise ValueError(f"ef must be at least 1, not {params['ef']}")
             self.ef = params["ef"]
+        self.distances = params.get("distances", self.distances)
         self.searcher.set_ef(self.ef)
 
     # GLASS answers (ids, distances), nearest first (squared L2, or the
     # negated inner product): the bridge keeps its order and distances.
     def search(self, query, k):
-        return self.searcher.search(query, min(k, self.n))
+        found = self.searcher.search(query, min(k, self.n))
+        return found if self.distances else found[0]
 
     def search_batch(self, queries, k):
         ids, distances = self.searcher.batch_search(queries, min(k, self.n), 1)
         ids = np.asarray(ids).reshape(len(queries), -1)
         distances = np.asarray(distances).reshape(len(queries), -1)
-        if ids.shape[1] == k:
-            return ids, distances
-        padded = np.full((len(queries), k), -1, dtype=np.int64), np.full((len(queries), k), np.inf, dtype=np.float32)
-        padded[0][:, : ids.shape[1]] = ids
-        padded[1][:, : ids.shape[1]] = distances
-        return padded
+        if ids.shape[1] < k:
+            short = ((0, 0), (0, k - ids.shape[1]))
+            ids = np.pad(ids, short, constant_values=-1)
+            distances = np.pad(distances, short, constant_values=np.inf)
+        return (ids, distances) if self.distances else ids

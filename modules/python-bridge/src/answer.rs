@@ -32,10 +32,10 @@ pub(crate) fn distinct_rows(ids: &[i64], n: usize, k: usize) -> Result<Vec<u32>,
 }
 
 /// The (row, distance) pairs of a library's answer given with its own
-/// distances (smaller closer), in its order: `-1` and other negative ids
-/// mean "none", a repeated id counts at its first place. Distances that are
-/// not finite or not in increasing order, an id past the `n` base vectors,
-/// or lists of different lengths are an error saying which.
+/// distances (smaller closer; one per id, which the caller has checked), in
+/// its order: `-1` and other negative ids mean "none", a repeated id counts
+/// at its first place. Distances that are not finite or not in increasing
+/// order, or an id past the `n` base vectors, are an error saying which.
 #[cfg_attr(
     not(feature = "python"),
     allow(dead_code, reason = "the slots that use it need the python feature")
@@ -45,13 +45,6 @@ pub(crate) fn ordered_pairs(
     distances: &[f32],
     n: usize,
 ) -> Result<Vec<(u32, f32)>, String> {
-    if ids.len() != distances.len() {
-        return Err(format!(
-            "the adapter returned {} ids and {} distances; return one distance per id",
-            ids.len(),
-            distances.len()
-        ));
-    }
     let mut pairs: Vec<(u32, f32)> = Vec::with_capacity(ids.len());
     for (&id, &distance) in ids.iter().zip(distances) {
         if id < 0 {
@@ -101,8 +94,6 @@ mod tests {
         );
         let error = ordered_pairs(&[1], &[f32::NAN], 10).unwrap_err();
         assert!(error.contains("distance NaN for id 1"), "{error}");
-        let error = ordered_pairs(&[1, 2], &[1.0], 10).unwrap_err();
-        assert!(error.contains("2 ids and 1 distances"), "{error}");
         let error = ordered_pairs(&[12], &[1.0], 10).unwrap_err();
         assert!(error.contains("id 12; there are 10"), "{error}");
     }
