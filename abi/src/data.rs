@@ -245,6 +245,12 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// A graph with only the standard view, as a construction slot from
+    /// another library hands it over (no native handle).
+    pub fn from_view(view: GraphView<'static>) -> Graph {
+        Graph { view, native: None }
+    }
+
     /// The construction's own graph object, if the construction slot is
     /// this library's `C` (by type name) and the host passed it through.
     pub fn native<C: Any>(&self) -> Option<&'static C> {

@@ -6,6 +6,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::mem;
 
+use annvil_abi::Level;
 use annvil_core::{Candidate, Links, Slot};
 
 use crate::space::Space;
@@ -197,6 +198,34 @@ pub fn greedy_by<L: Links + ?Sized>(
         if best.id == from {
             return best;
         }
+    }
+}
+
+/// Where a level-0 search starts: fills `seeds` with the `entry_points`
+/// measured with `distance` or, when there are `upper` levels (level 1
+/// first), with the one node greedy descent from the closest of them
+/// reaches. Adds the distances computed to `computed`.
+pub fn descend(
+    upper: &[Level<'_>],
+    entry_points: &[u32],
+    seeds: &mut Vec<Candidate>,
+    computed: &mut u64,
+    mut distance: impl FnMut(u32) -> f32,
+) {
+    seeds.clear();
+    seeds.extend(entry_points.iter().map(|&id| Candidate {
+        distance: distance(id),
+        id,
+    }));
+    *computed += seeds.len() as u64;
+    if let Some(&start) = seeds.iter().min()
+        && !upper.is_empty()
+    {
+        let descended = upper.iter().rev().fold(start, |at, level| {
+            greedy_by(level, at, computed, &mut distance)
+        });
+        seeds.clear();
+        seeds.push(descended);
     }
 }
 

@@ -40,9 +40,10 @@ use annvil_abi::{
 use annvil_core::{Candidate, FixedDegree};
 use annvil_rerank::rank_exact;
 
-pub use layer::{LayerSearch, greedy, greedy_by};
+pub use layer::{LayerSearch, descend, greedy, greedy_by};
 pub use packed::{Encoding, PackedLevel, PackedSearch, Traversal};
 pub use pool::{MAX_POOL_ID, Pool};
+pub use region::Region;
 pub use space::Space;
 pub use visited::VisitedSet;
 
@@ -216,31 +217,15 @@ impl<N: NativeGraph> BeamSearch<N> {
         matches!(self.level0, Level0::Flat(Cow::Borrowed(_)))
     }
 
-    /// Fills `seeds` with where the level-0 search starts, measured with
-    /// `distance`: the entry points, or, with upper levels, the node greedy
-    /// descent reaches from the closest of them. Adds the distances
-    /// computed to `computed`.
+    /// Fills `seeds` with where the level-0 search starts (see
+    /// [`descend`]).
     fn seed(
         &self,
         seeds: &mut Vec<Candidate>,
         computed: &mut u64,
-        mut distance: impl FnMut(u32) -> f32,
+        distance: impl FnMut(u32) -> f32,
     ) {
-        seeds.clear();
-        seeds.extend(self.entry_points.iter().map(|&id| Candidate {
-            distance: distance(id),
-            id,
-        }));
-        *computed += seeds.len() as u64;
-        if let Some(&start) = seeds.iter().min()
-            && !self.upper.is_empty()
-        {
-            let descended = self.upper.iter().rev().fold(start, |at, level| {
-                greedy_by(level, at, computed, &mut distance)
-            });
-            seeds.clear();
-            seeds.push(descended);
-        }
+        descend(&self.upper, &self.entry_points, seeds, computed, distance);
     }
 
     /// Writes the best of `found` (closest first) to `out`: as they are, or

@@ -10,7 +10,7 @@ const HUGE_PAGE: usize = 2 << 20;
 
 /// A zeroed byte buffer whose contents start at an aligned address.
 #[derive(Debug)]
-pub(crate) struct Region {
+pub struct Region {
     /// Backing store; the contents start at `start`. The heap block does
     /// not move with the `Region`, which is not `Clone`, so the alignment
     /// holds for its whole life.
@@ -22,7 +22,7 @@ pub(crate) struct Region {
 impl Region {
     /// `len` zero bytes, 64-byte aligned, or in whole huge pages (advised)
     /// when `len` is at least one huge page.
-    pub(crate) fn zeroed(len: usize) -> Region {
+    pub fn zeroed(len: usize) -> Region {
         let (align, room) = if len >= HUGE_PAGE {
             (HUGE_PAGE, len.next_multiple_of(HUGE_PAGE))
         } else {
@@ -40,17 +40,17 @@ impl Region {
 
     /// The contents.
     #[inline]
-    pub(crate) fn as_slice(&self) -> &[u8] {
+    pub fn as_slice(&self) -> &[u8] {
         &self.bytes[self.start..self.start + self.len]
     }
 
     /// The contents, for writing.
-    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.bytes[self.start..self.start + self.len]
     }
 
     /// Heap bytes the region allocated.
-    pub(crate) fn memory_bytes(&self) -> usize {
+    pub fn memory_bytes(&self) -> usize {
         self.bytes.capacity()
     }
 }

@@ -1,0 +1,267 @@
+//! Level 0 as one record per node holding what expanding that node reads:
+//! its vector, its neighbours' ids (nearest first) and the neighbours'
+//! 4-bit codes in FastScan blocks. Expanding a node is then one contiguous
+//! read, where a classic graph search reads one vector per neighbour at
+//! random.
+
+use annvil_abi::{Error, Result, Vectors};
+use annvil_beam::{MAX_POOL_ID, Region};
+use annvil_core::{Links, Slot};
+use annvil_distance::{CACHE_LINE, Kernel, prefetch};
+
+use crate::fastscan::{BLOCK, block_bytes, pack_block};
+use crate::pq::ProductQuantizer;
+
+/// Bytes of one neighbour id (and of the count before them).
+const ID_BYTES: usize = size_of::<u32>();
+
+/// Level 0 in records of `stride` bytes, each on cache lines:
+///
+/// | part | bytes |
+/// |---|---|
+/// | neighbour count, then ids (`u32`, native endian), nearest first | `4 · (1 + room)`, padded to a line |
+/// | the node's vector (`f32`) | `4 · dim`, padded to a line |
+/// | the neighbours' codes, [`BLOCK`] per block | `room / 32` blocks |
+///
+/// where `room` is the longest list rounded up to a whole block.
+#[derive(Debug)]
+pub struct QuantizedLevel {
+    bytes: Region,
+    stride: usize,
+    vector_at: usize,
+    blocks_at: usize,
+    block_len: usize,
+    num_nodes: usize,
+    dim: usize,
+    room: usize,
+}
+
+impl QuantizedLevel {
+    /// Packs the lists of `layer` over `base`, each sorted nearest first by
+    /// `kernel` (the index metric), with the codes of `pq` for the
+    /// neighbours. Fails when `base` is empty or has more than 2^31
+    /// vectors.
+    pub fn new<L: Links + ?Sized>(
+        layer: &L,
+        base: Vectors<'_>,
+        kernel: Kernel,
+        pq: &ProductQuantizer,
+    ) -> Result<QuantizedLevel> {
+        let num_nodes = base.len();
+        if num_nodes == 0 {
+            return Err(Error::invalid("a quantized graph needs base vectors"));
+        }
+        if num_nodes - 1 > MAX_POOL_ID as usize {
+            return Err(Error::unsupported(format!(
+                "a quantized graph supports up to 2^31 nodes, not {num_nodes}"
+            )));
+        }
+        let dim = base.dim();
+        let longest = (0..num_nodes as u32)
+            .map(|v| layer.links(v).len())
+            .max()
+            .unwrap_or(0);
+        let room = longest.next_multiple_of(BLOCK).max(BLOCK);
+        let block_len = block_bytes(pq.padded_subspaces());
+        let vector_at = (ID_BYTES * (1 + room)).next_multiple_of(CACHE_LINE);
+        let blocks_at = vector_at + (dim * size_of::<f32>()).next_multiple_of(CACHE_LINE);
+        let stride = blocks_at + room / BLOCK * block_len;
+        let codes = pq.encode_all(base);
+        let code = |v: u32| &codes[v as usize * pq.subspaces()..][..pq.subspaces()];
+        let mut bytes = Region::zeroed(num_nodes * stride);
+        let mut sorted = Vec::with_capacity(room);
+        for (v, record) in bytes.as_mut_slice().chunks_exact_mut(stride).enumerate() {
+            let vector = base.row(v);
+            sorted.clear();
+            sorted.extend(layer.links(v as u32).iter().map(|slot| {
+                let u = slot.get();
+                (kernel.distance(vector, base.row(u as usize)), u)
+            }));
+            sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let (header, rest) = record.split_at_mut(vector_at);
+            let (vector_bytes, blocks) = rest.split_at_mut(blocks_at - vector_at);
+            let values = std::iter::once(sorted.len() as u32).chain(sorted.iter().map(|&(_, u)| u));
+            for (cell, value) in header.chunks_exact_mut(ID_BYTES).zip(values) {
+                cell.copy_from_slice(&value.to_ne_bytes());
+            }
+            for (cell, x) in vector_bytes.chunks_exact_mut(size_of::<f32>()).zip(vector) {
+                cell.copy_from_slice(&x.to_ne_bytes());
+            }
+            for (chunk, block) in sorted.chunks(BLOCK).zip(blocks.chunks_exact_mut(block_len)) {
+                pack_block(chunk.iter().map(|&(_, u)| code(u)), block);
+            }
+        }
+        Ok(QuantizedLevel {
+            bytes,
+            stride,
+            vector_at,
+            blocks_at,
+            block_len,
+            num_nodes,
+            dim,
+            room,
+        })
+    }
+
+    /// Number of nodes.
+    pub fn num_nodes(&self) -> usize {
+        self.num_nodes
+    }
+
+    /// Room for neighbours in each record, a whole number of blocks.
+    pub fn room(&self) -> usize {
+        self.room
+    }
+
+    /// Bytes of one record (a multiple of 64).
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// The record of `node`. Panics when `node` is out of range.
+    #[inline]
+    fn record(&self, node: u32) -> &[u8] {
+        &self.bytes.as_slice()[node as usize * self.stride..][..self.stride]
+    }
+
+    /// The neighbours of `node`, nearest first.
+    #[inline]
+    pub fn links(&self, node: u32) -> impl ExactSizeIterator<Item = u32> + '_ {
+        let record = self.record(node);
+        let count = cell(record, 0) as usize;
+        (1..count + 1).map(move |j| cell(record, j))
+    }
+
+    /// Neighbour `j` of `node` (`j` below its count).
+    #[inline]
+    pub fn neighbor(&self, node: u32, j: usize) -> u32 {
+        cell(self.record(node), 1 + j)
+    }
+
+    /// The number of neighbours of `node`.
+    #[inline]
+    pub fn degree(&self, node: u32) -> usize {
+        cell(self.record(node), 0) as usize
+    }
+
+    /// The vector of `node`.
+    #[inline]
+    pub fn vector(&self, node: u32) -> &[f32] {
+        let bytes =
+            &self.record(node)[self.vector_at..self.vector_at + self.dim * size_of::<f32>()];
+        let ptr = bytes.as_ptr().cast::<f32>();
+        assert!(ptr.is_aligned(), "vectors start on a cache line");
+        // SAFETY: `ptr` is aligned for f32 (checked) and points to
+        // `4 · dim` initialised bytes borrowed for the returned lifetime;
+        // every bit pattern is a valid f32, and the shared borrow keeps the
+        // bytes from being written.
+        unsafe { std::slice::from_raw_parts(ptr, self.dim) }
+    }
+
+    /// Block `b` of `node`'s neighbour codes (neighbours `32b..32b + 32`).
+    #[inline]
+    pub fn block(&self, node: u32, b: usize) -> &[u8] {
+        &self.record(node)[self.blocks_at + b * self.block_len..][..self.block_len]
+    }
+
+    /// Asks the CPU to load the first `lines` cache lines of the record of
+    /// `node` (at most all of it).
+    #[inline]
+    pub fn prefetch(&self, node: u32, lines: usize) {
+        for line in self.record(node).chunks(CACHE_LINE).take(lines) {
+            prefetch(line.as_ptr());
+        }
+    }
+
+    /// Bytes of memory the records own.
+    pub fn memory_bytes(&self) -> usize {
+        self.bytes.memory_bytes()
+    }
+}
+
+/// The `u32` in cell `i` of `bytes` (4-byte cells, native endian).
+#[inline]
+fn cell(bytes: &[u8], i: usize) -> u32 {
+    let cell = bytes[i * ID_BYTES..(i + 1) * ID_BYTES].try_into();
+    u32::from_ne_bytes(cell.expect("4-byte cells"))
+}
+
+#[cfg(test)]
+mod tests {
+    use annvil_abi::{Level, Metric};
+
+    use super::*;
+    use crate::fastscan::{ByteTable, Scanner};
+    use crate::pq::CENTROIDS;
+
+    #[test]
+    fn records_hold_sorted_lists_vectors_and_the_neighbours_codes() {
+        let mut rng = fastrand::Rng::with_seed(2);
+        let (n, dim) = (40, 12);
+        let data: Vec<f32> = (0..n * dim).map(|_| rng.f32()).collect();
+        let base = Vectors::new(&data, dim).unwrap();
+        // Node v links to the 35 nodes after it: two blocks of room.
+        let mut offsets = vec![0u64];
+        let mut neighbors = Vec::new();
+        for v in 0..n as u32 {
+            neighbors.extend((1..=35).map(|s| (v + s) % n as u32));
+            offsets.push(neighbors.len() as u64);
+        }
+        let layer = Level {
+            offsets: &offsets,
+            neighbors: &neighbors,
+        };
+        let pq = ProductQuantizer::train(base, 4, 1).unwrap();
+        let kernel = annvil_distance::kernel(Metric::L2);
+        let level = QuantizedLevel::new(&layer, base, kernel, &pq).unwrap();
+        assert_eq!((level.num_nodes(), level.room()), (n, 64));
+        assert!(level.stride().is_multiple_of(CACHE_LINE));
+        let codes = pq.encode_all(base);
+        let query: Vec<f32> = (0..dim).map(|_| rng.f32()).collect();
+        let mut table = vec![0.0; pq.padded_subspaces() * CENTROIDS];
+        pq.distance_table(&query, Metric::L2, &mut table);
+        let mut bytes = ByteTable::default();
+        bytes.set(&table);
+        let scanner = Scanner::best();
+        for v in 0..n as u32 {
+            assert_eq!(level.vector(v), base.row(v as usize));
+            let links: Vec<u32> = level.links(v).collect();
+            let mut want = layer.neighbors_of(v).to_vec();
+            want.sort_by(|&a, &b| {
+                let d = |u: u32| kernel.distance(base.row(v as usize), base.row(u as usize));
+                d(a).total_cmp(&d(b)).then(a.cmp(&b))
+            });
+            assert_eq!(links, want, "nearest first");
+            assert_eq!(level.degree(v), 35);
+            for b in 0..2 {
+                let mut sums = [0; BLOCK];
+                scanner.scan(bytes.bytes(), level.block(v, b), &mut sums);
+                for (i, sum) in sums.iter().enumerate().take(35 - 32 * b) {
+                    let u = level.neighbor(v, 32 * b + i);
+                    let code = &codes[u as usize * pq.subspaces()..][..pq.subspaces()];
+                    let want: u16 = code
+                        .iter()
+                        .enumerate()
+                        .map(|(m, &c)| bytes.bytes()[m * 16 + c as usize] as u16)
+                        .sum();
+                    assert_eq!(*sum, want, "node {v}, neighbour {u}");
+                }
+            }
+            level.prefetch(v, 4);
+        }
+    }
+
+    #[test]
+    fn refuses_an_empty_base() {
+        let layer = Level {
+            offsets: &[0],
+            neighbors: &[],
+        };
+        let data = vec![0.0; 4];
+        let pq = ProductQuantizer::train(Vectors::new(&data, 4).unwrap(), 4, 1).unwrap();
+        let empty = Vectors::new(&[], 4).unwrap();
+        assert!(
+            QuantizedLevel::new(&layer, empty, annvil_distance::kernel(Metric::L2), &pq).is_err()
+        );
+    }
+}

@@ -1,0 +1,269 @@
+//! 4-bit product quantization: the vector is cut into subspaces of a few
+//! dimensions each, and each piece is replaced by the nearest of 16
+//! centroids learnt for its subspace, so a code is one 4-bit value per
+//! subspace. A query is compared with every code through one table of 16
+//! partial distances per subspace.
+
+use annvil_abi::{Error, Metric, Result, Vectors};
+use annvil_core::{SplitMix64, sample_indices};
+use annvil_ivf::KMeans;
+
+/// Centroids per subspace: what one 4-bit code can name.
+pub const CENTROIDS: usize = 16;
+
+/// The subspace count the kernels need a multiple of (the AVX-512 kernel
+/// reads four subspaces' codes and tables per step); the padding
+/// subspaces have all-zero tables.
+pub const SUBSPACE_GROUP: usize = 4;
+
+/// Most base vectors the centroids are trained on.
+const TRAINING_SAMPLE: usize = 4096;
+
+/// Lloyd iterations of each subspace's k-means.
+const TRAINING_ITERATIONS: usize = 10;
+
+/// Largest dimensions per subspace accepted.
+pub const MAX_SUB_DIM: usize = 16;
+
+/// A trained 4-bit product quantizer.
+#[derive(Clone, Debug)]
+pub struct ProductQuantizer {
+    dim: usize,
+    sub_dim: usize,
+    subspaces: usize,
+    /// `subspaces × CENTROIDS × sub_dim` values; the dimensions past `dim`
+    /// in the last subspace are zero.
+    centroids: Vec<f32>,
+    /// The same values by column: `subspaces × sub_dim × CENTROIDS`, so a
+    /// query's table is built 16 entries at a time.
+    columns: Vec<f32>,
+}
+
+impl ProductQuantizer {
+    /// Learns 16 centroids per subspace of `sub_dim` dimensions (the last
+    /// one zero-padded) by k-means on a sample of `base` (the same sample
+    /// for every subspace, seeded by `seed`), on one thread. Fails when
+    /// `base` is empty or `sub_dim` is outside `1..=16`.
+    pub fn train(base: Vectors<'_>, sub_dim: usize, seed: u64) -> Result<ProductQuantizer> {
+        if !(1..=MAX_SUB_DIM).contains(&sub_dim) {
+            return Err(Error::invalid(format!(
+                "parameter `sub_dim` must be in 1..={MAX_SUB_DIM}, not {sub_dim}"
+            )));
+        }
+        if base.is_empty() {
+            return Err(Error::invalid("product quantization needs base vectors"));
+        }
+        let dim = base.dim();
+        let subspaces = dim.div_ceil(sub_dim);
+        let sample = sample_indices(base.len(), TRAINING_SAMPLE, &mut SplitMix64::new(seed));
+        let mut centroids = Vec::with_capacity(subspaces * CENTROIDS * sub_dim);
+        let mut pieces = Vec::with_capacity(sample.len() * sub_dim);
+        for m in 0..subspaces {
+            pieces.clear();
+            for &row in &sample {
+                push_piece(base.row(row as usize), m, sub_dim, &mut pieces);
+            }
+            let clustering = KMeans {
+                clusters: CENTROIDS,
+                iterations: TRAINING_ITERATIONS,
+                sample: sample.len(),
+                seed: seed ^ m as u64,
+            }
+            .train(
+                Vectors::new(&pieces, sub_dim).expect("whole pieces"),
+                Metric::L2,
+                1,
+            );
+            let trained = clustering.centroids.as_slice();
+            centroids.extend_from_slice(trained);
+            // Fewer samples than centroids: repeat the first, which no
+            // code then names.
+            let missing = CENTROIDS * sub_dim - trained.len();
+            centroids.extend(trained[..sub_dim].iter().cycle().take(missing));
+        }
+        let mut columns = Vec::with_capacity(centroids.len());
+        for group in centroids.chunks_exact(CENTROIDS * sub_dim) {
+            for d in 0..sub_dim {
+                columns.extend((0..CENTROIDS).map(|c| group[c * sub_dim + d]));
+            }
+        }
+        Ok(ProductQuantizer {
+            dim,
+            sub_dim,
+            subspaces,
+            centroids,
+            columns,
+        })
+    }
+
+    /// Dimensions of the vectors.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Dimensions per subspace.
+    pub fn sub_dim(&self) -> usize {
+        self.sub_dim
+    }
+
+    /// Number of subspaces, i.e. 4-bit values per code.
+    pub fn subspaces(&self) -> usize {
+        self.subspaces
+    }
+
+    /// The subspace count rounded up to [`SUBSPACE_GROUP`]: the length of
+    /// a query table in groups of 16 entries.
+    pub fn padded_subspaces(&self) -> usize {
+        self.subspaces.next_multiple_of(SUBSPACE_GROUP)
+    }
+
+    /// The centroid `c` of subspace `m`.
+    #[cfg(test)]
+    fn centroid(&self, m: usize, c: usize) -> &[f32] {
+        let at = (m * CENTROIDS + c) * self.sub_dim;
+        &self.centroids[at..at + self.sub_dim]
+    }
+
+    /// The codes of every vector of `vectors`: row `i` of the result holds
+    /// one value in `0..16` per subspace (`subspaces()` bytes per row).
+    pub fn encode_all(&self, vectors: Vectors<'_>) -> Vec<u8> {
+        let mut codes = vec![0u8; vectors.len() * self.subspaces];
+        let mut pieces = Vec::with_capacity(vectors.len() * self.sub_dim);
+        for m in 0..self.subspaces {
+            pieces.clear();
+            for row in vectors.rows() {
+                push_piece(row, m, self.sub_dim, &mut pieces);
+            }
+            let centroids = annvil_ivf::Centroids::new(
+                self.centroids[m * CENTROIDS * self.sub_dim..][..CENTROIDS * self.sub_dim].to_vec(),
+                self.sub_dim,
+                Metric::L2,
+            );
+            let nearest = centroids.assign(
+                Vectors::new(&pieces, self.sub_dim).expect("whole pieces"),
+                1,
+            );
+            for (row, c) in nearest.into_iter().enumerate() {
+                codes[row * self.subspaces + m] = c as u8;
+            }
+        }
+        codes
+    }
+
+    /// Fills `table` (`padded_subspaces() × 16` values) with the partial
+    /// distances of `query` to every centroid, subspace by subspace, in
+    /// `metric`: squared L2 for [`Metric::L2`], the negated inner product
+    /// otherwise (so that the sum over subspaces orders codes as the
+    /// metric orders their vectors, up to a constant). Padding subspaces
+    /// get zeros.
+    pub fn distance_table(&self, query: &[f32], metric: Metric, table: &mut [f32]) {
+        assert_eq!(query.len(), self.dim, "query of the wrong dimension");
+        assert_eq!(table.len(), self.padded_subspaces() * CENTROIDS);
+        table.fill(0.0);
+        let columns = self.columns.chunks_exact(self.sub_dim * CENTROIDS);
+        for (m, (entries, columns)) in table.chunks_exact_mut(CENTROIDS).zip(columns).enumerate() {
+            let piece =
+                &query[(m * self.sub_dim).min(self.dim)..((m + 1) * self.sub_dim).min(self.dim)];
+            // Dimensions past the end are zero in the query and in every
+            // centroid, and add nothing.
+            for (&q, column) in piece.iter().zip(columns.chunks_exact(CENTROIDS)) {
+                match metric {
+                    Metric::L2 => {
+                        for (entry, &x) in entries.iter_mut().zip(column) {
+                            *entry += (q - x) * (q - x);
+                        }
+                    }
+                    Metric::Angular | Metric::InnerProduct => {
+                        for (entry, &x) in entries.iter_mut().zip(column) {
+                            *entry -= q * x;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bytes of memory the quantizer owns.
+    pub fn memory_bytes(&self) -> usize {
+        (self.centroids.capacity() + self.columns.capacity()) * size_of::<f32>()
+    }
+}
+
+/// Appends subspace `m` of `vector` (`sub_dim` values, zero past its end).
+fn push_piece(vector: &[f32], m: usize, sub_dim: usize, out: &mut Vec<f32>) {
+    let start = (m * sub_dim).min(vector.len());
+    let end = ((m + 1) * sub_dim).min(vector.len());
+    out.extend_from_slice(&vector[start..end]);
+    out.extend(std::iter::repeat_n(0.0, sub_dim - (end - start)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_name_the_nearest_centroid_and_tables_sum_to_the_distance_to_it() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let dim = 10;
+        let data: Vec<f32> = (0..500 * dim).map(|_| rng.f32()).collect();
+        let base = Vectors::new(&data, dim).unwrap();
+        let pq = ProductQuantizer::train(base, 4, 7).unwrap();
+        assert_eq!((pq.subspaces(), pq.padded_subspaces()), (3, 4));
+        let codes = pq.encode_all(base);
+        let query: Vec<f32> = (0..dim).map(|_| rng.f32()).collect();
+        let mut table = vec![0.0; pq.padded_subspaces() * CENTROIDS];
+        pq.distance_table(&query, Metric::L2, &mut table);
+        assert!(table[3 * CENTROIDS..].iter().all(|&t| t == 0.0));
+        for (row, code) in data.chunks_exact(dim).zip(codes.chunks_exact(3)) {
+            let mut decoded = Vec::new();
+            for (m, &c) in code.iter().enumerate() {
+                let mut piece = Vec::new();
+                push_piece(row, m, 4, &mut piece);
+                let own = annvil_distance::l2_squared(&piece, pq.centroid(m, c as usize));
+                for other in 0..CENTROIDS {
+                    let theirs = annvil_distance::l2_squared(&piece, pq.centroid(m, other));
+                    assert!(
+                        own <= theirs,
+                        "subspace {m}: centroid {c} is not the nearest"
+                    );
+                }
+                decoded.extend_from_slice(pq.centroid(m, c as usize));
+            }
+            decoded.truncate(dim);
+            assert!(
+                decoded[8..].len() == 2,
+                "the last piece is cut to the dimension"
+            );
+            let estimate: f32 = code
+                .iter()
+                .enumerate()
+                .map(|(m, &c)| table[m * CENTROIDS + c as usize])
+                .sum();
+            let exact = annvil_distance::l2_squared(&query, &decoded);
+            assert!((estimate - exact).abs() < 1e-4, "{estimate} vs {exact}");
+        }
+        pq.distance_table(&query, Metric::Angular, &mut table);
+        let c = codes[0] as usize;
+        let dot: f32 = query[..4]
+            .iter()
+            .zip(pq.centroid(0, c))
+            .map(|(a, b)| a * b)
+            .sum();
+        assert!((table[c] + dot).abs() < 1e-6);
+    }
+
+    #[test]
+    fn refuses_bad_subspaces_and_an_empty_base() {
+        let data = vec![0.0; 8];
+        let base = Vectors::new(&data, 4).unwrap();
+        for sub_dim in [0, 17] {
+            let error = ProductQuantizer::train(base, sub_dim, 1).unwrap_err();
+            assert!(error.message.contains("`sub_dim`"), "{}", error.message);
+        }
+        let empty = Vectors::new(&[], 4).unwrap();
+        assert!(ProductQuantizer::train(empty, 4, 1).is_err());
+        // Two vectors, fewer than 16 centroids: the table still has 16.
+        let pq = ProductQuantizer::train(base, 4, 1).unwrap();
+        assert_eq!(pq.centroids.len(), CENTROIDS * 4);
+    }
+}
