@@ -4,10 +4,13 @@
 //! read, where a classic graph search reads one vector per neighbour at
 //! random.
 
-use annvil_abi::{Error, Result, Vectors};
+use std::fmt;
+use std::str::FromStr;
+
+use annvil_abi::{Error, Metric, Result, Vectors};
 use annvil_beam::{MAX_POOL_ID, Region};
 use annvil_core::{Links, Slot};
-use annvil_distance::{CACHE_LINE, Kernel, prefetch};
+use annvil_distance::{CACHE_LINE, Kernel, KernelF16, decode_f16, encode_f16, prefetch};
 
 use crate::fastscan::{BLOCK, block_bytes, pack_block};
 use crate::pq::ProductQuantizer;
@@ -15,12 +18,89 @@ use crate::pq::ProductQuantizer;
 /// Bytes of one neighbour id (and of the count before them).
 const ID_BYTES: usize = size_of::<u32>();
 
+/// How a record holds its node's vector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum VectorForm {
+    /// The f32 values: distances of expanded nodes are exact.
+    F32,
+    /// IEEE binary16 values (half the bytes, about three significant
+    /// digits; exact for whole numbers up to 2048, such as pixels).
+    #[default]
+    F16,
+}
+
+impl VectorForm {
+    /// Every form, in the order of their names in messages.
+    pub const ALL: [VectorForm; 2] = [VectorForm::F32, VectorForm::F16];
+
+    /// The parameter value naming it: `f32` or `f16`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            VectorForm::F32 => "f32",
+            VectorForm::F16 => "f16",
+        }
+    }
+
+    /// Bytes per dimension.
+    const fn bytes(self) -> usize {
+        match self {
+            VectorForm::F32 => size_of::<f32>(),
+            VectorForm::F16 => size_of::<u16>(),
+        }
+    }
+}
+
+impl fmt::Display for VectorForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for VectorForm {
+    type Err = Error;
+
+    /// Parses a name of [`VectorForm::name`]; the error names the
+    /// `vectors` parameter and the accepted values.
+    fn from_str(value: &str) -> Result<VectorForm> {
+        VectorForm::ALL
+            .into_iter()
+            .find(|form| form.name() == value.trim())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "parameter `vectors` must be one of f32, f16, not `{value}`"
+                ))
+            })
+    }
+}
+
+/// The distance kernels of a metric for the vector forms.
+#[derive(Clone, Copy, Debug)]
+pub struct VectorKernels {
+    f32: Kernel,
+    f16: KernelF16,
+}
+
+impl VectorKernels {
+    /// The kernels of `metric` at the widest level this CPU runs.
+    pub fn new(metric: Metric) -> VectorKernels {
+        VectorKernels {
+            f32: annvil_distance::kernel(metric),
+            f16: annvil_distance::kernel_f16(metric),
+        }
+    }
+
+    /// The f32 kernel.
+    pub fn f32(&self) -> &Kernel {
+        &self.f32
+    }
+}
+
 /// Level 0 in records of `stride` bytes, each on cache lines:
 ///
 /// | part | bytes |
 /// |---|---|
 /// | neighbour count, then ids (`u32`, native endian), nearest first | `4 · (1 + room)`, padded to a line |
-/// | the node's vector (`f32`) | `4 · dim`, padded to a line |
+/// | the node's vector ([`VectorForm`]) | `4 · dim` or `2 · dim`, padded to a line |
 /// | the neighbours' codes, [`BLOCK`] per block | `room / 32` blocks |
 ///
 /// where `room` is the longest list rounded up to a whole block.
@@ -34,17 +114,21 @@ pub struct QuantizedLevel {
     num_nodes: usize,
     dim: usize,
     room: usize,
+    form: VectorForm,
+    /// Whether every vector is held exactly.
+    lossless: bool,
 }
 
 impl QuantizedLevel {
     /// Packs the lists of `layer` over `base`, each sorted nearest first by
-    /// `kernel` (the index metric), with the codes of `pq` for the
-    /// neighbours. Fails when `base` is empty or has more than 2^31
-    /// vectors.
+    /// `kernel` (the index metric), with the vectors in `form` and the
+    /// codes of `pq` for the neighbours. Fails when `base` is empty or has
+    /// more than 2^31 vectors.
     pub fn new<L: Links + ?Sized>(
         layer: &L,
         base: Vectors<'_>,
-        kernel: Kernel,
+        kernel: &Kernel,
+        form: VectorForm,
         pq: &ProductQuantizer,
     ) -> Result<QuantizedLevel> {
         let num_nodes = base.len();
@@ -64,12 +148,14 @@ impl QuantizedLevel {
         let room = longest.next_multiple_of(BLOCK).max(BLOCK);
         let block_len = block_bytes(pq.padded_subspaces());
         let vector_at = (ID_BYTES * (1 + room)).next_multiple_of(CACHE_LINE);
-        let blocks_at = vector_at + (dim * size_of::<f32>()).next_multiple_of(CACHE_LINE);
+        let blocks_at = vector_at + (dim * form.bytes()).next_multiple_of(CACHE_LINE);
         let stride = blocks_at + room / BLOCK * block_len;
         let codes = pq.encode_all(base);
         let code = |v: u32| &codes[v as usize * pq.subspaces()..][..pq.subspaces()];
         let mut bytes = Region::zeroed(num_nodes * stride);
         let mut sorted = Vec::with_capacity(room);
+        let (mut halves, mut decoded) = (vec![0u16; dim], vec![0.0f32; dim]);
+        let mut lossless = true;
         for (v, record) in bytes.as_mut_slice().chunks_exact_mut(stride).enumerate() {
             let vector = base.row(v);
             sorted.clear();
@@ -84,8 +170,23 @@ impl QuantizedLevel {
             for (cell, value) in header.chunks_exact_mut(ID_BYTES).zip(values) {
                 cell.copy_from_slice(&value.to_ne_bytes());
             }
-            for (cell, x) in vector_bytes.chunks_exact_mut(size_of::<f32>()).zip(vector) {
-                cell.copy_from_slice(&x.to_ne_bytes());
+            match form {
+                VectorForm::F32 => {
+                    for (cell, x) in vector_bytes.chunks_exact_mut(size_of::<f32>()).zip(vector) {
+                        cell.copy_from_slice(&x.to_ne_bytes());
+                    }
+                }
+                VectorForm::F16 => {
+                    encode_f16(vector, &mut halves);
+                    for (cell, half) in vector_bytes.chunks_exact_mut(size_of::<u16>()).zip(&halves)
+                    {
+                        cell.copy_from_slice(&half.to_ne_bytes());
+                    }
+                    if lossless {
+                        decode_f16(&halves, &mut decoded);
+                        lossless = decoded == vector;
+                    }
+                }
             }
             for (chunk, block) in sorted.chunks(BLOCK).zip(blocks.chunks_exact_mut(block_len)) {
                 pack_block(chunk.iter().map(|&(_, u)| code(u)), block);
@@ -100,7 +201,20 @@ impl QuantizedLevel {
             num_nodes,
             dim,
             room,
+            form,
+            lossless,
         })
+    }
+
+    /// The form of the vectors.
+    pub fn form(&self) -> VectorForm {
+        self.form
+    }
+
+    /// Whether every vector is held exactly (always for f32; for f16 when
+    /// every value is an f16, such as whole numbers up to 2048).
+    pub fn is_lossless(&self) -> bool {
+        self.lossless
     }
 
     /// Number of nodes.
@@ -144,18 +258,15 @@ impl QuantizedLevel {
         cell(self.record(node), 0) as usize
     }
 
-    /// The vector of `node`.
+    /// The distance from `query` to `node`'s vector as the record holds it
+    /// (exact when the level [is lossless](Self::is_lossless)).
     #[inline]
-    pub fn vector(&self, node: u32) -> &[f32] {
-        let bytes =
-            &self.record(node)[self.vector_at..self.vector_at + self.dim * size_of::<f32>()];
-        let ptr = bytes.as_ptr().cast::<f32>();
-        assert!(ptr.is_aligned(), "vectors start on a cache line");
-        // SAFETY: `ptr` is aligned for f32 (checked) and points to
-        // `4 · dim` initialised bytes borrowed for the returned lifetime;
-        // every bit pattern is a valid f32, and the shared borrow keeps the
-        // bytes from being written.
-        unsafe { std::slice::from_raw_parts(ptr, self.dim) }
+    pub fn distance(&self, kernels: &VectorKernels, query: &[f32], node: u32) -> f32 {
+        let bytes = &self.record(node)[self.vector_at..][..self.dim * self.form.bytes()];
+        match self.form {
+            VectorForm::F32 => kernels.f32.distance(query, cells::<f32>(bytes)),
+            VectorForm::F16 => kernels.f16.distance(query, cells::<u16>(bytes)),
+        }
     }
 
     /// Block `b` of `node`'s neighbour codes (neighbours `32b..32b + 32`).
@@ -179,6 +290,27 @@ impl QuantizedLevel {
     }
 }
 
+/// `bytes` as values of `T` (native endian), whole cells only. Panics
+/// unless `bytes` starts on a `T` boundary; vectors start on a cache line.
+#[inline]
+fn cells<T: Cell>(bytes: &[u8]) -> &[T] {
+    let ptr = bytes.as_ptr().cast::<T>();
+    assert!(ptr.is_aligned(), "vectors start on a cache line");
+    // SAFETY: `ptr` is aligned for T (checked) and points to `bytes.len()`
+    // initialised bytes borrowed for the returned lifetime, which cover
+    // `bytes.len() / size_of::<T>()` whole values; every bit pattern is a
+    // valid T (the `Cell` types are plain numbers), and the shared borrow
+    // keeps the bytes from being written.
+    unsafe { std::slice::from_raw_parts(ptr, bytes.len() / size_of::<T>()) }
+}
+
+/// The plain number types a record's vector is read as.
+trait Cell: Copy {}
+
+impl Cell for f32 {}
+
+impl Cell for u16 {}
+
 /// The `u32` in cell `i` of `bytes` (4-byte cells, native endian).
 #[inline]
 fn cell(bytes: &[u8], i: usize) -> u32 {
@@ -188,7 +320,7 @@ fn cell(bytes: &[u8], i: usize) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use annvil_abi::{Level, Metric};
+    use annvil_abi::Level;
 
     use super::*;
     use crate::fastscan::{ByteTable, Scanner};
@@ -212,8 +344,13 @@ mod tests {
             neighbors: &neighbors,
         };
         let pq = ProductQuantizer::train(base, 4, 1).unwrap();
-        let kernel = annvil_distance::kernel(Metric::L2);
-        let level = QuantizedLevel::new(&layer, base, kernel, &pq).unwrap();
+        let kernels = VectorKernels::new(Metric::L2);
+        let kernel = *kernels.f32();
+        let level = QuantizedLevel::new(&layer, base, &kernel, VectorForm::F32, &pq).unwrap();
+        assert!(level.is_lossless());
+        let halves = QuantizedLevel::new(&layer, base, &kernel, VectorForm::F16, &pq).unwrap();
+        assert_eq!(halves.form(), VectorForm::F16);
+        assert!(!halves.is_lossless(), "random floats are no f16");
         assert_eq!((level.num_nodes(), level.room()), (n, 64));
         assert!(level.stride().is_multiple_of(CACHE_LINE));
         let codes = pq.encode_all(base);
@@ -221,10 +358,17 @@ mod tests {
         let mut table = vec![0.0; pq.padded_subspaces() * CENTROIDS];
         pq.distance_table(&query, Metric::L2, &mut table);
         let mut bytes = ByteTable::default();
-        bytes.set(&table);
+        bytes.set(&mut table);
         let scanner = Scanner::best();
         for v in 0..n as u32 {
-            assert_eq!(level.vector(v), base.row(v as usize));
+            let exact = kernel.distance(&query, base.row(v as usize));
+            assert_eq!(level.distance(&kernels, &query, v), exact);
+            let approximate = halves.distance(&kernels, &query, v);
+            assert!(
+                (approximate - exact).abs() < 1e-2 * exact.max(1.0),
+                "{approximate} {exact}"
+            );
+            assert!(halves.links(v).eq(level.links(v)));
             let links: Vec<u32> = level.links(v).collect();
             let mut want = layer.neighbors_of(v).to_vec();
             want.sort_by(|&a, &b| {
@@ -260,8 +404,10 @@ mod tests {
         let data = vec![0.0; 4];
         let pq = ProductQuantizer::train(Vectors::new(&data, 4).unwrap(), 4, 1).unwrap();
         let empty = Vectors::new(&[], 4).unwrap();
-        assert!(
-            QuantizedLevel::new(&layer, empty, annvil_distance::kernel(Metric::L2), &pq).is_err()
-        );
+        let kernel = annvil_distance::kernel(Metric::L2);
+        assert!(QuantizedLevel::new(&layer, empty, &kernel, VectorForm::F16, &pq).is_err());
+        assert_eq!("f16".parse::<VectorForm>().unwrap(), VectorForm::F16);
+        let error = "f64".parse::<VectorForm>().unwrap_err();
+        assert!(error.message.contains("`vectors`"), "{}", error.message);
     }
 }

@@ -2,17 +2,20 @@
 //! view, after the design of NGT-QG and SymphonyQG (the code is our own).
 //!
 //! At prepare time level 0 is repacked into a [`QuantizedLevel`]: one
-//! cache-line aligned record per node holding its vector, its neighbour
-//! ids sorted nearest first, and its neighbours' 4-bit product-quantization
-//! codes ([`ProductQuantizer`], 16 centroids per subspace of `sub_dim`
-//! dimensions) laid out in FastScan blocks of 32. A search descends the
-//! upper levels (if any) with exact distances, then runs a best-first
-//! search on level 0 whose beam is ordered by code estimates: expanding a
-//! node reads one record, measures the node exactly, and scores all its
-//! neighbours with one SIMD block scan ([`Scanner`]: `vpshufb` table
-//! lookups with the query's table quantized to bytes; AVX-512, AVX2 or
-//! portable, chosen at run time). The answer is the `k` closest expanded
-//! nodes by exact distance, so no separate rerank is needed.
+//! cache-line aligned record per node holding its own vector (f32, or f16
+//! at half the bytes), its neighbour ids sorted nearest first, and its
+//! neighbours' 4-bit product-quantization codes ([`ProductQuantizer`], 16
+//! centroids per subspace of `sub_dim` dimensions) laid out in FastScan
+//! blocks of 32. A search starts from the closest of [`EntryPoints`]
+//! spread over the data by k-means (or descends the view's upper levels),
+//! then runs a best-first search on level 0 whose beam is ordered by code
+//! estimates: expanding a node reads one record, measures the node on its
+//! own vector, and scores all its neighbours with one SIMD block scan
+//! ([`Scanner`]: `vpshufb` table lookups with the query's table quantized
+//! to bytes; AVX-512, AVX2 or portable, chosen at run time). The answer is
+//! the `k` closest expanded nodes; when the records' vectors are not exact
+//! (f16 of data f16 does not hold), the best `rerank` expanded nodes are
+//! ranked again on the f32 base vectors first.
 
 mod entry;
 mod fastscan;
@@ -23,10 +26,11 @@ mod search;
 use annvil_abi::{Base, Error, Graph, Level, Metric, Neighbors, ParamSpec, Params, Result, Search};
 use annvil_beam::{MAX_BEAM, Space, descend};
 use annvil_core::Candidate;
+use annvil_rerank::rank_exact;
 
 pub use entry::EntryPoints;
 pub use fastscan::{BLOCK, ByteTable, Scanner, block_bytes, pack_block};
-pub use level::QuantizedLevel;
+pub use level::{QuantizedLevel, VectorForm, VectorKernels};
 pub use pq::{CENTROIDS, MAX_SUB_DIM, ProductQuantizer, SUBSPACE_GROUP};
 pub use search::{QuantizedGraph, Scratch, Settings};
 
@@ -39,6 +43,10 @@ pub const DEFAULT_SUB_DIM: usize = 4;
 /// Default number of entry points spread over the data (0: the view's own
 /// entry points and upper levels).
 pub const DEFAULT_ENTRY_POINTS: usize = 64;
+
+/// Default number of expanded nodes reranked exactly when the records'
+/// vectors are not exact.
+pub const DEFAULT_RERANK: usize = 20;
 
 /// Most entry points accepted.
 const MAX_ENTRY_POINTS: usize = 4096;
@@ -56,8 +64,11 @@ const TRAINING_SEED: u64 = 0x5147;
 ///
 /// Knob (swept): `ef`, the beam width (default [`DEFAULT_EF`]); a search
 /// for `n` results uses `max(ef, n)`. Search parameter `prefetch_lines`
-/// (default [`DEFAULT_PREFETCH_LINES`]); prepare parameter `sub_dim`
-/// (dimensions per 4-bit code, default [`DEFAULT_SUB_DIM`]).
+/// (default [`DEFAULT_PREFETCH_LINES`]) and `rerank` (default
+/// [`DEFAULT_RERANK`]); prepare parameters `sub_dim` (dimensions per 4-bit
+/// code, default [`DEFAULT_SUB_DIM`]), `vectors` (the form of each node's
+/// own vector, [`VectorForm`], default f16) and `entry_points` (default
+/// [`DEFAULT_ENTRY_POINTS`]).
 pub struct QuantizedGraphSearch {
     graph: QuantizedGraph,
     space: Space<'static>,
@@ -99,6 +110,12 @@ impl Search for QuantizedGraphSearch {
             "4",
             "dimensions per 4-bit code of the neighbour codes",
         ),
+        ParamSpec::choice(
+            "vectors",
+            &["f32", "f16"],
+            "f16",
+            "form of each node's own vector in its record (f16: half the bytes; exact for whole numbers up to 2048)",
+        ),
         ParamSpec::int(
             "entry_points",
             0,
@@ -114,10 +131,22 @@ impl Search for QuantizedGraphSearch {
             "cache lines of the next node's record prefetched during an expansion",
         )
         .knob(),
+        ParamSpec::int(
+            "rerank",
+            1,
+            MAX_BEAM as i64,
+            "20",
+            "expanded nodes reranked on the f32 base vectors when the records' vectors are not exact",
+        )
+        .knob(),
     ];
 
     fn prepare(base: Base, graph: &Graph, metric: Metric, params: &mut Params) -> Result<Self> {
         let sub_dim = params.get_or("sub_dim", DEFAULT_SUB_DIM)?;
+        let form = match params.get::<String>("vectors")? {
+            Some(name) => name.parse()?,
+            None => VectorForm::default(),
+        };
         let spread = params.get_or("entry_points", DEFAULT_ENTRY_POINTS)?;
         if spread > MAX_ENTRY_POINTS {
             return Err(Error::invalid(format!(
@@ -132,8 +161,8 @@ impl Search for QuantizedGraphSearch {
         };
         view.validate(base.len())?;
         let pq = ProductQuantizer::train(base, sub_dim, TRAINING_SEED)?;
-        let kernel = annvil_distance::kernel(metric);
-        let level = QuantizedLevel::new(level0, base, kernel, &pq)?;
+        let kernels = VectorKernels::new(metric);
+        let level = QuantizedLevel::new(level0, base, kernels.f32(), form, &pq)?;
         let start = if spread > 0 {
             Start::Spread(EntryPoints::spread(base, metric, spread, TRAINING_SEED))
         } else {
@@ -151,7 +180,7 @@ impl Search for QuantizedGraphSearch {
                 level,
                 pq,
                 scanner: Scanner::best(),
-                kernel,
+                kernels,
                 metric,
             },
             space: Space::new(base, metric),
@@ -159,6 +188,7 @@ impl Search for QuantizedGraphSearch {
             settings: Settings {
                 ef: DEFAULT_EF,
                 prefetch_lines: DEFAULT_PREFETCH_LINES,
+                rerank: DEFAULT_RERANK,
             },
         })
     }
@@ -176,7 +206,17 @@ impl Search for QuantizedGraphSearch {
                 "parameter `prefetch_lines` must be in 0..={MAX_PREFETCH_LINES}, not {prefetch_lines}"
             )));
         }
-        self.settings = Settings { ef, prefetch_lines };
+        let rerank = params.get_or("rerank", self.settings.rerank)?;
+        if !(1..=MAX_BEAM).contains(&rerank) {
+            return Err(Error::invalid(format!(
+                "parameter `rerank` must be in 1..={MAX_BEAM}, not {rerank}"
+            )));
+        }
+        self.settings = Settings {
+            ef,
+            prefetch_lines,
+            rerank,
+        };
         Ok(())
     }
 
@@ -207,7 +247,7 @@ impl Search for QuantizedGraphSearch {
         match &self.start {
             Start::Spread(entries) => {
                 seeds.clear();
-                seeds.extend(entries.nearest(&self.graph.kernel, query));
+                seeds.extend(entries.nearest(self.graph.kernels.f32(), query));
                 computed += entries.len() as u64;
             }
             Start::View {
@@ -224,10 +264,22 @@ impl Search for QuantizedGraphSearch {
             self.settings,
             k,
         );
-        for found in scratch.results() {
-            if !out.push(found.id, found.distance) {
-                break;
+        let found = scratch.results();
+        if self.graph.level.is_lossless() {
+            for found in found {
+                if !out.push(found.id, found.distance) {
+                    break;
+                }
             }
+        } else {
+            rank_exact(
+                &self.space.vectors(),
+                self.graph.metric,
+                query,
+                found.iter().map(|c| c.id),
+                out,
+            );
+            computed += found.len() as u64;
         }
         *distances += computed;
         Ok(())

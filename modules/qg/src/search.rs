@@ -2,14 +2,12 @@
 //! ordered by FastScan estimates, while each node it expands gets its
 //! exact distance from the vector in its own record.
 
+use crate::fastscan::{BLOCK, ByteTable, Scanner};
+use crate::level::{QuantizedLevel, VectorKernels};
+use crate::pq::{CENTROIDS, ProductQuantizer};
 use annvil_abi::Metric;
 use annvil_beam::{Pool, VisitedSet};
 use annvil_core::Candidate;
-use annvil_distance::Kernel;
-
-use crate::fastscan::{BLOCK, ByteTable, Scanner};
-use crate::level::QuantizedLevel;
-use crate::pq::{CENTROIDS, ProductQuantizer};
 
 /// Level 0 with its quantizer and kernels: everything a search reads.
 #[derive(Debug)]
@@ -20,8 +18,8 @@ pub struct QuantizedGraph {
     pub pq: ProductQuantizer,
     /// The block-scoring kernel.
     pub scanner: Scanner,
-    /// The exact distance of the metric.
-    pub kernel: Kernel,
+    /// The distances of the metric to the records' vectors.
+    pub kernels: VectorKernels,
     /// The index metric.
     pub metric: Metric,
 }
@@ -34,6 +32,9 @@ pub struct Settings {
     /// Cache lines of the next node's record prefetched while a node is
     /// expanded.
     pub prefetch_lines: usize,
+    /// Expanded nodes kept for the exact rerank when the records' vectors
+    /// are not exact (at least the `k` asked for).
+    pub rerank: usize,
 }
 
 /// Reusable scratch of [`QuantizedGraph::search`] for one thread.
@@ -62,8 +63,8 @@ impl Scratch {
         }
     }
 
-    /// The nodes the last search returned, closest first by exact
-    /// distance.
+    /// The nodes the last search kept, closest first by the distance to
+    /// the records' vectors.
     pub fn results(&self) -> &[Candidate] {
         &self.best
     }
@@ -92,13 +93,14 @@ impl Scratch {
 impl QuantizedGraph {
     /// Searches for the `k` nearest nodes to `query` from `seeds`, with a
     /// beam of `settings.ef` (at least `k`) ordered by estimate: the closest
-    /// unexpanded node of the beam is expanded, which measures it exactly
-    /// (its vector is in its record) and scores all its neighbours from
+    /// unexpanded node of the beam is expanded, which measures it on the
+    /// vector in its record and scores all its neighbours from
     /// their codes in one block scan; an unvisited neighbour whose estimate
     /// beats the beam's worst joins the beam. Ends when the whole beam is
     /// expanded; [`Scratch::results`] then holds the `k` closest expanded
-    /// nodes with exact distances. Returns the number of exact distances
-    /// and code estimates computed.
+    /// nodes (or the best `settings.rerank`, if more, when the records'
+    /// vectors are not exact, for the caller to rerank). Returns the number
+    /// of vector distances and code estimates computed.
     pub fn search(
         &self,
         scratch: &mut Scratch,
@@ -109,10 +111,15 @@ impl QuantizedGraph {
     ) -> u64 {
         self.pq
             .distance_table(query, self.metric, &mut scratch.table);
-        scratch.bytes.set(&scratch.table);
+        scratch.bytes.set(&mut scratch.table);
         scratch.visited.clear();
         scratch.pool.reset(settings.ef.max(k).max(1));
         scratch.best.clear();
+        let keep = if self.level.is_lossless() {
+            k
+        } else {
+            k.max(settings.rerank)
+        };
         for seed in seeds {
             if scratch.visited.insert(seed) {
                 // Seeds have no code of their own here; they go first.
@@ -125,8 +132,8 @@ impl QuantizedGraph {
             if let Some(next) = scratch.pool.peek() {
                 self.level.prefetch(next.id, settings.prefetch_lines);
             }
-            let distance = self.kernel.distance(query, self.level.vector(node));
-            scratch.keep(k, Candidate { distance, id: node });
+            let distance = self.level.distance(&self.kernels, query, node);
+            scratch.keep(keep, Candidate { distance, id: node });
             let degree = self.level.degree(node);
             computed += 1 + degree as u64;
             for b in 0..degree.div_ceil(BLOCK) {

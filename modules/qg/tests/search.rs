@@ -30,25 +30,28 @@ fn recalls_like_exact_search_with_exact_distances() {
             "synthetic:n=3000,queries=100,dim=128,clusters=10,seed=8,metric={metric}"
         ));
         let truth = Truth::new(&data);
-        for (start, entries) in [("spread", "16"), ("view", "0")] {
+        let cases = [("spread", "16", "f16"), ("view", "0", "f32")];
+        for (start, entries, vectors) in cases {
             // Gaussian clusters have no structure within a cluster for the
             // codes to capture, so the estimates steer coarsely here; real
             // data does much better (see the variant's README).
             for (sub_dim, floor) in [("4", 0.55), ("8", 0.38)] {
                 let search = searcher(
                     &data,
-                    &[("sub_dim", sub_dim), ("entry_points", entries)],
+                    &[
+                        ("sub_dim", sub_dim),
+                        ("entry_points", entries),
+                        ("vectors", vectors),
+                    ],
                     "64",
                 )
                 .unwrap();
                 let answers = annvil_testkit::answers(&search, &data, K);
                 let ids: Vec<Vec<u32>> = answers.iter().map(|(ids, _)| ids.clone()).collect();
                 let recall = truth.recall(&ids);
-                println!("{metric} {start} sub_dim {sub_dim}: recall {recall:.4}");
-                assert!(
-                    recall >= floor,
-                    "{metric} {start} sub_dim {sub_dim}: {recall}"
-                );
+                let case = format!("{metric} {start} {vectors} sub_dim {sub_dim}");
+                println!("{case}: recall {recall:.4}");
+                assert!(recall >= floor, "{case}: {recall}");
                 for (query, (ids, distances)) in data.test.rows().zip(&answers) {
                     assert_eq!(ids.len(), K);
                     assert!(distances.is_sorted(), "closest first");
@@ -95,7 +98,7 @@ fn bad_parameters_are_refused_by_name() {
         );
     }
     let mut search = searcher(&data, &[], "10").unwrap();
-    for (name, value) in [("ef", "0"), ("prefetch_lines", "2000")] {
+    for (name, value) in [("ef", "0"), ("prefetch_lines", "2000"), ("rerank", "0")] {
         let error = search
             .configure(&mut Params::new([(name, value)]))
             .unwrap_err();
