@@ -11,6 +11,7 @@ use annvil_abi::{Error, Metric, Result, Vectors};
 use annvil_beam::{MAX_POOL_ID, Region};
 use annvil_core::{Links, Slot};
 use annvil_distance::{CACHE_LINE, Kernel, KernelF16, decode_f16, encode_f16, prefetch};
+use annvil_quant::{IntegerQuery, ScalarQuantizer, Scheme};
 
 use crate::fastscan::{BLOCK, block_bytes, pack_block};
 use crate::pq::ProductQuantizer;
@@ -27,25 +28,22 @@ pub enum VectorForm {
     /// digits; exact for whole numbers up to 2048, such as pixels).
     #[default]
     F16,
+    /// An SQ8 code under one uniform quantizer trained on the base (a
+    /// quarter of the bytes; exact for 8-bit data such as pixels), measured
+    /// with annvil-quant's integer kernels.
+    Sq8,
 }
 
 impl VectorForm {
     /// Every form, in the order of their names in messages.
-    pub const ALL: [VectorForm; 2] = [VectorForm::F32, VectorForm::F16];
+    pub const ALL: [VectorForm; 3] = [VectorForm::F32, VectorForm::F16, VectorForm::Sq8];
 
     /// The parameter value naming it: `f32` or `f16`.
     pub const fn name(self) -> &'static str {
         match self {
             VectorForm::F32 => "f32",
             VectorForm::F16 => "f16",
-        }
-    }
-
-    /// Bytes per dimension.
-    const fn bytes(self) -> usize {
-        match self {
-            VectorForm::F32 => size_of::<f32>(),
-            VectorForm::F16 => size_of::<u16>(),
+            VectorForm::Sq8 => "sq8",
         }
     }
 }
@@ -67,7 +65,7 @@ impl FromStr for VectorForm {
             .find(|form| form.name() == value.trim())
             .ok_or_else(|| {
                 Error::invalid(format!(
-                    "parameter `vectors` must be one of f32, f16, not `{value}`"
+                    "parameter `vectors` must be one of f32, f16, sq8, not `{value}`"
                 ))
             })
     }
@@ -100,7 +98,7 @@ impl VectorKernels {
 /// | part | bytes |
 /// |---|---|
 /// | neighbour count, then ids (`u32`, native endian), nearest first | `4 · (1 + room)`, padded to a line |
-/// | the node's vector ([`VectorForm`]) | `4 · dim` or `2 · dim`, padded to a line |
+/// | the node's vector ([`VectorForm`]) | `4 · dim`, `2 · dim` or `dim`, padded to a line |
 /// | the neighbours' codes, [`BLOCK`] per block | `room / 32` blocks |
 ///
 /// where `room` is the longest list rounded up to a whole block.
@@ -115,8 +113,19 @@ pub struct QuantizedLevel {
     dim: usize,
     room: usize,
     form: VectorForm,
+    /// The quantizer of SQ8 vectors.
+    quantizer: Option<ScalarQuantizer>,
     /// Whether every vector is held exactly.
     lossless: bool,
+}
+
+/// A query in the form the records' vectors are measured against.
+#[derive(Clone, Debug)]
+pub enum PreparedQuery {
+    /// f32 and f16 vectors take the f32 query as it is.
+    Float,
+    /// The fixed-point query for SQ8 codes.
+    Integer(IntegerQuery),
 }
 
 impl QuantizedLevel {
@@ -148,7 +157,14 @@ impl QuantizedLevel {
         let room = longest.next_multiple_of(BLOCK).max(BLOCK);
         let block_len = block_bytes(pq.padded_subspaces());
         let vector_at = (ID_BYTES * (1 + room)).next_multiple_of(CACHE_LINE);
-        let blocks_at = vector_at + (dim * form.bytes()).next_multiple_of(CACHE_LINE);
+        let quantizer = (form == VectorForm::Sq8)
+            .then(|| ScalarQuantizer::train_uniform(Scheme::Sq8, base.as_slice(), dim));
+        let vector_len = match &quantizer {
+            Some(quantizer) => quantizer.row_stride(),
+            None if form == VectorForm::F32 => dim * size_of::<f32>(),
+            None => dim * size_of::<u16>(),
+        };
+        let blocks_at = vector_at + vector_len.next_multiple_of(CACHE_LINE);
         let stride = blocks_at + room / BLOCK * block_len;
         let codes = pq.encode_all(base);
         let code = |v: u32| &codes[v as usize * pq.subspaces()..][..pq.subspaces()];
@@ -174,6 +190,14 @@ impl QuantizedLevel {
                 VectorForm::F32 => {
                     for (cell, x) in vector_bytes.chunks_exact_mut(size_of::<f32>()).zip(vector) {
                         cell.copy_from_slice(&x.to_ne_bytes());
+                    }
+                }
+                VectorForm::Sq8 => {
+                    let quantizer = quantizer.as_ref().expect("SQ8 records have a quantizer");
+                    quantizer.encode(vector, vector_bytes);
+                    if lossless {
+                        quantizer.decode(vector_bytes, &mut decoded);
+                        lossless = decoded == vector;
                     }
                 }
                 VectorForm::F16 => {
@@ -202,8 +226,37 @@ impl QuantizedLevel {
             dim,
             room,
             form,
+            quantizer,
             lossless,
         })
+    }
+
+    /// The query form for this level's vectors, to be
+    /// [set](Self::set_query) for each query.
+    pub fn prepared_query(&self, metric: Metric) -> PreparedQuery {
+        match &self.quantizer {
+            Some(quantizer) => PreparedQuery::Integer(quantizer.integer_query(metric)),
+            None => PreparedQuery::Float,
+        }
+    }
+
+    /// Makes `query` the one `prepared` stands for.
+    #[inline]
+    pub fn set_query(&self, prepared: &mut PreparedQuery, query: &[f32]) {
+        if let PreparedQuery::Integer(integer) = prepared {
+            integer.set(query);
+        }
+    }
+
+    /// Whether the distances to the query `prepared` was last set to are
+    /// exact (up to f32 rounding): the vectors are held exactly and, for
+    /// SQ8, the fixed-point query is exact.
+    pub fn is_exact(&self, prepared: &PreparedQuery) -> bool {
+        self.lossless
+            && match prepared {
+                PreparedQuery::Float => true,
+                PreparedQuery::Integer(integer) => integer.is_exact(),
+            }
     }
 
     /// The form of the vectors.
@@ -258,14 +311,29 @@ impl QuantizedLevel {
         cell(self.record(node), 0) as usize
     }
 
-    /// The distance from `query` to `node`'s vector as the record holds it
-    /// (exact when the level [is lossless](Self::is_lossless)).
+    /// The distance from `query` (and its `prepared` form) to `node`'s
+    /// vector as the record holds it (exact when
+    /// [`is_exact`](Self::is_exact)).
     #[inline]
-    pub fn distance(&self, kernels: &VectorKernels, query: &[f32], node: u32) -> f32 {
-        let bytes = &self.record(node)[self.vector_at..][..self.dim * self.form.bytes()];
-        match self.form {
-            VectorForm::F32 => kernels.f32.distance(query, cells::<f32>(bytes)),
-            VectorForm::F16 => kernels.f16.distance(query, cells::<u16>(bytes)),
+    pub fn distance(
+        &self,
+        kernels: &VectorKernels,
+        prepared: &PreparedQuery,
+        query: &[f32],
+        node: u32,
+    ) -> f32 {
+        let bytes = &self.record(node)[self.vector_at..self.blocks_at];
+        match (self.form, prepared) {
+            (VectorForm::Sq8, PreparedQuery::Integer(integer)) => integer.distance(bytes),
+            (VectorForm::F32, _) => kernels
+                .f32
+                .distance(query, &cells::<f32>(bytes)[..self.dim]),
+            (VectorForm::F16, _) => kernels
+                .f16
+                .distance(query, &cells::<u16>(bytes)[..self.dim]),
+            (VectorForm::Sq8, PreparedQuery::Float) => {
+                panic!("SQ8 records are measured with the level's prepared query")
+            }
         }
     }
 
@@ -280,6 +348,15 @@ impl QuantizedLevel {
     #[inline]
     pub fn prefetch(&self, node: u32, lines: usize) {
         for line in self.record(node).chunks(CACHE_LINE).take(lines) {
+            prefetch(line.as_ptr());
+        }
+    }
+
+    /// Asks the CPU to load the vector in the record of `node`.
+    #[inline]
+    pub fn prefetch_vector(&self, node: u32) {
+        let vector = &self.record(node)[self.vector_at..self.blocks_at];
+        for line in vector.chunks(CACHE_LINE) {
             prefetch(line.as_ptr());
         }
     }
@@ -351,6 +428,10 @@ mod tests {
         let halves = QuantizedLevel::new(&layer, base, &kernel, VectorForm::F16, &pq).unwrap();
         assert_eq!(halves.form(), VectorForm::F16);
         assert!(!halves.is_lossless(), "random floats are no f16");
+        let codes8 = QuantizedLevel::new(&layer, base, &kernel, VectorForm::Sq8, &pq).unwrap();
+        assert!(!codes8.is_lossless(), "random floats are off the SQ8 grid");
+        let float = level.prepared_query(Metric::L2);
+        let mut integer = codes8.prepared_query(Metric::L2);
         assert_eq!((level.num_nodes(), level.room()), (n, 64));
         assert!(level.stride().is_multiple_of(CACHE_LINE));
         let codes = pq.encode_all(base);
@@ -360,14 +441,18 @@ mod tests {
         let mut bytes = ByteTable::default();
         bytes.set(&mut table);
         let scanner = Scanner::best();
+        codes8.set_query(&mut integer, &query);
+        assert!(!codes8.is_exact(&integer));
         for v in 0..n as u32 {
             let exact = kernel.distance(&query, base.row(v as usize));
-            assert_eq!(level.distance(&kernels, &query, v), exact);
-            let approximate = halves.distance(&kernels, &query, v);
-            assert!(
-                (approximate - exact).abs() < 1e-2 * exact.max(1.0),
-                "{approximate} {exact}"
-            );
+            assert_eq!(level.distance(&kernels, &float, &query, v), exact);
+            for approximate in [
+                halves.distance(&kernels, &float, &query, v),
+                codes8.distance(&kernels, &integer, &query, v),
+            ] {
+                let error = (approximate - exact).abs();
+                assert!(error < 2e-2 * exact.max(1.0), "{approximate} {exact}");
+            }
             assert!(halves.links(v).eq(level.links(v)));
             let links: Vec<u32> = level.links(v).collect();
             let mut want = layer.neighbors_of(v).to_vec();
@@ -407,6 +492,7 @@ mod tests {
         let kernel = annvil_distance::kernel(Metric::L2);
         assert!(QuantizedLevel::new(&layer, empty, &kernel, VectorForm::F16, &pq).is_err());
         assert_eq!("f16".parse::<VectorForm>().unwrap(), VectorForm::F16);
+        assert_eq!("sq8".parse::<VectorForm>().unwrap(), VectorForm::Sq8);
         let error = "f64".parse::<VectorForm>().unwrap_err();
         assert!(error.message.contains("`vectors`"), "{}", error.message);
     }

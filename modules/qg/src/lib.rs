@@ -30,15 +30,15 @@ use annvil_rerank::rank_exact;
 
 pub use entry::EntryPoints;
 pub use fastscan::{BLOCK, ByteTable, Scanner, block_bytes, pack_block};
-pub use level::{QuantizedLevel, VectorForm, VectorKernels};
+pub use level::{PreparedQuery, QuantizedLevel, VectorForm, VectorKernels};
 pub use pq::{CENTROIDS, MAX_SUB_DIM, ProductQuantizer, SUBSPACE_GROUP};
-pub use search::{QuantizedGraph, Scratch, Settings};
+pub use search::{Beam, QuantizedGraph, Scratch, Settings};
 
 /// Default of the `ef` knob.
 pub const DEFAULT_EF: usize = 10;
 
 /// Default dimensions per subspace of the neighbour codes.
-pub const DEFAULT_SUB_DIM: usize = 4;
+pub const DEFAULT_SUB_DIM: usize = 2;
 
 /// Default number of entry points spread over the data (0: the view's own
 /// entry points and upper levels).
@@ -47,6 +47,9 @@ pub const DEFAULT_ENTRY_POINTS: usize = 64;
 /// Default number of expanded nodes reranked exactly when the records'
 /// vectors are not exact.
 pub const DEFAULT_RERANK: usize = 20;
+
+/// Default of the `filter` knob.
+pub const DEFAULT_FILTER: f32 = 0.1;
 
 /// Most entry points accepted.
 const MAX_ENTRY_POINTS: usize = 4096;
@@ -74,6 +77,7 @@ pub struct QuantizedGraphSearch {
     space: Space<'static>,
     /// Where searches start.
     start: Start,
+    beam: Beam,
     settings: Settings,
 }
 
@@ -107,14 +111,20 @@ impl Search for QuantizedGraphSearch {
             "sub_dim",
             1,
             MAX_SUB_DIM as i64,
-            "4",
+            "2",
             "dimensions per 4-bit code of the neighbour codes",
         ),
         ParamSpec::choice(
+            "beam",
+            &["estimates", "filtered"],
+            "estimates",
+            "what orders the beam: the neighbours' code estimates (nodes measured when expanded) or the vector distances (codes filter which neighbours get measured)",
+        ),
+        ParamSpec::choice(
             "vectors",
-            &["f32", "f16"],
+            &["f32", "f16", "sq8"],
             "f16",
-            "form of each node's own vector in its record (f16: half the bytes; exact for whole numbers up to 2048)",
+            "form of each node's own vector in its record (f16: half the bytes, exact for whole numbers up to 2048; sq8: a quarter, exact for 8-bit data)",
         ),
         ParamSpec::int(
             "entry_points",
@@ -139,10 +149,22 @@ impl Search for QuantizedGraphSearch {
             "expanded nodes reranked on the f32 base vectors when the records' vectors are not exact",
         )
         .knob(),
+        ParamSpec::float(
+            "filter",
+            0.0,
+            1e6,
+            "0.1",
+            "filtered beam: how far past the beam's worst distance, as a fraction of it, an estimate may lie and still get measured",
+        )
+        .knob(),
     ];
 
     fn prepare(base: Base, graph: &Graph, metric: Metric, params: &mut Params) -> Result<Self> {
         let sub_dim = params.get_or("sub_dim", DEFAULT_SUB_DIM)?;
+        let beam = match params.get::<String>("beam")? {
+            Some(name) => name.parse()?,
+            None => Beam::default(),
+        };
         let form = match params.get::<String>("vectors")? {
             Some(name) => name.parse()?,
             None => VectorForm::default(),
@@ -185,10 +207,12 @@ impl Search for QuantizedGraphSearch {
             },
             space: Space::new(base, metric),
             start,
+            beam,
             settings: Settings {
                 ef: DEFAULT_EF,
                 prefetch_lines: DEFAULT_PREFETCH_LINES,
                 rerank: DEFAULT_RERANK,
+                filter: DEFAULT_FILTER,
             },
         })
     }
@@ -212,10 +236,17 @@ impl Search for QuantizedGraphSearch {
                 "parameter `rerank` must be in 1..={MAX_BEAM}, not {rerank}"
             )));
         }
+        let filter = params.get_or("filter", self.settings.filter)?;
+        if !(0.0..=1e6).contains(&filter) {
+            return Err(Error::invalid(format!(
+                "parameter `filter` must be in 0..=1e6, not {filter}"
+            )));
+        }
         self.settings = Settings {
             ef,
             prefetch_lines,
             rerank,
+            filter,
         };
         Ok(())
     }
@@ -257,15 +288,15 @@ impl Search for QuantizedGraphSearch {
                 self.space.to(query, id)
             }),
         }
-        computed += self.graph.search(
-            scratch,
-            query,
-            seeds.iter().map(|seed| seed.id),
-            self.settings,
-            k,
-        );
+        let seeds = seeds.iter().map(|seed| seed.id);
+        computed += match self.beam {
+            Beam::Estimates => self.graph.search(scratch, query, seeds, self.settings, k),
+            Beam::Filtered => self
+                .graph
+                .search_filtered(scratch, query, seeds, self.settings, k),
+        };
         let found = scratch.results();
-        if self.graph.level.is_lossless() {
+        if scratch.results_are_exact() {
             for found in found {
                 if !out.push(found.id, found.distance) {
                     break;

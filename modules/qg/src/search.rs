@@ -3,7 +3,7 @@
 //! exact distance from the vector in its own record.
 
 use crate::fastscan::{BLOCK, ByteTable, Scanner};
-use crate::level::{QuantizedLevel, VectorKernels};
+use crate::level::{PreparedQuery, QuantizedLevel, VectorKernels};
 use crate::pq::{CENTROIDS, ProductQuantizer};
 use annvil_abi::Metric;
 use annvil_beam::{Pool, VisitedSet};
@@ -24,8 +24,51 @@ pub struct QuantizedGraph {
     pub metric: Metric,
 }
 
+/// What orders a search's beam.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Beam {
+    /// The code estimates: a node is measured on its vector only when it
+    /// is expanded ([`QuantizedGraph::search`]).
+    #[default]
+    Estimates,
+    /// The distances to the records' vectors, as in a classic graph
+    /// search; the codes only filter which neighbours get measured
+    /// ([`QuantizedGraph::search_filtered`]).
+    Filtered,
+}
+
+impl Beam {
+    /// Every beam, in the order of their names in messages.
+    pub const ALL: [Beam; 2] = [Beam::Estimates, Beam::Filtered];
+
+    /// The parameter value naming it: `estimates` or `filtered`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Beam::Estimates => "estimates",
+            Beam::Filtered => "filtered",
+        }
+    }
+}
+
+impl std::str::FromStr for Beam {
+    type Err = annvil_abi::Error;
+
+    /// Parses a name of [`Beam::name`]; the error names the `beam`
+    /// parameter and the accepted values.
+    fn from_str(value: &str) -> annvil_abi::Result<Beam> {
+        Beam::ALL
+            .into_iter()
+            .find(|beam| beam.name() == value.trim())
+            .ok_or_else(|| {
+                annvil_abi::Error::invalid(format!(
+                    "parameter `beam` must be one of estimates, filtered, not `{value}`"
+                ))
+            })
+    }
+}
+
 /// The run-time settings of a search.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Settings {
     /// The beam width (a search for `k` results uses `max(ef, k)`).
     pub ef: usize,
@@ -35,6 +78,10 @@ pub struct Settings {
     /// Expanded nodes kept for the exact rerank when the records' vectors
     /// are not exact (at least the `k` asked for).
     pub rerank: usize,
+    /// How far past the beam's worst distance, as a fraction of it, a
+    /// neighbour's estimate may lie and still get measured (filtered beam
+    /// only).
+    pub filter: f32,
 }
 
 /// Reusable scratch of [`QuantizedGraph::search`] for one thread.
@@ -48,6 +95,12 @@ pub struct Scratch {
     sums: [u16; BLOCK],
     /// The best expanded nodes by exact distance, closest first.
     best: Vec<Candidate>,
+    /// Neighbours whose estimates passed the filter, to be measured.
+    survivors: Vec<u32>,
+    /// The query in the form the records' vectors are measured against.
+    prepared: PreparedQuery,
+    /// Whether the last search's distances are exact.
+    exact: bool,
 }
 
 impl Scratch {
@@ -60,7 +113,17 @@ impl Scratch {
             bytes: ByteTable::default(),
             sums: [0; BLOCK],
             best: Vec::new(),
+            survivors: Vec::with_capacity(BLOCK),
+            prepared: graph.level.prepared_query(graph.metric),
+            exact: true,
         }
+    }
+
+    /// Whether the distances of the last search's
+    /// [results](Self::results) are exact; if not, the caller reranks
+    /// them.
+    pub fn results_are_exact(&self) -> bool {
+        self.exact
     }
 
     /// The nodes the last search kept, closest first by the distance to
@@ -76,6 +139,7 @@ impl Scratch {
             + self.table.capacity() * size_of::<f32>()
             + self.bytes.bytes().len()
             + self.best.capacity() * size_of::<Candidate>()
+            + self.survivors.capacity() * size_of::<u32>()
     }
 
     /// Offers an expanded node to the `k` best.
@@ -112,10 +176,12 @@ impl QuantizedGraph {
         self.pq
             .distance_table(query, self.metric, &mut scratch.table);
         scratch.bytes.set(&mut scratch.table);
+        self.level.set_query(&mut scratch.prepared, query);
+        scratch.exact = self.level.is_exact(&scratch.prepared);
         scratch.visited.clear();
         scratch.pool.reset(settings.ef.max(k).max(1));
         scratch.best.clear();
-        let keep = if self.level.is_lossless() {
+        let keep = if scratch.exact {
             k
         } else {
             k.max(settings.rerank)
@@ -132,7 +198,9 @@ impl QuantizedGraph {
             if let Some(next) = scratch.pool.peek() {
                 self.level.prefetch(next.id, settings.prefetch_lines);
             }
-            let distance = self.level.distance(&self.kernels, query, node);
+            let distance = self
+                .level
+                .distance(&self.kernels, &scratch.prepared, query, node);
             scratch.keep(keep, Candidate { distance, id: node });
             let degree = self.level.degree(node);
             computed += 1 + degree as u64;
@@ -155,6 +223,91 @@ impl QuantizedGraph {
                 }
             }
         }
+        computed
+    }
+
+    /// Searches like [`search`](Self::search), with the beam ordered by
+    /// the distances to the records' vectors instead (a classic graph
+    /// search): expanding a node scores all its neighbours from their codes
+    /// in one block scan, and only the unvisited ones whose estimate lies
+    /// within `settings.filter` (a fraction of it) past the beam's worst
+    /// distance are measured on their vectors, all their vectors prefetched
+    /// first. [`Scratch::results`] then holds the best of the beam.
+    pub fn search_filtered(
+        &self,
+        scratch: &mut Scratch,
+        query: &[f32],
+        seeds: impl IntoIterator<Item = u32>,
+        settings: Settings,
+        k: usize,
+    ) -> u64 {
+        self.pq
+            .distance_table(query, self.metric, &mut scratch.table);
+        scratch.bytes.set(&mut scratch.table);
+        self.level.set_query(&mut scratch.prepared, query);
+        scratch.exact = self.level.is_exact(&scratch.prepared);
+        scratch.visited.clear();
+        scratch.pool.reset(settings.ef.max(k).max(1));
+        let mut computed = 0;
+        for seed in seeds {
+            if scratch.visited.insert(seed) {
+                computed += 1;
+                let distance = self
+                    .level
+                    .distance(&self.kernels, &scratch.prepared, query, seed);
+                scratch.pool.insert(seed, distance);
+            }
+        }
+        // The code estimates are distances of the metric up to a constant:
+        // `1 - <x, q>` for angular data against the table's `-<x, q>`.
+        let shift = if self.metric == Metric::Angular {
+            1.0
+        } else {
+            0.0
+        };
+        while let Some(current) = scratch.pool.pop() {
+            let node = current.id;
+            if let Some(next) = scratch.pool.peek() {
+                self.level.prefetch(next.id, settings.prefetch_lines);
+            }
+            let degree = self.level.degree(node);
+            computed += degree as u64;
+            for b in 0..degree.div_ceil(BLOCK) {
+                self.scanner.scan(
+                    scratch.bytes.bytes(),
+                    self.level.block(node, b),
+                    &mut scratch.sums,
+                );
+                let bound = scratch.pool.bound();
+                let limit = bound + settings.filter * bound.abs();
+                scratch.survivors.clear();
+                for (i, &sum) in scratch.sums.iter().enumerate().take(degree - b * BLOCK) {
+                    if scratch.bytes.estimate(sum) + shift > limit {
+                        continue;
+                    }
+                    let neighbor = self.level.neighbor(node, b * BLOCK + i);
+                    if !scratch.visited.contains(neighbor) {
+                        self.level.prefetch_vector(neighbor);
+                        scratch.survivors.push(neighbor);
+                    }
+                }
+                for &neighbor in &scratch.survivors {
+                    scratch.visited.insert(neighbor);
+                    computed += 1;
+                    let distance =
+                        self.level
+                            .distance(&self.kernels, &scratch.prepared, query, neighbor);
+                    scratch.pool.insert(neighbor, distance);
+                }
+            }
+        }
+        let keep = if scratch.exact {
+            k
+        } else {
+            k.max(settings.rerank)
+        };
+        scratch.best.clear();
+        scratch.best.extend(scratch.pool.candidates().take(keep));
         computed
     }
 

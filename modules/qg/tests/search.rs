@@ -30,18 +30,23 @@ fn recalls_like_exact_search_with_exact_distances() {
             "synthetic:n=3000,queries=100,dim=128,clusters=10,seed=8,metric={metric}"
         ));
         let truth = Truth::new(&data);
-        let cases = [("spread", "16", "f16"), ("view", "0", "f32")];
-        for (start, entries, vectors) in cases {
+        let cases = [
+            ("spread", "16", "f16", "estimates"),
+            ("view", "0", "f32", "estimates"),
+            ("spread", "16", "sq8", "filtered"),
+        ];
+        for (start, entries, vectors, beam) in cases {
             // Gaussian clusters have no structure within a cluster for the
             // codes to capture, so the estimates steer coarsely here; real
             // data does much better (see the variant's README).
-            for (sub_dim, floor) in [("4", 0.55), ("8", 0.38)] {
+            for (sub_dim, floor) in [("2", 0.83), ("4", 0.55)] {
                 let search = searcher(
                     &data,
                     &[
                         ("sub_dim", sub_dim),
                         ("entry_points", entries),
                         ("vectors", vectors),
+                        ("beam", beam),
                     ],
                     "64",
                 )
@@ -49,7 +54,7 @@ fn recalls_like_exact_search_with_exact_distances() {
                 let answers = annvil_testkit::answers(&search, &data, K);
                 let ids: Vec<Vec<u32>> = answers.iter().map(|(ids, _)| ids.clone()).collect();
                 let recall = truth.recall(&ids);
-                let case = format!("{metric} {start} {vectors} sub_dim {sub_dim}");
+                let case = format!("{metric} {start} {vectors} {beam} sub_dim {sub_dim}");
                 println!("{case}: recall {recall:.4}");
                 assert!(recall >= floor, "{case}: {recall}");
                 for (query, (ids, distances)) in data.test.rows().zip(&answers) {
@@ -98,7 +103,13 @@ fn bad_parameters_are_refused_by_name() {
         );
     }
     let mut search = searcher(&data, &[], "10").unwrap();
-    for (name, value) in [("ef", "0"), ("prefetch_lines", "2000"), ("rerank", "0")] {
+    let refused = [
+        ("ef", "0"),
+        ("prefetch_lines", "2000"),
+        ("rerank", "0"),
+        ("filter", "-1"),
+    ];
+    for (name, value) in refused {
         let error = search
             .configure(&mut Params::new([(name, value)]))
             .unwrap_err();

@@ -58,6 +58,10 @@ const ROUNDING_BIAS: f32 = 8_388_608.0;
 #[derive(Clone, Debug, Default)]
 pub struct ByteTable {
     bytes: Vec<u8>,
+    /// The sum of the subspaces' smallest entries.
+    offset: f32,
+    /// Entries per unit of the float table (0 when all entries are equal).
+    scale: f32,
 }
 
 impl ByteTable {
@@ -70,10 +74,12 @@ impl ByteTable {
         // Plain comparisons rather than f32::min/max, whose NaN rules keep
         // the compiler from vectorizing; the table has no NaN.
         let mut range = 0.0f32;
+        self.offset = 0.0;
         for entries in table.chunks_exact_mut(CENTROIDS) {
             let min = entries
                 .iter()
                 .fold(f32::INFINITY, |a, &t| if t < a { t } else { a });
+            self.offset += min;
             entries.iter_mut().for_each(|t| *t -= min);
             range = entries
                 .iter()
@@ -85,6 +91,7 @@ impl ByteTable {
         } else {
             0.0
         };
+        self.scale = scale;
         self.bytes.resize(table.len(), 0);
         for (byte, &t) in self.bytes.iter_mut().zip(&*table) {
             // Adding 2^23 leaves the value, rounded to the nearest whole
@@ -94,6 +101,17 @@ impl ByteTable {
             let scaled = t * scale;
             let clamped = if scaled > top { top } else { scaled };
             *byte = (clamped + ROUNDING_BIAS).to_bits() as u8;
+        }
+    }
+
+    /// The float-table sum that the byte-table sum `sum` stands for: the
+    /// code's estimated distance, up to the rounding of the entries.
+    #[inline]
+    pub fn estimate(&self, sum: u16) -> f32 {
+        if self.scale > 0.0 {
+            f32::from(sum) / self.scale + self.offset
+        } else {
+            self.offset
         }
     }
 
@@ -245,6 +263,23 @@ mod tests {
                 .sum();
             assert!(worst <= u16::MAX as usize, "{subspaces}: {worst}");
         }
+        // Sums of bytes stand for sums of floats, up to half a step each.
+        let table: Vec<f32> = (0..64).map(|i| (i % 7) as f32 - 2.0).collect();
+        let mut bytes = ByteTable::default();
+        bytes.set(&mut table.clone());
+        let code = [3usize, 9, 0, 15];
+        let exact: f32 = code
+            .iter()
+            .enumerate()
+            .map(|(m, &c)| table[m * 16 + c])
+            .sum();
+        let sum: u16 = code
+            .iter()
+            .enumerate()
+            .map(|(m, &c)| u16::from(bytes.bytes()[m * 16 + c]))
+            .sum();
+        let step = 1.0 / bytes.scale;
+        assert!((bytes.estimate(sum) - exact).abs() <= 4.0 * step / 2.0 + 1e-4);
         let mut flat = ByteTable::default();
         flat.set(&mut [1.0; 32]);
         assert!(flat.bytes().iter().all(|&b| b == 0));
