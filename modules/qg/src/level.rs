@@ -23,10 +23,10 @@ const ID_BYTES: usize = size_of::<u32>();
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum VectorForm {
     /// The f32 values: distances of expanded nodes are exact.
+    #[default]
     F32,
     /// IEEE binary16 values (half the bytes, about three significant
     /// digits; exact for whole numbers up to 2048, such as pixels).
-    #[default]
     F16,
     /// An SQ8 code under one uniform quantizer trained on the base (a
     /// quarter of the bytes; exact for 8-bit data such as pixels), measured

@@ -2,8 +2,8 @@
 //! view, after the design of NGT-QG and SymphonyQG (the code is our own).
 //!
 //! At prepare time level 0 is repacked into a [`QuantizedLevel`]: one
-//! cache-line aligned record per node holding its own vector (f32, or f16
-//! at half the bytes), its neighbour ids sorted nearest first, and its
+//! cache-line aligned record per node holding its own vector (f32; or f16
+//! or SQ8 codes, fewer bytes but reranked when lossy), its neighbour ids sorted nearest first, and its
 //! neighbours' 4-bit product-quantization codes ([`ProductQuantizer`], 16
 //! centroids per subspace of `sub_dim` dimensions) laid out in FastScan
 //! blocks of 32. A search starts from the closest of [`EntryPoints`]
@@ -14,7 +14,7 @@
 //! ([`Scanner`]: `vpshufb` table lookups with the query's table quantized
 //! to bytes; AVX-512, AVX2 or portable, chosen at run time). The answer is
 //! the `k` closest expanded nodes; when the records' vectors are not exact
-//! (f16 of data f16 does not hold), the best `rerank` expanded nodes are
+//! (f16 or SQ8 of data they do not hold), the best `rerank` nodes are
 //! ranked again on the f32 base vectors first.
 
 mod entry;
@@ -70,7 +70,7 @@ const TRAINING_SEED: u64 = 0x5147;
 /// (default [`DEFAULT_PREFETCH_LINES`]) and `rerank` (default
 /// [`DEFAULT_RERANK`]); prepare parameters `sub_dim` (dimensions per 4-bit
 /// code, default [`DEFAULT_SUB_DIM`]), `vectors` (the form of each node's
-/// own vector, [`VectorForm`], default f16) and `entry_points` (default
+/// own vector, [`VectorForm`], default f32) and `entry_points` (default
 /// [`DEFAULT_ENTRY_POINTS`]).
 pub struct QuantizedGraphSearch {
     graph: QuantizedGraph,
@@ -123,7 +123,7 @@ impl Search for QuantizedGraphSearch {
         ParamSpec::choice(
             "vectors",
             &["f32", "f16", "sq8"],
-            "f16",
+            "f32",
             "form of each node's own vector in its record (f16: half the bytes, exact for whole numbers up to 2048; sq8: a quarter, exact for 8-bit data)",
         ),
         ParamSpec::int(
