@@ -155,6 +155,26 @@ impl Scratch {
 }
 
 impl QuantizedGraph {
+    /// Prepares `scratch` for a search of `query`: its code table, the
+    /// query for the records' vectors, an empty visited set, beam and
+    /// answer. Returns how many nodes the answer keeps: `k`, or
+    /// `settings.rerank` if more when the distances are not exact.
+    fn begin(&self, scratch: &mut Scratch, query: &[f32], settings: Settings, k: usize) -> usize {
+        self.pq
+            .distance_table(query, self.metric, &mut scratch.table);
+        scratch.bytes.set(&mut scratch.table);
+        self.level.set_query(&mut scratch.prepared, query);
+        scratch.exact = self.level.is_exact(&scratch.prepared);
+        scratch.visited.clear();
+        scratch.pool.reset(settings.ef.max(k).max(1));
+        scratch.best.clear();
+        if scratch.exact {
+            k
+        } else {
+            k.max(settings.rerank)
+        }
+    }
+
     /// Searches for the `k` nearest nodes to `query` from `seeds`, with a
     /// beam of `settings.ef` (at least `k`) ordered by estimate: the closest
     /// unexpanded node of the beam is expanded, which measures it on the
@@ -173,19 +193,7 @@ impl QuantizedGraph {
         settings: Settings,
         k: usize,
     ) -> u64 {
-        self.pq
-            .distance_table(query, self.metric, &mut scratch.table);
-        scratch.bytes.set(&mut scratch.table);
-        self.level.set_query(&mut scratch.prepared, query);
-        scratch.exact = self.level.is_exact(&scratch.prepared);
-        scratch.visited.clear();
-        scratch.pool.reset(settings.ef.max(k).max(1));
-        scratch.best.clear();
-        let keep = if scratch.exact {
-            k
-        } else {
-            k.max(settings.rerank)
-        };
+        let keep = self.begin(scratch, query, settings, k);
         for seed in seeds {
             if scratch.visited.insert(seed) {
                 // Seeds have no code of their own here; they go first.
@@ -241,13 +249,7 @@ impl QuantizedGraph {
         settings: Settings,
         k: usize,
     ) -> u64 {
-        self.pq
-            .distance_table(query, self.metric, &mut scratch.table);
-        scratch.bytes.set(&mut scratch.table);
-        self.level.set_query(&mut scratch.prepared, query);
-        scratch.exact = self.level.is_exact(&scratch.prepared);
-        scratch.visited.clear();
-        scratch.pool.reset(settings.ef.max(k).max(1));
+        let keep = self.begin(scratch, query, settings, k);
         let mut computed = 0;
         for seed in seeds {
             if scratch.visited.insert(seed) {
@@ -301,12 +303,6 @@ impl QuantizedGraph {
                 }
             }
         }
-        let keep = if scratch.exact {
-            k
-        } else {
-            k.max(settings.rerank)
-        };
-        scratch.best.clear();
         scratch.best.extend(scratch.pool.candidates().take(keep));
         computed
     }
