@@ -31,11 +31,9 @@ pub struct ProductQuantizer {
     dim: usize,
     sub_dim: usize,
     subspaces: usize,
-    /// `subspaces × CENTROIDS × sub_dim` values; the dimensions past `dim`
-    /// in the last subspace are zero.
-    centroids: Vec<f32>,
-    /// The same values by column: `subspaces × sub_dim × CENTROIDS`, so a
-    /// query's table is built 16 entries at a time.
+    /// The centroids by column, `subspaces × sub_dim × CENTROIDS` values,
+    /// so that a query's table is built 16 entries at a time; the
+    /// dimensions past `dim` in the last subspace are zero.
     columns: Vec<f32>,
 }
 
@@ -91,7 +89,6 @@ impl ProductQuantizer {
             dim,
             sub_dim,
             subspaces,
-            centroids,
             columns,
         })
     }
@@ -117,11 +114,12 @@ impl ProductQuantizer {
         self.subspaces.next_multiple_of(SUBSPACE_GROUP)
     }
 
-    /// The centroid `c` of subspace `m`.
-    #[cfg(test)]
-    fn centroid(&self, m: usize, c: usize) -> &[f32] {
-        let at = (m * CENTROIDS + c) * self.sub_dim;
-        &self.centroids[at..at + self.sub_dim]
+    /// The centroids of subspace `m`, one row each.
+    fn codebook(&self, m: usize) -> Vec<f32> {
+        let columns = &self.columns[m * self.sub_dim * CENTROIDS..][..self.sub_dim * CENTROIDS];
+        (0..CENTROIDS)
+            .flat_map(|c| columns.chunks_exact(CENTROIDS).map(move |column| column[c]))
+            .collect()
     }
 
     /// The codes of every vector of `vectors`: row `i` of the result holds
@@ -134,11 +132,7 @@ impl ProductQuantizer {
             for row in vectors.rows() {
                 push_piece(row, m, self.sub_dim, &mut pieces);
             }
-            let centroids = annvil_ivf::Centroids::new(
-                self.centroids[m * CENTROIDS * self.sub_dim..][..CENTROIDS * self.sub_dim].to_vec(),
-                self.sub_dim,
-                Metric::L2,
-            );
+            let centroids = annvil_ivf::Centroids::new(self.codebook(m), self.sub_dim, Metric::L2);
             let nearest = centroids.assign(
                 Vectors::new(&pieces, self.sub_dim).expect("whole pieces"),
                 1,
@@ -185,7 +179,7 @@ impl ProductQuantizer {
 
     /// Bytes of memory the quantizer owns.
     pub fn memory_bytes(&self) -> usize {
-        (self.centroids.capacity() + self.columns.capacity()) * size_of::<f32>()
+        self.columns.capacity() * size_of::<f32>()
     }
 }
 
@@ -219,15 +213,17 @@ mod tests {
             for (m, &c) in code.iter().enumerate() {
                 let mut piece = Vec::new();
                 push_piece(row, m, 4, &mut piece);
-                let own = annvil_distance::l2_squared(&piece, pq.centroid(m, c as usize));
+                let own =
+                    annvil_distance::l2_squared(&piece, &pq.codebook(m)[c as usize * 4..][..4]);
                 for other in 0..CENTROIDS {
-                    let theirs = annvil_distance::l2_squared(&piece, pq.centroid(m, other));
+                    let theirs =
+                        annvil_distance::l2_squared(&piece, &pq.codebook(m)[other * 4..][..4]);
                     assert!(
                         own <= theirs,
                         "subspace {m}: centroid {c} is not the nearest"
                     );
                 }
-                decoded.extend_from_slice(pq.centroid(m, c as usize));
+                decoded.extend_from_slice(&pq.codebook(m)[c as usize * 4..][..4]);
             }
             decoded.truncate(dim);
             assert!(
@@ -246,7 +242,7 @@ mod tests {
         let c = codes[0] as usize;
         let dot: f32 = query[..4]
             .iter()
-            .zip(pq.centroid(0, c))
+            .zip(&pq.codebook(0)[c * 4..][..4])
             .map(|(a, b)| a * b)
             .sum();
         assert!((table[c] + dot).abs() < 1e-6);
@@ -264,6 +260,6 @@ mod tests {
         assert!(ProductQuantizer::train(empty, 4, 1).is_err());
         // Two vectors, fewer than 16 centroids: the table still has 16.
         let pq = ProductQuantizer::train(base, 4, 1).unwrap();
-        assert_eq!(pq.centroids.len(), CENTROIDS * 4);
+        assert_eq!(pq.codebook(0).len(), CENTROIDS * 4);
     }
 }
