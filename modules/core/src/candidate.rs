@@ -80,6 +80,11 @@ impl TopK {
         self.heap.is_empty()
     }
 
+    /// The pairs held, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Candidate> {
+        self.heap.iter()
+    }
+
     /// Writes the pairs held into `out`, nearest first, and empties the
     /// selection.
     pub fn drain_into(&mut self, out: &mut Neighbors<'_>) {

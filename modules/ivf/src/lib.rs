@@ -196,6 +196,34 @@ impl Ivf {
         &self.vectors[range.start * self.dim..range.end * self.dim]
     }
 
+    /// Fails unless the index was built on `base` with `metric` (as far as
+    /// its count, dimension and metric tell): the check of every search
+    /// slot over it.
+    pub fn check_built_on(&self, base: Base, metric: Metric) -> Result<()> {
+        if self.metric() != metric {
+            return Err(Error::invalid(format!(
+                "the IVF index was built for the {} metric, not {metric}",
+                self.metric()
+            )));
+        }
+        if self.len() != base.len() || self.dim() != base.dim() {
+            return Err(Error::invalid(format!(
+                "the IVF index holds {} vectors of dimension {}, the base {} of dimension {}",
+                self.len(),
+                self.dim(),
+                base.len(),
+                base.dim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The vector at `position` in list order (the order of
+    /// `lists().ids()`).
+    pub fn position_vector(&self, position: usize) -> &[f32] {
+        &self.vectors[position * self.dim..(position + 1) * self.dim]
+    }
+
     /// The metric of the index.
     pub fn metric(&self) -> Metric {
         self.centroids.metric()

@@ -42,21 +42,7 @@ pub struct IvfFlatContext {
 impl IvfFlatSearch {
     /// A searcher over `ivf`, built on `base` with `metric`.
     pub fn new(ivf: &'static Ivf, base: Base, metric: Metric) -> Result<IvfFlatSearch> {
-        if ivf.metric() != metric {
-            return Err(Error::invalid(format!(
-                "the IVF index was built for the {} metric, not {metric}",
-                ivf.metric()
-            )));
-        }
-        if ivf.len() != base.len() || ivf.dim() != base.dim() {
-            return Err(Error::invalid(format!(
-                "the IVF index holds {} vectors of dimension {}, the base {} of dimension {}",
-                ivf.len(),
-                ivf.dim(),
-                base.len(),
-                base.dim()
-            )));
-        }
+        ivf.check_built_on(base, metric)?;
         Ok(IvfFlatSearch {
             ivf,
             kernel: annvil_distance::kernel(metric),

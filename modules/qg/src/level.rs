@@ -13,8 +13,8 @@ use annvil_core::{Links, Slot};
 use annvil_distance::{CACHE_LINE, Kernel, KernelF16, decode_f16, encode_f16, prefetch};
 use annvil_quant::{IntegerQuery, ScalarQuantizer, Scheme};
 
-use crate::fastscan::{BLOCK, block_bytes, pack_block};
-use crate::pq::ProductQuantizer;
+use annvil_pq::ProductQuantizer;
+use annvil_pq::{BLOCK, block_bytes, pack_block};
 
 /// Bytes of one neighbour id (and of the count before them).
 const ID_BYTES: usize = size_of::<u32>();
@@ -400,8 +400,8 @@ mod tests {
     use annvil_abi::Level;
 
     use super::*;
-    use crate::fastscan::{ByteTable, Scanner};
-    use crate::pq::CENTROIDS;
+    use annvil_pq::CENTROIDS;
+    use annvil_pq::{ByteTable, Scanner};
 
     #[test]
     fn records_hold_sorted_lists_vectors_and_the_neighbours_codes() {

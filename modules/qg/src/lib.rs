@@ -4,7 +4,7 @@
 //! At prepare time level 0 is repacked into a [`QuantizedLevel`]: one
 //! cache-line aligned record per node holding its own vector (f32; or f16
 //! or SQ8 codes, fewer bytes but reranked when lossy), its neighbour ids sorted nearest first, and its
-//! neighbours' 4-bit product-quantization codes ([`ProductQuantizer`], 16
+//! neighbours' 4-bit product-quantization codes ([`ProductQuantizer`] of annvil-pq, 16
 //! centroids per subspace of `sub_dim` dimensions) laid out in FastScan
 //! blocks of 32. A search starts from the closest of [`EntryPoints`]
 //! spread over the data by k-means (or descends the view's upper levels),
@@ -18,20 +18,17 @@
 //! ranked again on the f32 base vectors first.
 
 mod entry;
-mod fastscan;
 mod level;
-mod pq;
 mod search;
 
 use annvil_abi::{Base, Error, Graph, Level, Metric, Neighbors, ParamSpec, Params, Result, Search};
 use annvil_beam::{MAX_BEAM, Space, descend};
 use annvil_core::Candidate;
+use annvil_pq::{MAX_SUB_DIM, ProductQuantizer, Scanner};
 use annvil_rerank::rank_exact;
 
 pub use entry::EntryPoints;
-pub use fastscan::{BLOCK, ByteTable, Scanner, block_bytes, pack_block};
 pub use level::{PreparedQuery, QuantizedLevel, VectorForm, VectorKernels};
-pub use pq::{CENTROIDS, MAX_SUB_DIM, ProductQuantizer, SUBSPACE_GROUP};
 pub use search::{Beam, QuantizedGraph, Scratch, Settings};
 
 /// Default of the `ef` knob.

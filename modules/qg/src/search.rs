@@ -2,12 +2,12 @@
 //! ordered by FastScan estimates, while each node it expands gets its
 //! exact distance from the vector in its own record.
 
-use crate::fastscan::{BLOCK, ByteTable, Scanner};
 use crate::level::{PreparedQuery, QuantizedLevel, VectorKernels};
-use crate::pq::{CENTROIDS, ProductQuantizer};
 use annvil_abi::Metric;
 use annvil_beam::{Pool, VisitedSet};
 use annvil_core::Candidate;
+use annvil_pq::{BLOCK, ByteTable, Scanner};
+use annvil_pq::{CENTROIDS, ProductQuantizer};
 
 /// Level 0 with its quantizer and kernels: everything a search reads.
 #[derive(Debug)]

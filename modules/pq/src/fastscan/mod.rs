@@ -13,7 +13,7 @@
 
 use annvil_distance::Isa;
 
-use crate::pq::CENTROIDS;
+use crate::quantizer::CENTROIDS;
 
 mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -108,11 +108,21 @@ impl ByteTable {
     /// code's estimated distance, up to the rounding of the entries.
     #[inline]
     pub fn estimate(&self, sum: u16) -> f32 {
-        if self.scale > 0.0 {
-            f32::from(sum) / self.scale + self.offset
+        let (offset, unit) = self.affine();
+        offset + unit * f32::from(sum)
+    }
+
+    /// The map from byte-table sums to estimates, `(offset, unit)` with
+    /// estimate `offset + unit · sum`, for callers that fold more terms
+    /// into it.
+    #[inline]
+    pub fn affine(&self) -> (f32, f32) {
+        let unit = if self.scale > 0.0 {
+            1.0 / self.scale
         } else {
-            self.offset
-        }
+            0.0
+        };
+        (self.offset, unit)
     }
 
     /// The quantized entries, 16 per subspace.
@@ -124,7 +134,7 @@ impl ByteTable {
 /// A block-scoring kernel `(table, block, sums)`. `unsafe` because a SIMD
 /// kernel may only run on a CPU with its features; the caller has checked
 /// that table and block are equally long, a whole number of
-/// [`SUBSPACE_GROUP`](crate::pq::SUBSPACE_GROUP) subspaces.
+/// [`SUBSPACE_GROUP`](crate::quantizer::SUBSPACE_GROUP) subspaces.
 type ScanFn = unsafe fn(&[u8], &[u8], &mut [u16; BLOCK]);
 
 /// The block-scoring kernel of one instruction-set level.
@@ -171,14 +181,14 @@ impl Scanner {
     /// Sets `sums[i]` to the sum of the entries of `table` that vector
     /// `i`'s codes in `block` name (wrapping `u16`). Panics unless table
     /// and block are equally long and a whole number of
-    /// [`SUBSPACE_GROUP`](crate::pq::SUBSPACE_GROUP) subspaces.
+    /// [`SUBSPACE_GROUP`](crate::quantizer::SUBSPACE_GROUP) subspaces.
     #[inline]
     pub fn scan(&self, table: &[u8], block: &[u8], sums: &mut [u16; BLOCK]) {
         assert_eq!(table.len(), block.len(), "table and block differ in length");
         assert!(
             table
                 .len()
-                .is_multiple_of(SUBSPACE_BYTES * crate::pq::SUBSPACE_GROUP),
+                .is_multiple_of(SUBSPACE_BYTES * crate::quantizer::SUBSPACE_GROUP),
             "a whole number of subspace groups"
         );
         // SAFETY: `for_isa` made this scanner only where the CPU runs the
@@ -191,7 +201,7 @@ impl Scanner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pq::SUBSPACE_GROUP;
+    use crate::quantizer::SUBSPACE_GROUP;
 
     /// Random codes of `count` vectors over `subspaces` subspaces.
     fn codes(rng: &mut fastrand::Rng, count: usize, subspaces: usize) -> Vec<Vec<u8>> {

@@ -1,0 +1,144 @@
+//! The lists' codes: each vector's residual from its list's centroid,
+//! product-quantized and packed into FastScan blocks list by list, with
+//! the terms that turn a block's table sums into distance estimates.
+
+use annvil_abi::{Metric, Result, Vectors};
+use annvil_core::{Candidate, TopK};
+use annvil_distance::dot;
+use annvil_ivf::Ivf;
+use annvil_pq::{BLOCK, ByteTable, ProductQuantizer, Scanner, block_bytes, pack_block};
+
+/// Seed of the quantizer's training sample and centroids.
+const TRAINING_SEED: u64 = 0x1ff5;
+
+/// Every list of an [`Ivf`] as FastScan blocks of residual codes.
+///
+/// A vector `x` of list `c` is stored as the code of `r = x - c`. With
+/// `<q, x> = <q, c> + <q, r>`, one table of `-<q, r̂>` per query serves
+/// every list:
+///
+/// * inner product and angular: `d(q, x) ≈ d(q, c) - <q, r̂>`, where
+///   `d(q, c)` is the routing distance the probe already computed;
+/// * squared L2: `‖q - x‖² = ‖q - c‖² - ‖c‖² + ‖x‖² - 2<q, r>`, with
+///   `‖x‖²` kept exactly per vector and `‖c‖²` per list.
+#[derive(Debug)]
+pub struct ListCodes {
+    pq: ProductQuantizer,
+    /// The blocks of every list, list after list; a list's last block is
+    /// padded with code 0.
+    blocks: Vec<u8>,
+    /// The first block of each list, and one past the last list's.
+    first_block: Vec<usize>,
+    /// Per vector in list order: `‖x‖²` for L2, 0 otherwise.
+    vector_terms: Vec<f32>,
+    /// Per list: `-‖c‖²` for L2, 0 otherwise.
+    list_terms: Vec<f32>,
+    /// How many table units one unit of distance is: 2 for L2, 1 otherwise.
+    table_weight: f32,
+    block_bytes: usize,
+}
+
+impl ListCodes {
+    /// Quantizes the residuals of `ivf`'s vectors with `sub_dim`
+    /// dimensions per 4-bit code.
+    pub fn new(ivf: &Ivf, sub_dim: usize) -> Result<ListCodes> {
+        let dim = ivf.dim();
+        let lists = ivf.lists();
+        let mut residuals = Vec::with_capacity(ivf.len() * dim);
+        for c in 0..lists.len() {
+            let centroid = ivf.centroids().row(c);
+            for row in ivf.list_vectors(c).chunks_exact(dim) {
+                residuals.extend(row.iter().zip(centroid).map(|(x, c)| x - c));
+            }
+        }
+        let residuals = Vectors::new(&residuals, dim).expect("whole rows");
+        let pq = ProductQuantizer::train(residuals, sub_dim, TRAINING_SEED)?;
+        let codes = pq.encode_all(residuals);
+        let l2 = ivf.metric() == Metric::L2;
+        let block_bytes = block_bytes(pq.padded_subspaces());
+        let mut blocks = Vec::new();
+        let mut first_block = Vec::with_capacity(lists.len() + 1);
+        let mut list_terms = Vec::with_capacity(lists.len());
+        let mut block = vec![0u8; block_bytes];
+        for c in 0..lists.len() {
+            first_block.push(blocks.len() / block_bytes);
+            let range = lists.range(c);
+            let list_codes = &codes[range.start * pq.subspaces()..range.end * pq.subspaces()];
+            for chunk in list_codes.chunks(BLOCK * pq.subspaces()) {
+                pack_block(chunk.chunks_exact(pq.subspaces()), &mut block);
+                blocks.extend_from_slice(&block);
+            }
+            let centroid = ivf.centroids().row(c);
+            list_terms.push(if l2 { -dot(centroid, centroid) } else { 0.0 });
+        }
+        first_block.push(blocks.len() / block_bytes);
+        let vector_terms = (0..ivf.len())
+            .map(|p| {
+                let x = ivf.position_vector(p);
+                if l2 { dot(x, x) } else { 0.0 }
+            })
+            .collect();
+        Ok(ListCodes {
+            pq,
+            blocks,
+            first_block,
+            vector_terms,
+            list_terms,
+            table_weight: if l2 { 2.0 } else { 1.0 },
+            block_bytes,
+        })
+    }
+
+    /// The quantizer of the residuals.
+    pub fn quantizer(&self) -> &ProductQuantizer {
+        &self.pq
+    }
+
+    /// Sets `table` to `query`'s table of `-<q, r̂>` entries, quantized
+    /// to bytes; `floats` is scratch.
+    pub fn query_table(&self, query: &[f32], floats: &mut Vec<f32>, table: &mut ByteTable) {
+        floats.resize(self.pq.padded_subspaces() * annvil_pq::CENTROIDS, 0.0);
+        self.pq
+            .distance_table(query, Metric::InnerProduct, floats.as_mut_slice());
+        table.set(floats);
+    }
+
+    /// Offers every vector of list `list` (whose routing distance to the
+    /// query is `route`, and whose vectors start at `first_position` in
+    /// list order) to `top` with its estimated distance; `top` keeps
+    /// positions in list order as ids.
+    pub fn scan_list(
+        &self,
+        scanner: &Scanner,
+        table: &ByteTable,
+        list: Candidate,
+        positions: std::ops::Range<usize>,
+        top: &mut TopK,
+    ) {
+        let c = list.id as usize;
+        let (offset, unit) = table.affine();
+        let base = list.distance + self.list_terms[c] + self.table_weight * offset;
+        let unit = self.table_weight * unit;
+        let blocks = &self.blocks
+            [self.first_block[c] * self.block_bytes..self.first_block[c + 1] * self.block_bytes];
+        let mut sums = [0u16; BLOCK];
+        for (b, block) in blocks.chunks_exact(self.block_bytes).enumerate() {
+            scanner.scan(table.bytes(), block, &mut sums);
+            let start = positions.start + b * BLOCK;
+            let end = (start + BLOCK).min(positions.end);
+            for ((position, &term), &sum) in
+                (start..end).zip(&self.vector_terms[start..end]).zip(&sums)
+            {
+                top.push(position as u32, base + term + unit * f32::from(sum));
+            }
+        }
+    }
+
+    /// Bytes owned.
+    pub fn memory_bytes(&self) -> usize {
+        self.pq.memory_bytes()
+            + self.blocks.capacity()
+            + self.first_block.capacity() * size_of::<usize>()
+            + (self.vector_terms.capacity() + self.list_terms.capacity()) * size_of::<f32>()
+    }
+}

@@ -1,0 +1,196 @@
+//! IVF over 4-bit codes, after ScaNN's and faiss's fast-scan inverted
+//! files (the code is our own): the search slot for annvil-ivf's [`Ivf`]
+//! construction that scans compressed codes instead of f32 vectors.
+//!
+//! At prepare time every vector's residual from its list's centroid is
+//! product-quantized (annvil-pq, 16 centroids per subspace of `sub_dim`
+//! dimensions) and each list's codes are packed into FastScan blocks of
+//! 32 ([`ListCodes`]). A query ranks the centroids, builds one table of
+//! partial inner products quantized to bytes, and scores the `nprobe`
+//! nearest lists block by block with the widest SIMD kernel the CPU runs
+//! (AVX-512, AVX2 or portable). The `reorder` best estimates are then
+//! measured exactly on the f32 vectors, and the `k` closest are the
+//! answer, with exact distances.
+
+mod codes;
+
+use annvil_abi::{Base, Error, Graph, Metric, Neighbors, ParamSpec, Params, Result, Search};
+use annvil_core::TopK;
+use annvil_distance::Kernel;
+use annvil_ivf::{DEFAULT_NPROBE, Ivf, NPROBE, Probe, read_nprobe};
+use annvil_pq::{ByteTable, MAX_SUB_DIM, Scanner};
+
+pub use codes::ListCodes;
+
+/// Default dimensions per 4-bit code.
+pub const DEFAULT_SUB_DIM: usize = 2;
+
+/// Default of the `reorder` knob.
+pub const DEFAULT_REORDER: usize = 100;
+
+/// Largest accepted `reorder`.
+pub const MAX_REORDER: usize = 1 << 16;
+
+/// The fast-scan search slot over annvil-ivf's [`Ivf`].
+///
+/// Knobs (swept): `nprobe` (default [`DEFAULT_NPROBE`]) and `reorder`,
+/// the candidates measured exactly (default [`DEFAULT_REORDER`]; at least
+/// the `k` asked for are). Prepare parameter: `sub_dim`, dimensions per
+/// 4-bit code (default [`DEFAULT_SUB_DIM`]). Needs the native [`Ivf`], so
+/// the slot sets `NEEDS_NATIVE_GRAPH`. The distances it counts are the
+/// exact ones: the centroids ranked and the candidates reordered.
+pub struct IvfFastScanSearch {
+    ivf: &'static Ivf,
+    codes: ListCodes,
+    scanner: Scanner,
+    kernel: Kernel,
+    nprobe: usize,
+    reorder: usize,
+}
+
+/// Per-thread scratch of an [`IvfFastScanSearch`].
+pub struct IvfFastScanContext {
+    probe: Probe,
+    floats: Vec<f32>,
+    table: ByteTable,
+    estimates: TopK,
+    exact: TopK,
+    distances: u64,
+}
+
+impl IvfFastScanSearch {
+    /// A searcher over `ivf`, built on `base` with `metric`, its residuals
+    /// quantized with `sub_dim` dimensions per 4-bit code.
+    pub fn new(
+        ivf: &'static Ivf,
+        base: Base,
+        metric: Metric,
+        sub_dim: usize,
+    ) -> Result<IvfFastScanSearch> {
+        ivf.check_built_on(base, metric)?;
+        Ok(IvfFastScanSearch {
+            ivf,
+            codes: ListCodes::new(ivf, sub_dim)?,
+            scanner: Scanner::best(),
+            kernel: annvil_distance::kernel(metric),
+            nprobe: DEFAULT_NPROBE,
+            reorder: DEFAULT_REORDER,
+        })
+    }
+}
+
+impl Search for IvfFastScanSearch {
+    type Context = IvfFastScanContext;
+
+    const NEEDS_NATIVE_GRAPH: bool = true;
+
+    const COUNTS_DISTANCES: bool = true;
+
+    const PARAMS: &'static [ParamSpec] = &[
+        NPROBE,
+        ParamSpec::int(
+            "reorder",
+            1,
+            MAX_REORDER as i64,
+            "100",
+            "best code estimates measured exactly on the f32 vectors (at least k)",
+        )
+        .knob(),
+        ParamSpec::int(
+            "sub_dim",
+            1,
+            MAX_SUB_DIM as i64,
+            "2",
+            "dimensions per 4-bit code of the residuals",
+        ),
+    ];
+
+    fn prepare(base: Base, graph: &Graph, metric: Metric, params: &mut Params) -> Result<Self> {
+        let ivf = graph.native::<Ivf>().ok_or_else(|| {
+            Error::unsupported(
+                "IVF fast-scan search needs annvil-ivf's own Ivf construction (an IVF index \
+                 has no standard graph view), and the host passed no native index",
+            )
+        })?;
+        let sub_dim = params.get_or("sub_dim", DEFAULT_SUB_DIM)?;
+        IvfFastScanSearch::new(ivf, base, metric, sub_dim)
+    }
+
+    fn configure(&mut self, params: &mut Params) -> Result<()> {
+        self.nprobe = read_nprobe(params, self.nprobe)?;
+        let reorder = params.get_or("reorder", self.reorder)?;
+        if !(1..=MAX_REORDER).contains(&reorder) {
+            return Err(Error::invalid(format!(
+                "parameter `reorder` must be in 1..={MAX_REORDER}, not {reorder}"
+            )));
+        }
+        self.reorder = reorder;
+        Ok(())
+    }
+
+    fn new_context(&self) -> Result<IvfFastScanContext> {
+        Ok(IvfFastScanContext {
+            probe: Probe::new(self.ivf.lists().len()),
+            floats: Vec::new(),
+            table: ByteTable::default(),
+            estimates: TopK::new(),
+            exact: TopK::new(),
+            distances: 0,
+        })
+    }
+
+    fn search(
+        &self,
+        context: &mut IvfFastScanContext,
+        query: &[f32],
+        out: &mut Neighbors<'_>,
+    ) -> Result<()> {
+        let n = out.capacity();
+        if n == 0 || self.ivf.is_empty() {
+            return Ok(());
+        }
+        let ivf = self.ivf;
+        let lists = context
+            .probe
+            .select(ivf.centroids(), ivf.lists(), query, self.nprobe, n);
+        self.codes
+            .query_table(query, &mut context.floats, &mut context.table);
+        context.estimates.reset(self.reorder.max(n));
+        for &list in lists {
+            let positions = ivf.lists().range(list.id as usize);
+            self.codes.scan_list(
+                &self.scanner,
+                &context.table,
+                list,
+                positions,
+                &mut context.estimates,
+            );
+        }
+        context.exact.reset(n);
+        let ids = ivf.lists().ids();
+        for candidate in context.estimates.iter() {
+            let position = candidate.id as usize;
+            let distance = self.kernel.distance(query, ivf.position_vector(position));
+            context.exact.push(ids[position], distance);
+        }
+        context.distances += (ivf.centroids().len() + context.estimates.len()) as u64;
+        context.exact.drain_into(out);
+        Ok(())
+    }
+
+    fn memory_bytes(&self) -> usize {
+        self.codes.memory_bytes()
+    }
+
+    fn context_memory_bytes(context: &IvfFastScanContext) -> usize {
+        context.probe.memory_bytes()
+            + context.floats.capacity() * size_of::<f32>()
+            + context.table.bytes().len()
+            + context.estimates.memory_bytes()
+            + context.exact.memory_bytes()
+    }
+
+    fn distance_count(context: &IvfFastScanContext) -> u64 {
+        context.distances
+    }
+}
