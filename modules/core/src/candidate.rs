@@ -70,6 +70,16 @@ impl TopK {
         }
     }
 
+    /// The distance a pair must beat to be kept: the worst one held when
+    /// `k` are held, infinity before.
+    #[inline]
+    pub fn bound(&self) -> f32 {
+        match self.heap.peek() {
+            Some(worst) if self.heap.len() >= self.k => worst.distance,
+            _ => f32::INFINITY,
+        }
+    }
+
     /// Number of pairs held.
     pub fn len(&self) -> usize {
         self.heap.len()

@@ -40,8 +40,11 @@ pub struct ListCodes {
 
 impl ListCodes {
     /// Quantizes the residuals of `ivf`'s vectors with `sub_dim`
-    /// dimensions per 4-bit code.
-    pub fn new(ivf: &Ivf, sub_dim: usize) -> Result<ListCodes> {
+    /// dimensions per 4-bit code, each code minimising the anisotropic
+    /// loss with `parallel_weight` (see
+    /// [`ProductQuantizer::encode_all_anisotropic`]; 1 means the nearest
+    /// centroids).
+    pub fn new(ivf: &Ivf, sub_dim: usize, parallel_weight: f32) -> Result<ListCodes> {
         let dim = ivf.dim();
         let lists = ivf.lists();
         let mut residuals = Vec::with_capacity(ivf.len() * dim);
@@ -53,7 +56,8 @@ impl ListCodes {
         }
         let residuals = Vectors::new(&residuals, dim).expect("whole rows");
         let pq = ProductQuantizer::train(residuals, sub_dim, TRAINING_SEED)?;
-        let codes = pq.encode_all(residuals);
+        let ordered = ivf.vectors_in_list_order();
+        let codes = pq.encode_all_anisotropic(residuals, ordered, parallel_weight);
         let l2 = ivf.metric() == Metric::L2;
         let block_bytes = block_bytes(pq.padded_subspaces());
         let mut blocks = Vec::new();
@@ -72,11 +76,9 @@ impl ListCodes {
             list_terms.push(if l2 { -dot(centroid, centroid) } else { 0.0 });
         }
         first_block.push(blocks.len() / block_bytes);
-        let vector_terms = (0..ivf.len())
-            .map(|p| {
-                let x = ivf.position_vector(p);
-                if l2 { dot(x, x) } else { 0.0 }
-            })
+        let vector_terms = ordered
+            .rows()
+            .map(|x| if l2 { dot(x, x) } else { 0.0 })
             .collect();
         Ok(ListCodes {
             pq,
@@ -122,14 +124,23 @@ impl ListCodes {
         let blocks = &self.blocks
             [self.first_block[c] * self.block_bytes..self.first_block[c + 1] * self.block_bytes];
         let mut sums = [0u16; BLOCK];
+        let mut estimates = [0f32; BLOCK];
+        let mut bound = top.bound();
         for (b, block) in blocks.chunks_exact(self.block_bytes).enumerate() {
             scanner.scan(table.bytes(), block, &mut sums);
             let start = positions.start + b * BLOCK;
-            let end = (start + BLOCK).min(positions.end);
-            for ((position, &term), &sum) in
-                (start..end).zip(&self.vector_terms[start..end]).zip(&sums)
-            {
-                top.push(position as u32, base + term + unit * f32::from(sum));
+            let count = BLOCK.min(positions.end - start);
+            let terms = &self.vector_terms[start..start + count];
+            // One pass the compiler vectorizes, then the few estimates
+            // that beat the bound go to the selection.
+            for ((estimate, &term), &sum) in estimates.iter_mut().zip(terms).zip(&sums) {
+                *estimate = base + term + unit * f32::from(sum);
+            }
+            for (i, &estimate) in estimates[..count].iter().enumerate() {
+                if estimate < bound {
+                    top.push((start + i) as u32, estimate);
+                    bound = top.bound();
+                }
             }
         }
     }

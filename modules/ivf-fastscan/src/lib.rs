@@ -28,6 +28,10 @@ pub const DEFAULT_SUB_DIM: usize = 2;
 /// Default of the `reorder` knob.
 pub const DEFAULT_REORDER: usize = 100;
 
+/// Default of the `anisotropic_threshold` parameter: ScaNN's usual
+/// setting.
+pub const DEFAULT_ANISOTROPIC_THRESHOLD: f32 = 0.2;
+
 /// Largest accepted `reorder`.
 pub const MAX_REORDER: usize = 1 << 16;
 
@@ -54,23 +58,36 @@ pub struct IvfFastScanContext {
     floats: Vec<f32>,
     table: ByteTable,
     estimates: TopK,
+    /// The positions (in list order) of the candidates to reorder.
+    positions: Vec<u32>,
     exact: TopK,
     distances: u64,
 }
 
 impl IvfFastScanSearch {
     /// A searcher over `ivf`, built on `base` with `metric`, its residuals
-    /// quantized with `sub_dim` dimensions per 4-bit code.
+    /// quantized with `sub_dim` dimensions per 4-bit code and encoded with
+    /// the anisotropic loss of `anisotropic_threshold` (0: none).
     pub fn new(
         ivf: &'static Ivf,
         base: Base,
         metric: Metric,
         sub_dim: usize,
+        anisotropic_threshold: f32,
     ) -> Result<IvfFastScanSearch> {
         ivf.check_built_on(base, metric)?;
+        if !(0.0..1.0).contains(&anisotropic_threshold) {
+            return Err(Error::invalid(format!(
+                "parameter `anisotropic_threshold` must be in [0, 1), not {anisotropic_threshold}"
+            )));
+        }
         Ok(IvfFastScanSearch {
             ivf,
-            codes: ListCodes::new(ivf, sub_dim)?,
+            codes: ListCodes::new(
+                ivf,
+                sub_dim,
+                parallel_weight(anisotropic_threshold, base.dim()),
+            )?,
             scanner: Scanner::best(),
             kernel: annvil_distance::kernel(metric),
             nprobe: DEFAULT_NPROBE,
@@ -103,6 +120,13 @@ impl Search for IvfFastScanSearch {
             "2",
             "dimensions per 4-bit code of the residuals",
         ),
+        ParamSpec::float(
+            "anisotropic_threshold",
+            0.0,
+            0.999,
+            "0.2",
+            "ScaNN's anisotropic quantization threshold T: codes weigh their error along the data point (d-1)T²/(1-T²) times the error across it (0: plain nearest centroids)",
+        ),
     ];
 
     fn prepare(base: Base, graph: &Graph, metric: Metric, params: &mut Params) -> Result<Self> {
@@ -113,7 +137,8 @@ impl Search for IvfFastScanSearch {
             )
         })?;
         let sub_dim = params.get_or("sub_dim", DEFAULT_SUB_DIM)?;
-        IvfFastScanSearch::new(ivf, base, metric, sub_dim)
+        let threshold = params.get_or("anisotropic_threshold", DEFAULT_ANISOTROPIC_THRESHOLD)?;
+        IvfFastScanSearch::new(ivf, base, metric, sub_dim, threshold)
     }
 
     fn configure(&mut self, params: &mut Params) -> Result<()> {
@@ -134,6 +159,7 @@ impl Search for IvfFastScanSearch {
             floats: Vec::new(),
             table: ByteTable::default(),
             estimates: TopK::new(),
+            positions: Vec::new(),
             exact: TopK::new(),
             distances: 0,
         })
@@ -166,12 +192,22 @@ impl Search for IvfFastScanSearch {
                 &mut context.estimates,
             );
         }
+        // Candidates in list order, their vectors prefetched before any is
+        // read, so the memory latencies overlap.
+        context.positions.clear();
+        context
+            .positions
+            .extend(context.estimates.iter().map(|c| c.id));
+        context.positions.sort_unstable();
+        let vectors = ivf.vectors_in_list_order();
+        for &position in &context.positions {
+            annvil_distance::prefetch_slice(vectors.row(position as usize));
+        }
         context.exact.reset(n);
         let ids = ivf.lists().ids();
-        for candidate in context.estimates.iter() {
-            let position = candidate.id as usize;
-            let distance = self.kernel.distance(query, ivf.position_vector(position));
-            context.exact.push(ids[position], distance);
+        for &position in &context.positions {
+            let distance = self.kernel.distance(query, vectors.row(position as usize));
+            context.exact.push(ids[position as usize], distance);
         }
         context.distances += (ivf.centroids().len() + context.estimates.len()) as u64;
         context.exact.drain_into(out);
@@ -187,10 +223,20 @@ impl Search for IvfFastScanSearch {
             + context.floats.capacity() * size_of::<f32>()
             + context.table.bytes().len()
             + context.estimates.memory_bytes()
+            + context.positions.capacity() * size_of::<u32>()
             + context.exact.memory_bytes()
     }
 
     fn distance_count(context: &IvfFastScanContext) -> u64 {
         context.distances
     }
+}
+
+/// The weight of the error along a data point relative to the error across
+/// it for ScaNN's anisotropic threshold `t` in `dim` dimensions: the ratio
+/// `(dim - 1)·t² / (1 - t²)` of the expected parallel and orthogonal
+/// losses of a query at inner product `t` with a unit point, at least 1.
+pub fn parallel_weight(t: f32, dim: usize) -> f32 {
+    let t2 = t * t;
+    ((dim.saturating_sub(1) as f32) * t2 / (1.0 - t2)).max(1.0)
 }

@@ -20,7 +20,7 @@ fn searcher(data: &annvil_dataset::Dataset, sub_dim: usize) -> IvfFastScanSearch
     let base = leak_base(data);
     let nlist = LISTS.to_string();
     let ivf = build::<Ivf>(base, data.metric, &[("nlist", &nlist), ("seed", "2")], 2);
-    IvfFastScanSearch::new(ivf, base, data.metric, sub_dim).unwrap()
+    IvfFastScanSearch::new(ivf, base, data.metric, sub_dim, 0.2).unwrap()
 }
 
 #[test]
@@ -90,12 +90,12 @@ fn bad_parameters_are_refused_by_name() {
     let base = leak_base(&data);
     let ivf = build::<Ivf>(base, Metric::L2, &[("nlist", "8")], 1);
     for sub_dim in [0, 17] {
-        let error = IvfFastScanSearch::new(ivf, base, Metric::L2, sub_dim)
+        let error = IvfFastScanSearch::new(ivf, base, Metric::L2, sub_dim, 0.2)
             .err()
             .unwrap();
         assert!(error.message.contains("`sub_dim`"), "{}", error.message);
     }
-    let error = IvfFastScanSearch::new(ivf, base, Metric::Angular, 2)
+    let error = IvfFastScanSearch::new(ivf, base, Metric::Angular, 2, 0.2)
         .err()
         .unwrap();
     assert!(
@@ -103,7 +103,7 @@ fn bad_parameters_are_refused_by_name() {
         "{}",
         error.message
     );
-    let mut search = IvfFastScanSearch::new(ivf, base, Metric::L2, 2).unwrap();
+    let mut search = IvfFastScanSearch::new(ivf, base, Metric::L2, 2, 0.2).unwrap();
     for (name, value) in [("reorder", "0"), ("nprobe", "0")] {
         let error = search
             .configure(&mut Params::new([(name, value)]))

@@ -218,10 +218,9 @@ impl Ivf {
         Ok(())
     }
 
-    /// The vector at `position` in list order (the order of
-    /// `lists().ids()`).
-    pub fn position_vector(&self, position: usize) -> &[f32] {
-        &self.vectors[position * self.dim..(position + 1) * self.dim]
+    /// Every vector in list order (the order of `lists().ids()`).
+    pub fn vectors_in_list_order(&self) -> Vectors<'_> {
+        Vectors::new(&self.vectors, self.dim).expect("whole rows")
     }
 
     /// The metric of the index.
