@@ -1,5 +1,7 @@
-//! A scored node, and the bounded selection of the `k` nearest of a stream
-//! of them.
+//! A scored node, and two bounded selections of the `k` nearest of a
+//! stream of them: [`TopK`], a heap, for streams that mostly miss, and
+//! [`Reservoir`], a buffer trimmed by selection, for long streams of cheap
+//! estimates.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -70,16 +72,6 @@ impl TopK {
         }
     }
 
-    /// The distance a pair must beat to be kept: the worst one held when
-    /// `k` are held, infinity before.
-    #[inline]
-    pub fn bound(&self) -> f32 {
-        match self.heap.peek() {
-            Some(worst) if self.heap.len() >= self.k => worst.distance,
-            _ => f32::INFINITY,
-        }
-    }
-
     /// Number of pairs held.
     pub fn len(&self) -> usize {
         self.heap.len()
@@ -88,11 +80,6 @@ impl TopK {
     /// True when nothing is held.
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
-    }
-
-    /// The pairs held, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Candidate> {
-        self.heap.iter()
     }
 
     /// Writes the pairs held into `out`, nearest first, and empties the
@@ -113,6 +100,76 @@ impl TopK {
     /// Bytes owned.
     pub fn memory_bytes(&self) -> usize {
         self.heap.capacity() * size_of::<Candidate>()
+    }
+}
+
+/// The `k` best pairs of a long stream: offers below the bound go into a
+/// buffer of `2k`, which a linear-time selection trims back to the best
+/// `k` when it fills, tightening the bound. Cheaper than a heap when many
+/// offers are kept early (a scan of code estimates); which of equally
+/// distant pairs survive is not specified.
+#[derive(Debug, Default)]
+pub struct Reservoir {
+    items: Vec<Candidate>,
+    k: usize,
+    bound: f32,
+}
+
+impl Reservoir {
+    /// An empty reservoir of capacity 0; call [`Reservoir::reset`] per
+    /// query.
+    pub fn new() -> Reservoir {
+        Reservoir::default()
+    }
+
+    /// Empties the reservoir and sets how many pairs it keeps.
+    pub fn reset(&mut self, k: usize) {
+        self.items.clear();
+        self.items.reserve(2 * k);
+        self.k = k;
+        self.bound = if k == 0 {
+            f32::NEG_INFINITY
+        } else {
+            f32::INFINITY
+        };
+    }
+
+    /// The distance an offer must be below to be kept.
+    #[inline]
+    pub fn bound(&self) -> f32 {
+        self.bound
+    }
+
+    /// Offers a pair; kept while it is below the bound.
+    #[inline]
+    pub fn push(&mut self, id: u32, distance: f32) {
+        if distance < self.bound {
+            self.items.push(Candidate { distance, id });
+            if self.items.len() >= 2 * self.k {
+                self.trim();
+            }
+        }
+    }
+
+    /// The best `k` pairs offered (all of them when fewer), in no
+    /// particular order.
+    pub fn best(&mut self) -> &[Candidate] {
+        if self.items.len() > self.k {
+            self.trim();
+        }
+        &self.items
+    }
+
+    /// Keeps the best `k` and makes the worst of them the bound.
+    fn trim(&mut self) {
+        let (_, kth, _) = self.items.select_nth_unstable(self.k - 1);
+        self.bound = kth.distance;
+        self.items.truncate(self.k);
+    }
+
+    /// Bytes owned.
+    pub fn memory_bytes(&self) -> usize {
+        self.items.capacity() * size_of::<Candidate>()
     }
 }
 
@@ -148,5 +205,33 @@ mod tests {
         top.reset(0);
         top.push(1, 0.0);
         assert!(top.is_empty());
+    }
+
+    #[test]
+    fn the_reservoir_keeps_the_k_best_of_a_long_stream() {
+        let mut rng = crate::SplitMix64::new(4);
+        let distances: Vec<f32> = (0..1000).map(|_| (rng.next_u64() % 5000) as f32).collect();
+        let mut reservoir = Reservoir::new();
+        for k in [1, 7, 100, 2000] {
+            reservoir.reset(k);
+            for (id, &d) in distances.iter().enumerate() {
+                reservoir.push(id as u32, d);
+            }
+            let mut kept: Vec<f32> = reservoir.best().iter().map(|c| c.distance).collect();
+            kept.sort_by(f32::total_cmp);
+            let mut want = distances.clone();
+            want.sort_by(f32::total_cmp);
+            want.truncate(k);
+            assert_eq!(kept, want, "k = {k}");
+            for c in reservoir.best() {
+                assert_eq!(
+                    distances[c.id as usize], c.distance,
+                    "ids stay with their distances"
+                );
+            }
+        }
+        reservoir.reset(0);
+        reservoir.push(1, 0.0);
+        assert!(reservoir.best().is_empty());
     }
 }

@@ -19,7 +19,7 @@ mod graph;
 mod parallel;
 mod rng;
 
-pub use candidate::{Candidate, TopK};
+pub use candidate::{Candidate, Reservoir, TopK};
 pub use graph::{Csr, FixedDegree, Links, Slot, counted};
 pub use parallel::{parallel_for, parallel_for_each_mut, parallel_map};
 pub use rng::{SplitMix64, sample_indices};

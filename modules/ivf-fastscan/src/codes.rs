@@ -3,7 +3,7 @@
 //! the terms that turn a block's table sums into distance estimates.
 
 use annvil_abi::{Metric, Result, Vectors};
-use annvil_core::{Candidate, TopK};
+use annvil_core::{Candidate, Reservoir};
 use annvil_distance::dot;
 use annvil_ivf::Ivf;
 use annvil_pq::{BLOCK, ByteTable, ProductQuantizer, Scanner, block_bytes, pack_block};
@@ -115,7 +115,7 @@ impl ListCodes {
         table: &ByteTable,
         list: Candidate,
         positions: std::ops::Range<usize>,
-        top: &mut TopK,
+        top: &mut Reservoir,
     ) {
         let c = list.id as usize;
         let (offset, unit) = table.affine();

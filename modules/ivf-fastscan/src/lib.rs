@@ -15,7 +15,7 @@
 mod codes;
 
 use annvil_abi::{Base, Error, Graph, Metric, Neighbors, ParamSpec, Params, Result, Search};
-use annvil_core::TopK;
+use annvil_core::{Reservoir, TopK};
 use annvil_distance::Kernel;
 use annvil_ivf::{DEFAULT_NPROBE, Ivf, NPROBE, Probe, read_nprobe};
 use annvil_pq::{ByteTable, MAX_SUB_DIM, Scanner};
@@ -57,7 +57,7 @@ pub struct IvfFastScanContext {
     probe: Probe,
     floats: Vec<f32>,
     table: ByteTable,
-    estimates: TopK,
+    estimates: Reservoir,
     /// The positions (in list order) of the candidates to reorder.
     positions: Vec<u32>,
     exact: TopK,
@@ -158,7 +158,7 @@ impl Search for IvfFastScanSearch {
             probe: Probe::new(self.ivf.lists().len()),
             floats: Vec::new(),
             table: ByteTable::default(),
-            estimates: TopK::new(),
+            estimates: Reservoir::new(),
             positions: Vec::new(),
             exact: TopK::new(),
             distances: 0,
@@ -197,7 +197,7 @@ impl Search for IvfFastScanSearch {
         context.positions.clear();
         context
             .positions
-            .extend(context.estimates.iter().map(|c| c.id));
+            .extend(context.estimates.best().iter().map(|c| c.id));
         context.positions.sort_unstable();
         let vectors = ivf.vectors_in_list_order();
         for &position in &context.positions {
@@ -209,7 +209,7 @@ impl Search for IvfFastScanSearch {
             let distance = self.kernel.distance(query, vectors.row(position as usize));
             context.exact.push(ids[position as usize], distance);
         }
-        context.distances += (ivf.centroids().len() + context.estimates.len()) as u64;
+        context.distances += (ivf.centroids().len() + context.positions.len()) as u64;
         context.exact.drain_into(out);
         Ok(())
     }

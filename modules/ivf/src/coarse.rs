@@ -29,10 +29,14 @@ pub(crate) fn partition_metric(metric: Metric) -> Metric {
 #[derive(Clone, Debug)]
 pub struct Centroids {
     data: Vec<f32>,
+    /// The same centroids by column (`dim × len`), so that routing a
+    /// query is one matrix-vector product the compiler vectorizes.
+    columns: Vec<f32>,
+    /// `‖c‖²` of every centroid, for routing by squared L2.
+    squared_norms: Vec<f32>,
     dim: usize,
     metric: Metric,
     partition: Kernel,
-    route: Kernel,
 }
 
 impl Centroids {
@@ -45,12 +49,20 @@ impl Centroids {
             "{} floats are not centroids of dimension {dim}",
             data.len()
         );
+        let columns = (0..dim)
+            .flat_map(|d| data.iter().skip(d).step_by(dim).copied())
+            .collect();
+        let squared_norms = data
+            .chunks_exact(dim)
+            .map(|c| annvil_distance::dot(c, c))
+            .collect();
         Centroids {
             data,
+            columns,
+            squared_norms,
             dim,
             metric,
             partition: annvil_distance::kernel(partition_metric(metric)),
-            route: annvil_distance::kernel(metric),
         }
     }
 
@@ -137,24 +149,42 @@ impl Centroids {
             .collect()
     }
 
-    /// Writes the routing distance of `query` to every centroid into
-    /// `ranked` (in centroid order, unsorted).
-    pub fn route_all(&self, query: &[f32], ranked: &mut Vec<Candidate>) {
-        ranked.clear();
-        ranked.extend(
-            self.data
-                .chunks_exact(self.dim)
-                .enumerate()
-                .map(|(c, centroid)| Candidate {
-                    distance: self.route.distance(query, centroid),
-                    id: c as u32,
-                }),
-        );
+    /// Sets `scores[c]` to the routing distance of `query` to centroid `c`
+    /// (the index metric, with squared L2 expanded as
+    /// `‖q‖² − 2<q, c> + ‖c‖²`).
+    pub fn route_all(&self, query: &[f32], scores: &mut Vec<f32>) {
+        let rows = self.len();
+        scores.clear();
+        let along = match self.metric {
+            Metric::L2 => {
+                let qq = annvil_distance::dot(query, query);
+                scores.extend(self.squared_norms.iter().map(|cc| qq + cc));
+                -2.0
+            }
+            Metric::Angular => {
+                scores.resize(rows, 1.0);
+                -1.0
+            }
+            Metric::InnerProduct => {
+                scores.resize(rows, 0.0);
+                -1.0
+            }
+        };
+        if rows == 0 {
+            return;
+        }
+        for (&q, column) in query.iter().zip(self.columns.chunks_exact(rows)) {
+            let weight = along * q;
+            for (score, &x) in scores.iter_mut().zip(column) {
+                *score += weight * x;
+            }
+        }
     }
 
     /// Bytes owned.
     pub fn memory_bytes(&self) -> usize {
-        self.data.capacity() * size_of::<f32>()
+        (self.data.capacity() + self.columns.capacity() + self.squared_norms.capacity())
+            * size_of::<f32>()
     }
 
     /// The row-major centroids, giving up the rest.
@@ -231,6 +261,7 @@ impl InvertedLists {
 /// Per-query scratch that picks the lists a search scans.
 #[derive(Debug, Default)]
 pub struct Probe {
+    scores: Vec<f32>,
     ranked: Vec<Candidate>,
 }
 
@@ -238,6 +269,7 @@ impl Probe {
     /// Scratch for `lists` lists.
     pub fn new(lists: usize) -> Probe {
         Probe {
+            scores: Vec::with_capacity(lists),
             ranked: Vec::with_capacity(lists),
         }
     }
@@ -255,7 +287,17 @@ impl Probe {
         nprobe: usize,
         min_points: usize,
     ) -> &[Candidate] {
-        centroids.route_all(query, &mut self.ranked);
+        centroids.route_all(query, &mut self.scores);
+        self.ranked.clear();
+        self.ranked.extend(
+            self.scores
+                .iter()
+                .enumerate()
+                .map(|(c, &distance)| Candidate {
+                    distance,
+                    id: c as u32,
+                }),
+        );
         let nprobe = nprobe.max(1).min(self.ranked.len());
         if nprobe < self.ranked.len() {
             self.ranked.select_nth_unstable(nprobe - 1);
@@ -278,7 +320,7 @@ impl Probe {
 
     /// Bytes owned.
     pub fn memory_bytes(&self) -> usize {
-        self.ranked.capacity() * size_of::<Candidate>()
+        self.scores.capacity() * size_of::<f32>() + self.ranked.capacity() * size_of::<Candidate>()
     }
 }
 
@@ -325,8 +367,8 @@ mod tests {
         let centroids = Centroids::new(vec![1.0, 0.0, 4.0, 0.0], 2, Metric::InnerProduct);
         // Nearer (L2) to the first centroid, larger dot with the second.
         assert_eq!(centroids.nearest(&[1.2, 0.0]).0, 0);
-        let mut ranked = Vec::new();
-        centroids.route_all(&[1.2, 0.0], &mut ranked);
-        assert!(ranked[1].distance < ranked[0].distance);
+        let mut scores = Vec::new();
+        centroids.route_all(&[1.2, 0.0], &mut scores);
+        assert_eq!(scores, [-1.2, -4.8]);
     }
 }
