@@ -106,13 +106,29 @@ impl TopK {
 /// The `k` best pairs of a long stream: offers below the bound go into a
 /// buffer of `2k`, which a linear-time selection trims back to the best
 /// `k` when it fills, tightening the bound. Cheaper than a heap when many
-/// offers are kept early (a scan of code estimates); which of equally
-/// distant pairs survive is not specified.
-#[derive(Debug, Default)]
+/// offers are kept early (a scan of code estimates). Pairs order as
+/// [`Candidate`]s (ties by the lower id), so the pairs kept do not depend
+/// on the order they were offered in.
+#[derive(Debug)]
 pub struct Reservoir {
     items: Vec<Candidate>,
     k: usize,
-    bound: f32,
+    /// The worst pair kept after the last trim: an offer must order
+    /// before it.
+    bound: Candidate,
+}
+
+impl Default for Reservoir {
+    fn default() -> Reservoir {
+        Reservoir {
+            items: Vec::new(),
+            k: 0,
+            bound: Candidate {
+                distance: f32::NEG_INFINITY,
+                id: 0,
+            },
+        }
+    }
 }
 
 impl Reservoir {
@@ -128,23 +144,28 @@ impl Reservoir {
         self.items.reserve(2 * k);
         self.k = k;
         self.bound = if k == 0 {
-            f32::NEG_INFINITY
+            Reservoir::default().bound
         } else {
-            f32::INFINITY
+            Candidate {
+                distance: f32::INFINITY,
+                id: u32::MAX,
+            }
         };
     }
 
-    /// The distance an offer must be below to be kept.
+    /// The distance of the bound: an offer farther than it is not kept
+    /// (one at it is kept only with a lower id than the bound's).
     #[inline]
     pub fn bound(&self) -> f32 {
-        self.bound
+        self.bound.distance
     }
 
-    /// Offers a pair; kept while it is below the bound.
+    /// Offers a pair; kept while it orders before the bound.
     #[inline]
     pub fn push(&mut self, id: u32, distance: f32) {
-        if distance < self.bound {
-            self.items.push(Candidate { distance, id });
+        let candidate = Candidate { distance, id };
+        if candidate < self.bound {
+            self.items.push(candidate);
             if self.items.len() >= 2 * self.k {
                 self.trim();
             }
@@ -163,7 +184,7 @@ impl Reservoir {
     /// Keeps the best `k` and makes the worst of them the bound.
     fn trim(&mut self) {
         let (_, kth, _) = self.items.select_nth_unstable(self.k - 1);
-        self.bound = kth.distance;
+        self.bound = *kth;
         self.items.truncate(self.k);
     }
 
@@ -208,26 +229,29 @@ mod tests {
     }
 
     #[test]
-    fn the_reservoir_keeps_the_k_best_of_a_long_stream() {
+    fn the_reservoir_keeps_the_k_best_of_a_long_stream_in_any_order() {
         let mut rng = crate::SplitMix64::new(4);
-        let distances: Vec<f32> = (0..1000).map(|_| (rng.next_u64() % 5000) as f32).collect();
+        // Few distinct distances: many ties, broken by id.
+        let offers: Vec<Candidate> = (0..1000)
+            .map(|id| Candidate {
+                distance: (rng.next_u64() % 50) as f32,
+                id,
+            })
+            .collect();
         let mut reservoir = Reservoir::new();
         for k in [1, 7, 100, 2000] {
-            reservoir.reset(k);
-            for (id, &d) in distances.iter().enumerate() {
-                reservoir.push(id as u32, d);
-            }
-            let mut kept: Vec<f32> = reservoir.best().iter().map(|c| c.distance).collect();
-            kept.sort_by(f32::total_cmp);
-            let mut want = distances.clone();
-            want.sort_by(f32::total_cmp);
+            let mut want = offers.clone();
+            want.sort_unstable();
             want.truncate(k);
-            assert_eq!(kept, want, "k = {k}");
-            for c in reservoir.best() {
-                assert_eq!(
-                    distances[c.id as usize], c.distance,
-                    "ids stay with their distances"
-                );
+            for order in [1, 3, 7] {
+                reservoir.reset(k);
+                for i in 0..offers.len() {
+                    let c = offers[i * order % offers.len()];
+                    reservoir.push(c.id, c.distance);
+                }
+                let mut kept = reservoir.best().to_vec();
+                kept.sort_unstable();
+                assert_eq!(kept, want, "k = {k}, offered with stride {order}");
             }
         }
         reservoir.reset(0);

@@ -2,6 +2,8 @@
 //! product-quantized and packed into FastScan blocks list by list, with
 //! the terms that turn a block's table sums into distance estimates.
 
+use std::ops::Range;
+
 use annvil_abi::{Metric, Result, Vectors};
 use annvil_core::{Candidate, Reservoir};
 use annvil_distance::dot;
@@ -105,43 +107,62 @@ impl ListCodes {
         table.set(floats);
     }
 
-    /// Offers every vector of list `list` (whose routing distance to the
-    /// query is `route`, and whose vectors start at `first_position` in
-    /// list order) to `top` with its estimated distance; `top` keeps
-    /// positions in list order as ids.
-    pub fn scan_list(
+    /// The number of blocks of list `list`.
+    pub fn block_count(&self, list: usize) -> usize {
+        self.first_block[list + 1] - self.first_block[list]
+    }
+
+    /// Offers the vectors of block `block` of list `list.id` (the list's
+    /// routing distance to the query is `list.distance`, and its vectors
+    /// are `positions` in list order) to `top` with their estimated
+    /// distances; `top` keeps positions in list order as ids.
+    pub fn offer_block(
         &self,
         scanner: &Scanner,
         table: &ByteTable,
         list: Candidate,
-        positions: std::ops::Range<usize>,
+        positions: Range<usize>,
+        block: usize,
         top: &mut Reservoir,
     ) {
         let c = list.id as usize;
         let (offset, unit) = table.affine();
         let base = list.distance + self.list_terms[c] + self.table_weight * offset;
         let unit = self.table_weight * unit;
-        let blocks = &self.blocks
-            [self.first_block[c] * self.block_bytes..self.first_block[c + 1] * self.block_bytes];
+        let codes =
+            &self.blocks[(self.first_block[c] + block) * self.block_bytes..][..self.block_bytes];
         let mut sums = [0u16; BLOCK];
+        scanner.scan(table.bytes(), codes, &mut sums);
+        let start = positions.start + block * BLOCK;
+        let count = BLOCK.min(positions.end - start);
+        let terms = &self.vector_terms[start..start + count];
+        // One pass the compiler vectorizes, then the few estimates that
+        // reach the bound go to the selection.
         let mut estimates = [0f32; BLOCK];
+        for ((estimate, &term), &sum) in estimates.iter_mut().zip(terms).zip(&sums) {
+            *estimate = base + term + unit * f32::from(sum);
+        }
         let mut bound = top.bound();
-        for (b, block) in blocks.chunks_exact(self.block_bytes).enumerate() {
-            scanner.scan(table.bytes(), block, &mut sums);
-            let start = positions.start + b * BLOCK;
-            let count = BLOCK.min(positions.end - start);
-            let terms = &self.vector_terms[start..start + count];
-            // One pass the compiler vectorizes, then the few estimates
-            // that beat the bound go to the selection.
-            for ((estimate, &term), &sum) in estimates.iter_mut().zip(terms).zip(&sums) {
-                *estimate = base + term + unit * f32::from(sum);
+        for (i, &estimate) in estimates[..count].iter().enumerate() {
+            if estimate <= bound {
+                top.push((start + i) as u32, estimate);
+                bound = top.bound();
             }
-            for (i, &estimate) in estimates[..count].iter().enumerate() {
-                if estimate < bound {
-                    top.push((start + i) as u32, estimate);
-                    bound = top.bound();
-                }
-            }
+        }
+    }
+
+    /// Offers every vector of list `list.id` to `top`, block by block (see
+    /// [`ListCodes::offer_block`]).
+    pub fn scan_list(
+        &self,
+        scanner: &Scanner,
+        table: &ByteTable,
+        list: Candidate,
+        positions: Range<usize>,
+        top: &mut Reservoir,
+    ) {
+        for block in 0..self.block_count(list.id as usize) {
+            self.offer_block(scanner, table, list, positions.clone(), block, top);
         }
     }
 

@@ -3,7 +3,7 @@
 //! everything is scanned and reordered, exact distances, and the
 //! validation of its parameters.
 
-use annvil_abi::{Metric, Params, Search, StatusCode};
+use annvil_abi::{Metric, Neighbors, Params, Search, StatusCode};
 use annvil_ivf::Ivf;
 use annvil_ivf_fastscan::IvfFastScanSearch;
 use annvil_testkit::{K, Truth, build, dataset, leak_base, search_all};
@@ -71,6 +71,44 @@ fn recall_grows_with_nprobe_and_reorder_and_is_exact_at_the_end() {
                 let exact = metric.distance(query, data.train.row(id as usize));
                 assert!((distance - exact).abs() <= 1e-4 * exact.abs().max(1.0));
             }
+        }
+    }
+}
+
+#[test]
+fn a_batch_answers_as_the_queries_one_by_one() {
+    for metric in [Metric::L2, Metric::Angular] {
+        let data = data(metric);
+        let mut search = searcher(&data, 2);
+        search
+            .configure(&mut Params::new([("nprobe", "5"), ("reorder", "30")]))
+            .unwrap();
+        let single = annvil_testkit::answers(&search, &data, K);
+        // 100 queries: a whole chunk of 64 and a partial one; one query
+        // asks for nothing.
+        let queries = data.test.len();
+        let mut ids = vec![0u32; queries * K];
+        let mut distances = vec![0f32; queries * K];
+        let mut outs: Vec<Neighbors<'_>> = ids
+            .chunks_mut(K)
+            .zip(distances.chunks_mut(K))
+            .enumerate()
+            .map(|(i, (ids, distances))| {
+                let width = if i == 70 { 0 } else { K };
+                Neighbors::new(&mut ids[..width], &mut distances[..width])
+            })
+            .collect();
+        let mut context = search.new_context().unwrap();
+        search
+            .search_batch(&mut context, data.test.vectors(), &mut outs)
+            .unwrap();
+        for (i, (out, (ids, distances))) in outs.iter().zip(&single).enumerate() {
+            if i == 70 {
+                assert!(out.is_empty());
+                continue;
+            }
+            assert_eq!(out.ids(), &ids[..], "{metric}: query {i}");
+            assert_eq!(out.distances(), &distances[..], "{metric}: query {i}");
         }
     }
 }
