@@ -108,7 +108,7 @@ impl ListCodes {
     }
 
     /// The number of blocks of list `list`.
-    pub fn block_count(&self, list: usize) -> usize {
+    fn block_count(&self, list: usize) -> usize {
         self.first_block[list + 1] - self.first_block[list]
     }
 
@@ -116,7 +116,7 @@ impl ListCodes {
     /// routing distance to the query is `list.distance`, and its vectors
     /// are `positions` in list order) to `top` with their estimated
     /// distances; `top` keeps positions in list order as ids.
-    pub fn offer_block(
+    fn offer_block(
         &self,
         scanner: &Scanner,
         table: &ByteTable,
@@ -151,8 +151,10 @@ impl ListCodes {
         }
     }
 
-    /// Offers every vector of list `list.id` to `top`, block by block (see
-    /// [`ListCodes::offer_block`]).
+    /// Offers every vector of list `list.id` (whose routing distance to
+    /// the query is `list.distance`, and whose vectors are `positions` in
+    /// list order) to `top` with its estimated distance, block by block;
+    /// `top` keeps positions in list order as ids.
     pub fn scan_list(
         &self,
         scanner: &Scanner,

@@ -10,17 +10,16 @@
 //! nearest lists block by block with the widest SIMD kernel the CPU runs
 //! (AVX-512, AVX2 or portable). The `reorder` best estimates are then
 //! measured exactly on the f32 vectors, and the `k` closest are the
-//! answer, with exact distances. A batch search routes a chunk of queries
-//! first and then reads each list's blocks once for all the queries that
-//! probe it, as ScaNN's batched search does; its answers equal the single
-//! searches'.
+//! answer, with exact distances. A batch search overlaps each query's
+//! reorder with the shortlist of the next, whose vectors are prefetched
+//! meanwhile; its answers equal the single searches'.
 
 mod codes;
 
 use annvil_abi::{
     Base, Error, Graph, Metric, Neighbors, ParamSpec, Params, Result, Search, Vectors,
 };
-use annvil_core::{Candidate, Reservoir, TopK};
+use annvil_core::{Reservoir, TopK};
 use annvil_distance::Kernel;
 use annvil_ivf::{DEFAULT_NPROBE, Ivf, NPROBE, Probe, read_nprobe};
 use annvil_pq::{ByteTable, MAX_SUB_DIM, Scanner};
@@ -36,10 +35,6 @@ pub const DEFAULT_REORDER: usize = 100;
 /// Default of the `anisotropic_threshold` parameter: ScaNN's usual
 /// setting.
 pub const DEFAULT_ANISOTROPIC_THRESHOLD: f32 = 0.2;
-
-/// Queries a batch search routes and scans together: their tables (448
-/// bytes each for 50-d data, 6 KB for 784-d) stay in the L2 cache.
-const BATCH_CHUNK: usize = 64;
 
 /// Largest accepted `reorder`.
 pub const MAX_REORDER: usize = 1 << 16;
@@ -67,28 +62,11 @@ pub struct IvfFastScanContext {
     floats: Vec<f32>,
     table: ByteTable,
     estimates: Reservoir,
-    /// The positions (in list order) of the candidates to reorder.
-    positions: Vec<u32>,
+    /// The positions (in list order) of the candidates to reorder: one
+    /// list per query in flight (a batch search has two).
+    positions: [Vec<u32>; 2],
     exact: TopK,
-    /// Batch search: per query of a chunk, its table and estimates.
-    pending: Vec<PendingQuery>,
-    /// Batch search: every (list, query) pair of a chunk to scan.
-    visits: Vec<Visit>,
     distances: u64,
-}
-
-/// A query of a batch chunk between routing and reordering.
-#[derive(Default)]
-struct PendingQuery {
-    table: ByteTable,
-    estimates: Reservoir,
-}
-
-/// One list a query of a batch chunk scans, with its routing distance.
-#[derive(Clone, Copy)]
-struct Visit {
-    list: Candidate,
-    query: u32,
 }
 
 impl IvfFastScanSearch {
@@ -121,100 +99,57 @@ impl IvfFastScanSearch {
             reorder: DEFAULT_REORDER,
         })
     }
-}
 
-impl IvfFastScanSearch {
-    /// Measures the candidates `estimates` kept exactly and writes the
-    /// best `out.capacity()` to `out`; returns how many were measured.
-    /// The candidates go in list order, their vectors prefetched before
-    /// any is read, so the memory latencies overlap.
-    fn reorder_exact(
-        &self,
-        query: &[f32],
-        estimates: &mut Reservoir,
-        positions: &mut Vec<u32>,
-        exact: &mut TopK,
-        out: &mut Neighbors<'_>,
-    ) -> usize {
+    /// Routes `query` (for `n` results), scans its lists nearest first and
+    /// leaves the positions (in list order) of the best `reorder`
+    /// estimates in `positions[slot]`, their vectors prefetched.
+    fn shortlist(&self, context: &mut IvfFastScanContext, query: &[f32], n: usize, slot: usize) {
+        let ivf = self.ivf;
+        let lists = context
+            .probe
+            .select(ivf.centroids(), ivf.lists(), query, self.nprobe, n);
+        self.codes
+            .query_table(query, &mut context.floats, &mut context.table);
+        context.estimates.reset(self.reorder.max(n));
+        for &list in lists {
+            let positions = ivf.lists().range(list.id as usize);
+            self.codes.scan_list(
+                &self.scanner,
+                &context.table,
+                list,
+                positions,
+                &mut context.estimates,
+            );
+        }
+        let positions = &mut context.positions[slot];
         positions.clear();
-        positions.extend(estimates.best().iter().map(|c| c.id));
+        positions.extend(context.estimates.best().iter().map(|c| c.id));
         positions.sort_unstable();
-        let vectors = self.ivf.vectors_in_list_order();
+        let vectors = ivf.vectors_in_list_order();
         for &position in positions.iter() {
             annvil_distance::prefetch_slice(vectors.row(position as usize));
         }
-        exact.reset(out.capacity());
-        let ids = self.ivf.lists().ids();
-        for &position in positions.iter() {
-            let distance = self.kernel.distance(query, vectors.row(position as usize));
-            exact.push(ids[position as usize], distance);
-        }
-        exact.drain_into(out);
-        positions.len()
     }
 
-    /// [`Search::search_batch`] for the queries from `first` on, one per
-    /// entry of `out`.
-    fn search_chunk(
+    /// Measures the candidates shortlisted in `positions[slot]` exactly
+    /// and writes the best `out.capacity()` to `out`.
+    fn reorder_exact(
         &self,
         context: &mut IvfFastScanContext,
-        queries: Vectors<'_>,
-        first: usize,
-        out: &mut [Neighbors<'_>],
+        query: &[f32],
+        slot: usize,
+        out: &mut Neighbors<'_>,
     ) {
-        let ivf = self.ivf;
-        context.visits.clear();
-        context
-            .pending
-            .resize_with(out.len(), PendingQuery::default);
-        for (i, (pending, out)) in context.pending.iter_mut().zip(out.iter()).enumerate() {
-            let n = out.capacity();
-            pending.estimates.reset(self.reorder.max(n));
-            if n == 0 {
-                continue;
-            }
-            let query = queries.row(first + i);
-            let lists = context
-                .probe
-                .select(ivf.centroids(), ivf.lists(), query, self.nprobe, n);
-            context.visits.extend(lists.iter().map(|&list| Visit {
-                list,
-                query: i as u32,
-            }));
-            self.codes
-                .query_table(query, &mut context.floats, &mut pending.table);
+        let vectors = self.ivf.vectors_in_list_order();
+        let ids = self.ivf.lists().ids();
+        let positions = &context.positions[slot];
+        context.exact.reset(out.capacity());
+        for &position in positions {
+            let distance = self.kernel.distance(query, vectors.row(position as usize));
+            context.exact.push(ids[position as usize], distance);
         }
-        context.visits.sort_unstable_by_key(|visit| visit.list.id);
-        for run in context.visits.chunk_by(|a, b| a.list.id == b.list.id) {
-            let list = run[0].list.id as usize;
-            let positions = ivf.lists().range(list);
-            for block in 0..self.codes.block_count(list) {
-                for visit in run {
-                    let pending = &mut context.pending[visit.query as usize];
-                    self.codes.offer_block(
-                        &self.scanner,
-                        &pending.table,
-                        visit.list,
-                        positions.clone(),
-                        block,
-                        &mut pending.estimates,
-                    );
-                }
-            }
-        }
-        for (i, (pending, out)) in context.pending.iter_mut().zip(out.iter_mut()).enumerate() {
-            if out.capacity() == 0 {
-                continue;
-            }
-            let measured = self.reorder_exact(
-                queries.row(first + i),
-                &mut pending.estimates,
-                &mut context.positions,
-                &mut context.exact,
-                out,
-            );
-            context.distances += (ivf.centroids().len() + measured) as u64;
-        }
+        context.exact.drain_into(out);
+        context.distances += (self.ivf.centroids().len() + positions.len()) as u64;
     }
 }
 
@@ -281,10 +216,8 @@ impl Search for IvfFastScanSearch {
             floats: Vec::new(),
             table: ByteTable::default(),
             estimates: Reservoir::new(),
-            positions: Vec::new(),
+            positions: [Vec::new(), Vec::new()],
             exact: TopK::new(),
-            pending: Vec::new(),
-            visits: Vec::new(),
             distances: 0,
         })
     }
@@ -299,39 +232,15 @@ impl Search for IvfFastScanSearch {
         if n == 0 || self.ivf.is_empty() {
             return Ok(());
         }
-        let ivf = self.ivf;
-        let lists = context
-            .probe
-            .select(ivf.centroids(), ivf.lists(), query, self.nprobe, n);
-        self.codes
-            .query_table(query, &mut context.floats, &mut context.table);
-        context.estimates.reset(self.reorder.max(n));
-        for &list in lists {
-            let positions = ivf.lists().range(list.id as usize);
-            self.codes.scan_list(
-                &self.scanner,
-                &context.table,
-                list,
-                positions,
-                &mut context.estimates,
-            );
-        }
-        let measured = self.reorder_exact(
-            query,
-            &mut context.estimates,
-            &mut context.positions,
-            &mut context.exact,
-            out,
-        );
-        context.distances += (ivf.centroids().len() + measured) as u64;
+        self.shortlist(context, query, n, 0);
+        self.reorder_exact(context, query, 0, out);
         Ok(())
     }
 
-    /// Scans the lists of many queries together: the queries of a chunk
-    /// are routed first, then each list's blocks are read once and scored
-    /// with the table of every query that probes the list, so the codes
-    /// stay in the cache; the reorder is per query. Answers equal
-    /// [`Search::search`]'s.
+    /// Searches the queries in turn, overlapping each query's reorder
+    /// with the memory reads it waits on: query `i + 1` is shortlisted,
+    /// its candidates' vectors prefetched, before query `i` is reordered.
+    /// Answers equal [`Search::search`]'s.
     fn search_batch(
         &self,
         context: &mut IvfFastScanContext,
@@ -341,8 +250,21 @@ impl Search for IvfFastScanSearch {
         if self.ivf.is_empty() {
             return Ok(());
         }
-        for (chunk, out) in out.chunks_mut(BATCH_CHUNK).enumerate() {
-            self.search_chunk(context, queries, chunk * BATCH_CHUNK, out);
+        let mut waiting: Option<usize> = None;
+        for i in 0..out.len() {
+            let n = out[i].capacity();
+            if n > 0 {
+                self.shortlist(context, queries.row(i), n, i % 2);
+            }
+            if let Some(w) = waiting.take() {
+                self.reorder_exact(context, queries.row(w), w % 2, &mut out[w]);
+            }
+            if n > 0 {
+                waiting = Some(i);
+            }
+        }
+        if let Some(w) = waiting {
+            self.reorder_exact(context, queries.row(w), w % 2, &mut out[w]);
         }
         Ok(())
     }
@@ -356,14 +278,12 @@ impl Search for IvfFastScanSearch {
             + context.floats.capacity() * size_of::<f32>()
             + context.table.bytes().len()
             + context.estimates.memory_bytes()
-            + context.positions.capacity() * size_of::<u32>()
-            + context.exact.memory_bytes()
             + context
-                .pending
+                .positions
                 .iter()
-                .map(|p| p.table.bytes().len() + p.estimates.memory_bytes())
+                .map(|p| p.capacity() * size_of::<u32>())
                 .sum::<usize>()
-            + context.visits.capacity() * size_of::<Visit>()
+            + context.exact.memory_bytes()
     }
 
     fn distance_count(context: &IvfFastScanContext) -> u64 {

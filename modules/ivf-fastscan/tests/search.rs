@@ -84,8 +84,7 @@ fn a_batch_answers_as_the_queries_one_by_one() {
             .configure(&mut Params::new([("nprobe", "5"), ("reorder", "30")]))
             .unwrap();
         let single = annvil_testkit::answers(&search, &data, K);
-        // 100 queries: a whole chunk of 64 and a partial one; one query
-        // asks for nothing.
+        // 100 queries, one of which asks for nothing.
         let queries = data.test.len();
         let mut ids = vec![0u32; queries * K];
         let mut distances = vec![0f32; queries * K];
