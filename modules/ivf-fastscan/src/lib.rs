@@ -23,6 +23,7 @@ use annvil_core::{Reservoir, TopK};
 use annvil_distance::Kernel;
 use annvil_ivf::{DEFAULT_NPROBE, Ivf, NPROBE, Probe, read_nprobe};
 use annvil_pq::{ByteTable, MAX_SUB_DIM, Scanner};
+use annvil_quant::{Codes, Query, ScalarQuantizer, Scheme};
 
 pub use codes::ListCodes;
 
@@ -35,6 +36,9 @@ pub const DEFAULT_REORDER: usize = 100;
 /// Default of the `anisotropic_threshold` parameter: ScaNN's usual
 /// setting.
 pub const DEFAULT_ANISOTROPIC_THRESHOLD: f32 = 0.2;
+
+/// Default of the `rerank` knob (with `reorder_on: sq8`).
+pub const DEFAULT_RERANK: usize = 20;
 
 /// Largest accepted `reorder`.
 pub const MAX_REORDER: usize = 1 << 16;
@@ -52,8 +56,12 @@ pub struct IvfFastScanSearch {
     codes: ListCodes,
     scanner: Scanner,
     kernel: Kernel,
+    /// SQ8 codes of the vectors in list order, when the reorder measures
+    /// on them first.
+    sq8: Option<(ScalarQuantizer, Codes)>,
     nprobe: usize,
     reorder: usize,
+    rerank: usize,
 }
 
 /// Per-thread scratch of an [`IvfFastScanSearch`].
@@ -66,37 +74,44 @@ pub struct IvfFastScanContext {
     /// list per query in flight (a batch search has two).
     positions: [Vec<u32>; 2],
     exact: TopK,
+    /// With SQ8 reorder: the query against the codes, and the best
+    /// `rerank` positions by it.
+    sq8_query: Option<Query>,
+    coarse: Reservoir,
     distances: u64,
 }
 
 impl IvfFastScanSearch {
-    /// A searcher over `ivf`, built on `base` with `metric`, its residuals
-    /// quantized with `sub_dim` dimensions per 4-bit code and encoded with
-    /// the anisotropic loss of `anisotropic_threshold` (0: none).
+    /// A searcher over `ivf`, built on `base` with `metric`, prepared with
+    /// `options`.
     pub fn new(
         ivf: &'static Ivf,
         base: Base,
         metric: Metric,
-        sub_dim: usize,
-        anisotropic_threshold: f32,
+        options: &Options,
     ) -> Result<IvfFastScanSearch> {
         ivf.check_built_on(base, metric)?;
-        if !(0.0..1.0).contains(&anisotropic_threshold) {
+        let threshold = options.anisotropic_threshold;
+        if !(0.0..1.0).contains(&threshold) {
             return Err(Error::invalid(format!(
-                "parameter `anisotropic_threshold` must be in [0, 1), not {anisotropic_threshold}"
+                "parameter `anisotropic_threshold` must be in [0, 1), not {threshold}"
             )));
         }
+        let sq8 = options.sq8_reorder.then(|| {
+            let vectors = ivf.vectors_in_list_order();
+            let quantizer = ScalarQuantizer::train(Scheme::Sq8, vectors.as_slice(), ivf.dim());
+            let codes = quantizer.encode_all(vectors.as_slice());
+            (quantizer, codes)
+        });
         Ok(IvfFastScanSearch {
             ivf,
-            codes: ListCodes::new(
-                ivf,
-                sub_dim,
-                parallel_weight(anisotropic_threshold, base.dim()),
-            )?,
+            codes: ListCodes::new(ivf, options.sub_dim, parallel_weight(threshold, base.dim()))?,
             scanner: Scanner::best(),
             kernel: annvil_distance::kernel(metric),
+            sq8,
             nprobe: DEFAULT_NPROBE,
             reorder: DEFAULT_REORDER,
+            rerank: DEFAULT_RERANK,
         })
     }
 
@@ -127,12 +142,17 @@ impl IvfFastScanSearch {
         positions.sort_unstable();
         let vectors = ivf.vectors_in_list_order();
         for &position in positions.iter() {
-            annvil_distance::prefetch_slice(vectors.row(position as usize));
+            match &self.sq8 {
+                Some((_, codes)) => annvil_distance::prefetch_slice(codes.row(position as usize)),
+                None => annvil_distance::prefetch_slice(vectors.row(position as usize)),
+            }
         }
     }
 
-    /// Measures the candidates shortlisted in `positions[slot]` exactly
-    /// and writes the best `out.capacity()` to `out`.
+    /// Measures the candidates shortlisted in `positions[slot]` and writes
+    /// the best `out.capacity()` to `out`, with exact distances: on the
+    /// f32 vectors directly, or, with SQ8 codes, first on the codes and
+    /// then the best `rerank` on the f32 vectors.
     fn reorder_exact(
         &self,
         context: &mut IvfFastScanContext,
@@ -142,14 +162,55 @@ impl IvfFastScanSearch {
     ) {
         let vectors = self.ivf.vectors_in_list_order();
         let ids = self.ivf.lists().ids();
-        let positions = &context.positions[slot];
+        let mut measured = context.positions[slot].len();
+        let positions: &[u32] = match (&self.sq8, &mut context.sq8_query) {
+            (Some((_, codes)), Some(sq8_query)) => {
+                sq8_query.set(query);
+                context.coarse.reset(self.rerank.max(out.capacity()));
+                for &position in &context.positions[slot] {
+                    let distance = sq8_query.distance(codes.row(position as usize));
+                    context.coarse.push(position, distance);
+                }
+                context.positions[slot].clear();
+                context.positions[slot].extend(context.coarse.best().iter().map(|c| c.id));
+                for &position in &context.positions[slot] {
+                    annvil_distance::prefetch_slice(vectors.row(position as usize));
+                }
+                measured += context.positions[slot].len();
+                &context.positions[slot]
+            }
+            _ => &context.positions[slot],
+        };
         context.exact.reset(out.capacity());
         for &position in positions {
             let distance = self.kernel.distance(query, vectors.row(position as usize));
             context.exact.push(ids[position as usize], distance);
         }
         context.exact.drain_into(out);
-        context.distances += (self.ivf.centroids().len() + positions.len()) as u64;
+        context.distances += (self.ivf.centroids().len() + measured) as u64;
+    }
+}
+
+/// How an [`IvfFastScanSearch`] prepares its codes (its prepare
+/// parameters).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Dimensions per 4-bit code.
+    pub sub_dim: usize,
+    /// ScaNN's anisotropic threshold for the codes (0: nearest centroids).
+    pub anisotropic_threshold: f32,
+    /// Whether the reorder measures on SQ8 codes first and only the best
+    /// `rerank` on the f32 vectors.
+    pub sq8_reorder: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            sub_dim: DEFAULT_SUB_DIM,
+            anisotropic_threshold: DEFAULT_ANISOTROPIC_THRESHOLD,
+            sq8_reorder: false,
+        }
     }
 }
 
@@ -177,6 +238,20 @@ impl Search for IvfFastScanSearch {
             "2",
             "dimensions per 4-bit code of the residuals",
         ),
+        ParamSpec::choice(
+            "reorder_on",
+            &["f32", "sq8"],
+            "f32",
+            "what the reorder measures the candidates on: the f32 vectors, or SQ8 codes (a quarter of the bytes) and then the best `rerank` on the f32 vectors",
+        ),
+        ParamSpec::int(
+            "rerank",
+            1,
+            MAX_REORDER as i64,
+            "20",
+            "with `reorder_on: sq8`, the best candidates by SQ8 distance measured on the f32 vectors (at least k)",
+        )
+        .knob(),
         ParamSpec::float(
             "anisotropic_threshold",
             0.0,
@@ -193,9 +268,22 @@ impl Search for IvfFastScanSearch {
                  has no standard graph view), and the host passed no native index",
             )
         })?;
-        let sub_dim = params.get_or("sub_dim", DEFAULT_SUB_DIM)?;
-        let threshold = params.get_or("anisotropic_threshold", DEFAULT_ANISOTROPIC_THRESHOLD)?;
-        IvfFastScanSearch::new(ivf, base, metric, sub_dim, threshold)
+        let defaults = Options::default();
+        let options = Options {
+            sub_dim: params.get_or("sub_dim", defaults.sub_dim)?,
+            anisotropic_threshold: params
+                .get_or("anisotropic_threshold", defaults.anisotropic_threshold)?,
+            sq8_reorder: match params.get::<String>("reorder_on")?.as_deref() {
+                None | Some("f32") => false,
+                Some("sq8") => true,
+                Some(other) => {
+                    return Err(Error::invalid(format!(
+                        "parameter `reorder_on` must be `f32` or `sq8`, not `{other}`"
+                    )));
+                }
+            },
+        };
+        IvfFastScanSearch::new(ivf, base, metric, &options)
     }
 
     fn configure(&mut self, params: &mut Params) -> Result<()> {
@@ -207,6 +295,13 @@ impl Search for IvfFastScanSearch {
             )));
         }
         self.reorder = reorder;
+        let rerank = params.get_or("rerank", self.rerank)?;
+        if !(1..=MAX_REORDER).contains(&rerank) {
+            return Err(Error::invalid(format!(
+                "parameter `rerank` must be in 1..={MAX_REORDER}, not {rerank}"
+            )));
+        }
+        self.rerank = rerank;
         Ok(())
     }
 
@@ -218,6 +313,11 @@ impl Search for IvfFastScanSearch {
             estimates: Reservoir::new(),
             positions: [Vec::new(), Vec::new()],
             exact: TopK::new(),
+            sq8_query: self
+                .sq8
+                .as_ref()
+                .map(|(quantizer, _)| quantizer.query(self.ivf.metric())),
+            coarse: Reservoir::new(),
             distances: 0,
         })
     }
@@ -271,6 +371,10 @@ impl Search for IvfFastScanSearch {
 
     fn memory_bytes(&self) -> usize {
         self.codes.memory_bytes()
+            + self
+                .sq8
+                .as_ref()
+                .map_or(0, |(_, codes)| codes.memory_bytes())
     }
 
     fn context_memory_bytes(context: &IvfFastScanContext) -> usize {
@@ -284,6 +388,7 @@ impl Search for IvfFastScanSearch {
                 .map(|p| p.capacity() * size_of::<u32>())
                 .sum::<usize>()
             + context.exact.memory_bytes()
+            + context.coarse.memory_bytes()
     }
 
     fn distance_count(context: &IvfFastScanContext) -> u64 {

@@ -5,7 +5,7 @@
 
 use annvil_abi::{Metric, Neighbors, Params, Search, StatusCode};
 use annvil_ivf::Ivf;
-use annvil_ivf_fastscan::IvfFastScanSearch;
+use annvil_ivf_fastscan::{IvfFastScanSearch, Options};
 use annvil_testkit::{K, Truth, build, dataset, leak_base, search_all};
 
 const LISTS: usize = 32;
@@ -16,11 +16,11 @@ fn data(metric: Metric) -> annvil_dataset::Dataset {
     ))
 }
 
-fn searcher(data: &annvil_dataset::Dataset, sub_dim: usize) -> IvfFastScanSearch {
+fn searcher(data: &annvil_dataset::Dataset, options: &Options) -> IvfFastScanSearch {
     let base = leak_base(data);
     let nlist = LISTS.to_string();
     let ivf = build::<Ivf>(base, data.metric, &[("nlist", &nlist), ("seed", "2")], 2);
-    IvfFastScanSearch::new(ivf, base, data.metric, sub_dim, 0.2).unwrap()
+    IvfFastScanSearch::new(ivf, base, data.metric, options).unwrap()
 }
 
 #[test]
@@ -28,7 +28,7 @@ fn recall_grows_with_nprobe_and_reorder_and_is_exact_at_the_end() {
     for metric in Metric::ALL {
         let data = data(metric);
         let truth = Truth::new(&data);
-        let mut search = searcher(&data, 2);
+        let mut search = searcher(&data, &Options::default());
         let mut last = 0.0;
         for nprobe in [1, 2, 4, 8, LISTS] {
             let recall = truth.recall(&search_all(&mut search, &data, "nprobe", nprobe));
@@ -79,7 +79,7 @@ fn recall_grows_with_nprobe_and_reorder_and_is_exact_at_the_end() {
 fn a_batch_answers_as_the_queries_one_by_one() {
     for metric in [Metric::L2, Metric::Angular] {
         let data = data(metric);
-        let mut search = searcher(&data, 2);
+        let mut search = searcher(&data, &Options::default());
         search
             .configure(&mut Params::new([("nprobe", "5"), ("reorder", "30")]))
             .unwrap();
@@ -113,10 +113,54 @@ fn a_batch_answers_as_the_queries_one_by_one() {
 }
 
 #[test]
+fn the_sq8_reorder_keeps_exact_distances_and_recall() {
+    for metric in [Metric::L2, Metric::Angular] {
+        let data = data(metric);
+        let truth = Truth::new(&data);
+        let options = Options {
+            sq8_reorder: true,
+            ..Options::default()
+        };
+        let mut direct = searcher(&data, &Options::default());
+        let mut sq8 = searcher(&data, &options);
+        for search in [&mut direct, &mut sq8] {
+            search
+                .configure(&mut Params::new([
+                    ("nprobe", "8"),
+                    ("reorder", "100"),
+                    ("rerank", "30"),
+                ]))
+                .unwrap();
+        }
+        let recall =
+            |search: &mut IvfFastScanSearch| truth.recall(&search_all(search, &data, "nprobe", 8));
+        let (direct_recall, sq8_recall) = (recall(&mut direct), recall(&mut sq8));
+        assert!(
+            sq8_recall >= direct_recall - 0.02,
+            "{metric}: SQ8 reorder {sq8_recall} vs f32 {direct_recall}"
+        );
+        for (query, (ids, distances)) in data
+            .test
+            .rows()
+            .zip(annvil_testkit::answers(&sq8, &data, K))
+        {
+            for (&id, &distance) in ids.iter().zip(&distances) {
+                let exact = metric.distance(query, data.train.row(id as usize));
+                assert!((distance - exact).abs() <= 1e-4 * exact.abs().max(1.0));
+            }
+        }
+    }
+}
+
+#[test]
 fn wider_codes_still_search() {
     let data = data(Metric::L2);
     let truth = Truth::new(&data);
-    let mut search = searcher(&data, 8);
+    let options = Options {
+        sub_dim: 8,
+        ..Options::default()
+    };
+    let mut search = searcher(&data, &options);
     let recall = truth.recall(&search_all(&mut search, &data, "nprobe", LISTS));
     assert!(recall >= 0.6, "sub_dim 8: {recall}");
 }
@@ -126,13 +170,35 @@ fn bad_parameters_are_refused_by_name() {
     let data = data(Metric::L2);
     let base = leak_base(&data);
     let ivf = build::<Ivf>(base, Metric::L2, &[("nlist", "8")], 1);
-    for sub_dim in [0, 17] {
-        let error = IvfFastScanSearch::new(ivf, base, Metric::L2, sub_dim, 0.2)
+    for (options, name) in [
+        (
+            Options {
+                sub_dim: 0,
+                ..Options::default()
+            },
+            "`sub_dim`",
+        ),
+        (
+            Options {
+                sub_dim: 17,
+                ..Options::default()
+            },
+            "`sub_dim`",
+        ),
+        (
+            Options {
+                anisotropic_threshold: 1.0,
+                ..Options::default()
+            },
+            "`anisotropic_threshold`",
+        ),
+    ] {
+        let error = IvfFastScanSearch::new(ivf, base, Metric::L2, &options)
             .err()
             .unwrap();
-        assert!(error.message.contains("`sub_dim`"), "{}", error.message);
+        assert!(error.message.contains(name), "{}", error.message);
     }
-    let error = IvfFastScanSearch::new(ivf, base, Metric::Angular, 2, 0.2)
+    let error = IvfFastScanSearch::new(ivf, base, Metric::Angular, &Options::default())
         .err()
         .unwrap();
     assert!(
@@ -140,8 +206,8 @@ fn bad_parameters_are_refused_by_name() {
         "{}",
         error.message
     );
-    let mut search = IvfFastScanSearch::new(ivf, base, Metric::L2, 2, 0.2).unwrap();
-    for (name, value) in [("reorder", "0"), ("nprobe", "0")] {
+    let mut search = IvfFastScanSearch::new(ivf, base, Metric::L2, &Options::default()).unwrap();
+    for (name, value) in [("reorder", "0"), ("nprobe", "0"), ("rerank", "0")] {
         let error = search
             .configure(&mut Params::new([(name, value)]))
             .unwrap_err();
