@@ -5,7 +5,7 @@
 
 use annvil_abi::{Metric, Neighbors, Params, Search, StatusCode};
 use annvil_ivf::Ivf;
-use annvil_ivf_fastscan::{IvfFastScanSearch, Options};
+use annvil_ivf_fastscan::{IvfFastScanSearch, Options, automatic_sub_dim};
 use annvil_testkit::{K, Truth, build, dataset, leak_base, search_all};
 
 const LISTS: usize = 32;
@@ -166,18 +166,19 @@ fn wider_codes_still_search() {
 }
 
 #[test]
+fn low_dimensional_data_gets_one_dimension_per_code() {
+    assert_eq!(
+        [1, 50, 64, 65, 384, 784].map(automatic_sub_dim),
+        [1, 1, 1, 2, 2, 2]
+    );
+}
+
+#[test]
 fn bad_parameters_are_refused_by_name() {
     let data = data(Metric::L2);
     let base = leak_base(&data);
     let ivf = build::<Ivf>(base, Metric::L2, &[("nlist", "8")], 1);
     for (options, name) in [
-        (
-            Options {
-                sub_dim: 0,
-                ..Options::default()
-            },
-            "`sub_dim`",
-        ),
         (
             Options {
                 sub_dim: 17,
