@@ -35,7 +35,8 @@ pub struct ListCodes {
     vector_terms: Vec<f32>,
     /// Per list: `-‖c‖²` for L2, 0 otherwise.
     list_terms: Vec<f32>,
-    /// How many table units one unit of distance is: 2 for L2, 1 otherwise.
+    /// The factor of the table's estimate in the distance: 2 for L2
+    /// (`-2<q, r>`), 1 otherwise.
     table_weight: f32,
     block_bytes: usize,
 }
@@ -91,11 +92,6 @@ impl ListCodes {
             table_weight: if l2 { 2.0 } else { 1.0 },
             block_bytes,
         })
-    }
-
-    /// The quantizer of the residuals.
-    pub fn quantizer(&self) -> &ProductQuantizer {
-        &self.pq
     }
 
     /// Sets `table` to `query`'s table of `-<q, r̂>` entries, quantized
