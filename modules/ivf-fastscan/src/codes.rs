@@ -31,7 +31,7 @@ pub struct ListCodes {
     blocks: Vec<u8>,
     /// The first block of each list, and one past the last list's.
     first_block: Vec<usize>,
-    /// Per vector in list order: `‖x‖²` for L2, 0 otherwise.
+    /// Per vector in list order: `‖x‖²` for L2; empty otherwise.
     vector_terms: Vec<f32>,
     /// Per list: `-‖c‖²` for L2, 0 otherwise.
     list_terms: Vec<f32>,
@@ -79,10 +79,11 @@ impl ListCodes {
             list_terms.push(if l2 { -dot(centroid, centroid) } else { 0.0 });
         }
         first_block.push(blocks.len() / block_bytes);
-        let vector_terms = ordered
-            .rows()
-            .map(|x| if l2 { dot(x, x) } else { 0.0 })
-            .collect();
+        let vector_terms = if l2 {
+            ordered.rows().map(|x| dot(x, x)).collect()
+        } else {
+            Vec::new()
+        };
         Ok(ListCodes {
             pq,
             blocks,
@@ -131,12 +132,17 @@ impl ListCodes {
         scanner.scan(table.bytes(), codes, &mut sums);
         let start = positions.start + block * BLOCK;
         let count = BLOCK.min(positions.end - start);
-        let terms = &self.vector_terms[start..start + count];
         // One pass the compiler vectorizes, then the few estimates that
         // reach the bound go to the selection.
         let mut estimates = [0f32; BLOCK];
-        for ((estimate, &term), &sum) in estimates.iter_mut().zip(terms).zip(&sums) {
-            *estimate = base + term + unit * f32::from(sum);
+        for (estimate, &sum) in estimates.iter_mut().zip(&sums) {
+            *estimate = base + unit * f32::from(sum);
+        }
+        if !self.vector_terms.is_empty() {
+            let terms = &self.vector_terms[start..start + count];
+            for (estimate, &term) in estimates.iter_mut().zip(terms) {
+                *estimate += term;
+            }
         }
         let mut bound = top.bound();
         for (i, &estimate) in estimates[..count].iter().enumerate() {

@@ -133,6 +133,31 @@ pub fn default_nlist(n: usize) -> usize {
     ((n as f64).sqrt().round() as usize).max(1)
 }
 
+/// Fails unless an index of kind `index` (named in the message) that holds
+/// `(metric, count, dim)` could have been built on `base` with `metric`:
+/// the check every search slot over a partition index makes at prepare.
+pub fn check_index_built_on(
+    index: &str,
+    (built_metric, count, dim): (Metric, usize, usize),
+    base: Base,
+    metric: Metric,
+) -> Result<()> {
+    if built_metric != metric {
+        return Err(Error::invalid(format!(
+            "the {index} index was built for the {built_metric} metric, not {metric}"
+        )));
+    }
+    if count != base.len() || dim != base.dim() {
+        return Err(Error::invalid(format!(
+            "the {index} index holds {count} vectors of dimension {dim}, the base {} of \
+             dimension {}",
+            base.len(),
+            base.dim()
+        )));
+    }
+    Ok(())
+}
+
 /// A built IVF index: centroids, inverted lists, and the base vectors
 /// copied into list order. The construction slot of annvil-ivf.
 #[derive(Debug)]
@@ -200,22 +225,7 @@ impl Ivf {
     /// its count, dimension and metric tell): the check of every search
     /// slot over it.
     pub fn check_built_on(&self, base: Base, metric: Metric) -> Result<()> {
-        if self.metric() != metric {
-            return Err(Error::invalid(format!(
-                "the IVF index was built for the {} metric, not {metric}",
-                self.metric()
-            )));
-        }
-        if self.len() != base.len() || self.dim() != base.dim() {
-            return Err(Error::invalid(format!(
-                "the IVF index holds {} vectors of dimension {}, the base {} of dimension {}",
-                self.len(),
-                self.dim(),
-                base.len(),
-                base.dim()
-            )));
-        }
-        Ok(())
+        check_index_built_on("IVF", (self.metric(), self.len(), self.dim()), base, metric)
     }
 
     /// Every vector in list order (the order of `lists().ids()`).

@@ -33,21 +33,12 @@ pub struct LorannContext {
 impl LorannSearch {
     /// A searcher over `index`, built on `base` with `metric`.
     pub fn new(index: &'static Lorann, base: Base, metric: Metric) -> Result<LorannSearch> {
-        if index.metric() != metric {
-            return Err(Error::invalid(format!(
-                "the LoRANN index was built for the {} metric, not {metric}",
-                index.metric()
-            )));
-        }
-        if index.len() != base.len() || index.dim() != base.dim() {
-            return Err(Error::invalid(format!(
-                "the LoRANN index holds {} vectors of dimension {}, the base {} of dimension {}",
-                index.len(),
-                index.dim(),
-                base.len(),
-                base.dim()
-            )));
-        }
+        annvil_ivf::check_index_built_on(
+            "LoRANN",
+            (index.metric(), index.len(), index.dim()),
+            base,
+            metric,
+        )?;
         Ok(LorannSearch {
             index,
             scorer: Scorer::best(),
