@@ -613,6 +613,7 @@ impl Plan<'_> {
             lineage: self.parent.map(|p| Lineage {
                 parent: p.name.clone(),
                 slot: self.generated[0].name().to_owned(),
+                change: None,
             }),
         };
         format!(

@@ -763,6 +763,7 @@ mod tests {
         derived.lineage = Some(Lineage {
             parent: spec.name.clone(),
             slot: "search".into(),
+            change: None,
         });
         let child_dir = child.path().canonicalize().unwrap();
         std::fs::write(child_dir.join(VARIANT_FILE), derived.to_yaml(&child_dir)).unwrap();

@@ -551,6 +551,7 @@ impl<'a> Stage<'a> {
             lineage: Lineage {
                 parent: parent_name,
                 slot: self.slot.name().to_owned(),
+                change: None,
             },
             generator: self.options.generator.name().to_owned(),
             prompt: generated.prompt,
@@ -822,6 +823,7 @@ impl<'a> Stage<'a> {
         child.lineage = Some(Lineage {
             parent: parent.name.clone(),
             slot: self.slot.name().to_owned(),
+            change: None,
         });
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join(VARIANT_FILE), child.to_yaml(dir))

@@ -427,6 +427,7 @@ mod tests {
                 lineage: Lineage {
                     parent: "p".into(),
                     slot: "search".into(),
+                    change: None,
                 },
                 generator: "cmd".into(),
                 prompt: None,

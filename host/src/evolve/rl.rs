@@ -118,6 +118,7 @@ mod tests {
                 lineage: Lineage {
                     parent: "p".into(),
                     slot: "search".into(),
+                    change: None,
                 },
                 generator: "cmd".into(),
                 prompt: Some(prompt.into()),

@@ -23,6 +23,10 @@ pub struct Lineage {
     /// The slot that differs from the parent: `construction`, `search` or
     /// `refinement`.
     pub slot: String,
+    /// What the variant changes, in a few words (`change:` in variant.yaml),
+    /// for the "what made the difference" table of `docs/BENCHMARKS.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
 }
 
 /// How a candidate ended.

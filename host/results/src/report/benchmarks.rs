@@ -98,6 +98,57 @@ fn peer_comparison(data: &ReportData) -> Option<String> {
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
+/// The "what made the difference" table: every variant of the leaderboard
+/// whose parent (its `lineage:`) is in the same leaderboard, with its
+/// reward, QPS@0.95 and QPS@0.99 as ratios to the parent's, so each
+/// technique is measured alone against the variant it changes. `None` when
+/// no such pair is present.
+fn one_change_table(data: &ReportData) -> Option<String> {
+    let ok: Vec<&LeaderboardRow> = data.rows().filter(|r| r.status == Status::Ok).collect();
+    let mut pairs: Vec<(&LeaderboardRow, &LeaderboardRow)> = ok
+        .iter()
+        .filter_map(|child| {
+            let parent_name = &child.lineage.as_ref()?.parent;
+            let parent = ok.iter().find(|r| &r.variant_name == parent_name)?;
+            Some((*child, *parent))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    pairs.sort_by(|a, b| {
+        (&a.1.variant_name, &a.0.variant_name).cmp(&(&b.1.variant_name, &b.0.variant_name))
+    });
+    let ratio = |child: Option<f64>, parent: Option<f64>| match (child, parent) {
+        (Some(c), Some(p)) if p > 0.0 => {
+            format!("{} / {} = **{:.2}×**", fmt_qps(c), fmt_qps(p), c / p)
+        }
+        _ => "—".to_owned(),
+    };
+    let mut out = String::from(
+        "Each variant below changes one choice of its parent (`lineage:` in its variant.yaml); \
+         both were measured in this leaderboard. Each figure is the variant's over its parent's: \
+         above 1× the change pays. \"—\" where either never reached that recall.\n\n\
+         | Change | Variant | Parent | Slot | Reward | QPS@0.95 | QPS@0.99 |\n\
+         |---|---|---|---|---:|---:|---:|\n",
+    );
+    for (child, parent) in pairs {
+        let lineage = child.lineage.as_ref().expect("paired rows have a lineage");
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | `{}` | {} | {} | {} | {} |",
+            md_cell(lineage.change.as_deref().unwrap_or("—")),
+            md_cell(&child.variant_name),
+            md_cell(&parent.variant_name),
+            md_cell(&lineage.slot),
+            ratio(Some(child.reward), Some(parent.reward)),
+            ratio(child.qps_at_095, parent.qps_at_095),
+            ratio(child.qps_at_099, parent.qps_at_099),
+        );
+    }
+    Some(out.trim_end().to_owned())
+}
+
 /// One section of `docs/BENCHMARKS.md`: a leaderboard with the figures
 /// behind it, its plot (`plot`: a path relative to the document), the
 /// comparison with the peers, the commands that produced it and the
@@ -114,12 +165,20 @@ pub fn benchmark_section(data: &ReportData, plot: &str) -> String {
     let body = board
         .split_once("\n\n")
         .map_or(board.as_str(), |(_, rest)| rest);
-    out.push_str(&body.replace("\n## Lineage", "\n### Lineage"));
+    // Its lineage tree gives way to the table of one-change ratios below.
+    let board_only = body
+        .split_once("\n## Lineage")
+        .map_or(body, |(board, _)| board);
+    out.push_str(board_only.trim_end());
+    out.push('\n');
     if let Some(comparison) = peer_comparison(data) {
         let _ = writeln!(
             out,
             "\nBest own variant against the best peer:\n\n{comparison}"
         );
+    }
+    if let Some(table) = one_change_table(data) {
+        let _ = writeln!(out, "\n### What made the difference\n\n{table}");
     }
     let _ = writeln!(
         out,
@@ -205,6 +264,7 @@ mod tests {
                 &crate::model::Lineage {
                     parent: "hnsw".into(),
                     slot: "search".into(),
+                    change: Some("tuned search".into()),
                 },
             )
             .unwrap();
@@ -226,6 +286,21 @@ mod tests {
             "{section}"
         );
         assert!(section.contains("(from hnsw, search)"), "{section}");
+        // The one-change table replaces the lineage tree: reward 1125 / 675,
+        // QPS@0.95 750 / 450, QPS@0.99 375 / 225, all 1.67×.
+        assert!(!section.contains("### Lineage"), "{section}");
+        assert!(
+            section.contains("### What made the difference"),
+            "{section}"
+        );
+        assert!(
+            section.contains(
+                "| tuned search | `hnsw-search-tune-001` | `hnsw` | search | 1125 / 675 = **1.67×** \
+                 | 750 / 450 = **1.67×** | 375 / 225 = **1.67×** |"
+            ),
+            "{section}"
+        );
+        assert_eq!(section.matches("= **1.67×**").count(), 3, "{section}");
         let tree = lineage_tree(&data);
         assert_eq!(tree.len(), 1);
         assert_eq!(tree[0].name, "hnsw");

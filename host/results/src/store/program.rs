@@ -36,6 +36,7 @@ fn read_candidate(r: &Row<'_>) -> rusqlite::Result<(CandidateRecord, String)> {
             lineage: Lineage {
                 parent: r.get(5)?,
                 slot: r.get(6)?,
+                change: None,
             },
             generator: r.get(7)?,
             prompt: r.get(8)?,
@@ -55,10 +56,10 @@ fn read_candidate(r: &Row<'_>) -> rusqlite::Result<(CandidateRecord, String)> {
 /// Records (or replaces) where `variant` came from, inside `tx`.
 fn upsert_lineage(tx: &Transaction<'_>, variant: &str, lineage: &Lineage) -> Result<()> {
     tx.execute(
-        "INSERT INTO lineage (variant_name, parent_name, slot) VALUES (?1, ?2, ?3) \
+        "INSERT INTO lineage (variant_name, parent_name, slot, change) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (variant_name) DO UPDATE SET parent_name = excluded.parent_name, \
-         slot = excluded.slot",
-        params![variant, lineage.parent, lineage.slot],
+         slot = excluded.slot, change = excluded.change",
+        params![variant, lineage.parent, lineage.slot, lineage.change],
     )?;
     Ok(())
 }
@@ -74,12 +75,13 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT parent_name, slot FROM lineage WHERE variant_name = ?1",
+                "SELECT parent_name, slot, change FROM lineage WHERE variant_name = ?1",
                 [variant],
                 |r| {
                     Ok(Lineage {
                         parent: r.get(0)?,
                         slot: r.get(1)?,
+                        change: r.get(2)?,
                     })
                 },
             )
@@ -246,6 +248,7 @@ mod tests {
             lineage: Lineage {
                 parent: "hnsw".into(),
                 slot: "search".into(),
+                change: None,
             },
             generator: "tune".into(),
             prompt: None,
@@ -266,6 +269,23 @@ mod tests {
     }
 
     #[test]
+    fn a_lineage_keeps_its_change_and_a_new_record_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(dir.path().join("r.sqlite")).unwrap();
+        let mut lineage = Lineage {
+            parent: "sub-dim-2".into(),
+            slot: "search".into(),
+            change: Some("plain PQ loss".into()),
+        };
+        store.record_lineage("isotropic", &lineage).unwrap();
+        assert_eq!(store.lineage("isotropic").unwrap(), Some(lineage.clone()));
+        lineage.change = None;
+        store.record_lineage("isotropic", &lineage).unwrap();
+        assert_eq!(store.lineage("isotropic").unwrap(), Some(lineage));
+        assert_eq!(store.lineage("sub-dim-2").unwrap(), None);
+    }
+
+    #[test]
     fn candidates_round_trip_and_close_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path().join("r.sqlite")).unwrap();
@@ -274,7 +294,8 @@ mod tests {
             store.lineage("a").unwrap(),
             Some(Lineage {
                 parent: "hnsw".into(),
-                slot: "search".into()
+                slot: "search".into(),
+                change: None,
             })
         );
         let open = store.candidate_named("a").unwrap().unwrap();

@@ -219,6 +219,7 @@ mod tests {
         let lineage = Lineage {
             parent: "hnsw".into(),
             slot: "search".into(),
+            change: None,
         };
         for err in [
             store.record_lineage("x", &lineage).unwrap_err(),
