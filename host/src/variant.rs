@@ -78,7 +78,8 @@ struct RawSpec {
     search: Option<RawSearch>,
     refinement: Option<RawRefinement>,
     python: Option<RawPython>,
-    /// Lineage of generated variants: parent variant and the slot changed.
+    /// Lineage: the parent variant, the slot changed and (optionally) what
+    /// the change is.
     #[serde(default)]
     lineage: Option<Lineage>,
 }
