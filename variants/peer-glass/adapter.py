@@ -3,6 +3,9 @@ zilliztech's graph library): an HNSW or NSG graph built on exact float32
 distances, searched on SQ8U or SQ4U codes (uniform scalar quantization, 8 or
 4 bits per dimension) with the candidates re-ranked on float32 vectors."""
 
+import os
+import tempfile
+
 import glass
 import numpy as np
 
@@ -28,9 +31,17 @@ def build(base, metric, params, threads):
     data = np.array(base, dtype=np.float32)
     glass.set_num_threads(threads)
     graph = glass.Index(graph_type, space, "FP32", R=params.get("R", 32), L=params.get("L", 200)).build(data)
+    # A glass.Searcher takes its graph's adjacency: a second searcher made
+    # from the same graph object finds it empty and answers id 0 alone
+    # (recall 0). Each quantizer gets its own copy of the built graph,
+    # through GLASS's own save and load.
     searchers = {}
-    for quant in QUANTIZERS:
-        searcher = glass.Searcher(graph, data, space, quant, "FP32")
+    with tempfile.TemporaryDirectory() as scratch:
+        saved = os.path.join(scratch, "graph")
+        graph.save(saved)
+        copies = {quant: glass.Graph(saved) for quant in QUANTIZERS}
+    for quant, copy in copies.items():
+        searcher = glass.Searcher(copy, data, space, quant, "FP32")
         # GLASS's own tuning of its prefetch settings, on one thread as
         # the searches will run.
         searcher.optimize(1)
