@@ -1,4 +1,5 @@
-//! The Python bridge end to end with a real library (faiss's PyPI build):
+//! The Python bridge end to end with real libraries (faiss's PyPI build, and
+//! GLASS's for its quantizers):
 //! the bridged peer compiled with its `python` feature, its pinned
 //! environment made on first use, checked and measured inside the sandbox
 //! in single-query and batch mode; and skipped with the install hint where
@@ -90,6 +91,32 @@ fn a_bridged_peer_is_measured_one_query_at_a_time_and_in_batches() {
         let explanation = board["explanation"].as_str().unwrap();
         assert!(explanation.contains("no-op adapter: "), "{explanation}");
         assert!(explanation.contains(" µs per query"), "{explanation}");
+    }
+}
+
+#[test]
+fn every_quantizer_glass_is_swept_with_finds_the_neighbours() {
+    if !python_available("every_quantizer_glass_is_swept_with_finds_the_neighbours") {
+        return;
+    }
+    let results = tempfile::tempdir().unwrap();
+    let board = evaluate(results.path(), "variants/peer-glass", &[], BOARD);
+    // GLASS's searchers each take their graph's adjacency: made from one
+    // graph object, the second answered id 0 alone (recall 0) and nothing
+    // failed. Every build set must find the neighbours with each quantizer.
+    let builds = board["variants"][0]["builds"].as_array().unwrap();
+    assert_eq!(builds.len(), 4, "{board:#}");
+    for build in builds {
+        for quant in ["SQ8U", "SQ4U"] {
+            let best = build["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["search_params"]["quant"] == quant)
+                .filter_map(|p| p["recall"].as_f64())
+                .fold(0.0, f64::max);
+            assert!(best >= 0.95, "{quant}: best recall {best}\n{build:#}");
+        }
     }
 }
 
