@@ -1,5 +1,6 @@
 //! Sections of `docs/BENCHMARKS.md`: a leaderboard with its plot, the
-//! comparison of the best own variant with the best peer, the commands that
+//! comparison of the best own variant with the best peer, the table of
+//! one-change ratios ("what made the difference"), the commands that
 //! produced it and the machines they ran on.
 
 use std::fmt::Write as _;
