@@ -196,15 +196,20 @@ def typed(declared, params):
 
 
 def host_points(results, variant, dataset):
-    """Build sets the host measured: {build params json: [(search params, recall, qps)]}."""
+    """Build sets the host measured of the variant's newest version (its most
+    recently measured content hash; older versions' rows stay in the database):
+    {build params json: [(search params, recall, qps)]}."""
     db = results / "results.sqlite"
     if not db.is_file():
         sys.exit(f"{db}: no results database (run host evaluate first, or pass --results)")
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     rows = conn.execute(
         "SELECT e.build_params_json, p.search_params_json, p.recall, p.qps FROM evaluations e "
-        "JOIN sweep_points p ON p.evaluation_id = e.id WHERE e.variant_name = ? AND e.status = 'ok' "
-        "AND e.dataset_name LIKE ? AND e.mode = 'single' ORDER BY e.id, p.recall",
+        "JOIN sweep_points p ON p.evaluation_id = e.id WHERE e.variant_name = ?1 AND e.status = 'ok' "
+        "AND e.dataset_name LIKE ?2 AND e.mode = 'single' AND e.variant_hash = ("
+        "SELECT variant_hash FROM evaluations WHERE variant_name = ?1 AND status = 'ok' "
+        "AND dataset_name LIKE ?2 AND mode = 'single' ORDER BY started_at DESC LIMIT 1) "
+        "ORDER BY e.id, p.recall",
         (variant, dataset + "%"),
     ).fetchall()
     if not rows:
