@@ -60,6 +60,10 @@ class Index:
         self.searcher.set_ef(self.ef)
 
     def configure(self, params):
+        # GLASS answers even one query through an OpenMP loop; without this
+        # call on the searching thread the worker ran it with a team of two
+        # threads, at about 0.8x of GLASS's own speed (README, "Fidelity").
+        glass.set_num_threads(1)
         if "quant" in params:
             quant = params["quant"].upper()
             if quant not in self.searchers:
