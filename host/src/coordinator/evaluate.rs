@@ -524,8 +524,12 @@ impl Evaluation<'_> {
             let evaluation = cluster.evaluation_dir(&key_hash(&build_set.key));
             // Attempts recorded here are those of a coordinator killed
             // while measuring this evaluation (the store moved them to
-            // its new row): the newest is adopted while Slurm still runs
-            // or queues it.
+            // its new row): the newest is adopted while its mailbox is
+            // there. Its journal replays what the task answered, so a
+            // task that ended after answering everything (the killed
+            // coordinator had sent it `exit`) still gives its figures; one
+            // that ended short is lost at the first request it never
+            // answered, and resubmitted then.
             let recorded = store.slurm_attempts(ids[i])?;
             let next = recorded.iter().map(|a| a.attempt + 1).max().unwrap_or(0);
             let mut adopted = None;
@@ -533,21 +537,17 @@ impl Evaluation<'_> {
                 let previous = Attempt::recorded(row);
                 // Slurm not answering now is no ending: the watch decides.
                 let info = previous.task.query();
-                let lost = if !previous.dir.join("task.json").is_file() {
-                    Some(format!("its mailbox {} is gone", previous.dir.display()))
-                } else if info.as_ref().is_some_and(|info| !info.live()) {
-                    Some(
-                        "its coordinator stopped, and the task ended before another adopted it"
-                            .into(),
-                    )
-                } else {
-                    None
-                };
+                let lost = (!previous.dir.join("task.json").is_file())
+                    .then(|| format!("its mailbox {} is gone", previous.dir.display()));
                 store
                     .record_slurm_attempt(ids[i], &previous.record(info.as_ref(), lost.clone()))?;
                 if lost.is_none() {
+                    let state = match &info {
+                        Some(info) if !info.live() => "ended; replaying its journal",
+                        _ => "queued or running",
+                    };
                     self.progress.line(&format!(
-                        "{}: adopting Slurm task {} ({})",
+                        "{}: adopting Slurm task {} ({state}; {})",
                         build_set.label,
                         previous.task,
                         previous.dir.display()
