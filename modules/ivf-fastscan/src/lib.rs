@@ -21,7 +21,9 @@ use annvil_abi::{
 };
 use annvil_core::{Reservoir, TopK};
 use annvil_distance::Kernel;
-use annvil_ivf::{DEFAULT_NPROBE, Ivf, NPROBE, Probe, read_nprobe};
+use annvil_ivf::{
+    DEFAULT_NPROBE, Ivf, MAX_REORDER, NPROBE, Probe, REORDER, read_depth, read_nprobe,
+};
 use annvil_pq::{ByteTable, MAX_SUB_DIM, Scanner};
 use annvil_quant::{Codes, Query, ScalarQuantizer, Scheme};
 
@@ -49,9 +51,6 @@ pub const DEFAULT_ANISOTROPIC_THRESHOLD: f32 = 0.2;
 
 /// Default of the `rerank` knob (with `reorder_on: sq8`).
 pub const DEFAULT_RERANK: usize = 20;
-
-/// Largest accepted `reorder`.
-pub const MAX_REORDER: usize = 1 << 16;
 
 /// The fast-scan search slot over annvil-ivf's [`Ivf`].
 ///
@@ -237,14 +236,7 @@ impl Search for IvfFastScanSearch {
 
     const PARAMS: &'static [ParamSpec] = &[
         NPROBE,
-        ParamSpec::int(
-            "reorder",
-            1,
-            MAX_REORDER as i64,
-            "100",
-            "best code estimates measured exactly on the f32 vectors (at least k)",
-        )
-        .knob(),
+        REORDER,
         ParamSpec::int(
             "sub_dim",
             0,
@@ -302,20 +294,8 @@ impl Search for IvfFastScanSearch {
 
     fn configure(&mut self, params: &mut Params) -> Result<()> {
         self.nprobe = read_nprobe(params, self.nprobe)?;
-        let reorder = params.get_or("reorder", self.reorder)?;
-        if !(1..=MAX_REORDER).contains(&reorder) {
-            return Err(Error::invalid(format!(
-                "parameter `reorder` must be in 1..={MAX_REORDER}, not {reorder}"
-            )));
-        }
-        self.reorder = reorder;
-        let rerank = params.get_or("rerank", self.rerank)?;
-        if !(1..=MAX_REORDER).contains(&rerank) {
-            return Err(Error::invalid(format!(
-                "parameter `rerank` must be in 1..={MAX_REORDER}, not {rerank}"
-            )));
-        }
-        self.rerank = rerank;
+        self.reorder = read_depth(params, "reorder", self.reorder)?;
+        self.rerank = read_depth(params, "rerank", self.rerank)?;
         Ok(())
     }
 

@@ -38,7 +38,10 @@ use annvil_abi::{
 
 pub use coarse::{Centroids, InvertedLists, Probe};
 pub use kmeans::{Clustering, KMeans};
-pub use search::{DEFAULT_NPROBE, IvfFlatContext, IvfFlatSearch, NPROBE, read_nprobe};
+pub use search::{
+    DEFAULT_NPROBE, IvfFlatContext, IvfFlatSearch, MAX_REORDER, NPROBE, REORDER, read_depth,
+    read_nprobe,
+};
 
 /// Largest accepted `nlist`.
 pub const MAX_NLIST: usize = 1 << 24;

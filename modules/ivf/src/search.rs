@@ -20,6 +20,20 @@ pub const NPROBE: ParamSpec = ParamSpec::int(
 )
 .knob();
 
+/// Upper bound of the `reorder` knob.
+pub const MAX_REORDER: usize = 1 << 16;
+
+/// The declaration of the `reorder` knob, shared by the searches that
+/// estimate distances and measure their best candidates exactly.
+pub const REORDER: ParamSpec = ParamSpec::int(
+    "reorder",
+    1,
+    MAX_REORDER as i64,
+    "100",
+    "best estimates measured exactly on the f32 vectors (at least k)",
+)
+.knob();
+
 /// The IVF-Flat search slot over this crate's [`Ivf`] construction.
 ///
 /// Knob (swept): `nprobe`, the number of nearest lists scanned (at least
@@ -66,6 +80,18 @@ pub fn read_nprobe(params: &mut Params, current: usize) -> Result<usize> {
         ));
     }
     Ok(nprobe)
+}
+
+/// Reads a candidate-depth knob named `name` (`reorder`, or another with
+/// its bounds, 1..=[`MAX_REORDER`]), keeping `current` when absent.
+pub fn read_depth(params: &mut Params, name: &str, current: usize) -> Result<usize> {
+    let depth = params.get_or(name, current)?;
+    if !(1..=MAX_REORDER).contains(&depth) {
+        return Err(Error::invalid(format!(
+            "parameter `{name}` must be in 1..={MAX_REORDER}, not {depth}"
+        )));
+    }
+    Ok(depth)
 }
 
 impl Search for IvfFlatSearch {

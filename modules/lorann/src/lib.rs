@@ -21,15 +21,17 @@
 //!    queries: two factors, `Aᵀ` (`rank × dim_reduction`) and `Vᵀ`
 //!    (`rank × cluster size`).
 //!
-//! # Search ([`LorannSearch`], knob `nprobe`)
+//! # Search ([`LorannSearch`], knobs `nprobe` and `reorder`)
 //!
 //! The query is projected once, the `nprobe` nearest clusters are chosen,
 //! and each point of those clusters is scored by its model in
 //! `O(rank)` instead of `O(dim)`: `s = (q·A)·Vᵀ`, turned into the metric's
 //! distance (`‖x‖² − 2s` with the exact precomputed norms for L2, `−s` for
-//! inner product, `1 − s` for angular). The best `n` are returned with
-//! these approximate distances, so the search is meant to feed an exact
-//! rerank (`annvil_rerank::ExactRerank`) with `n` a few times `k`.
+//! inner product, `1 − s` for angular). The best `reorder` estimates (at
+//! least the `n` asked for) are measured exactly on the f32 vectors and the
+//! best `n` returned, as LoRANN's own search reranks its
+//! `points_to_rerank`: a sweep of `reorder` reaches the recall the models'
+//! estimates alone cannot.
 //!
 //! Build parameters: `nlist` (0, the default, means `sqrt(n)`), `rank`
 //! (default 32), `dim_reduction` (default 128; values at or above the
@@ -63,7 +65,7 @@ use annvil_ivf::{Centroids, InvertedLists, KMeans, Probe};
 
 pub use model::{RrrModel, Scorer};
 pub use pca::Projection;
-pub use search::{LorannContext, LorannSearch};
+pub use search::{DEFAULT_REORDER, LorannContext, LorannSearch};
 
 /// Default rank of the per-cluster models.
 pub const DEFAULT_RANK: usize = 32;

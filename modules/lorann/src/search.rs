@@ -1,24 +1,33 @@
-//! The LoRANN search slot: route, score clusters with their models, keep
-//! the best candidates.
+//! The LoRANN search slot: route, score clusters with their models, measure
+//! the best estimates exactly.
 
 use annvil_abi::{Base, Error, Graph, Metric, Neighbors, ParamSpec, Params, Result, Search};
 use annvil_core::TopK;
-use annvil_ivf::{DEFAULT_NPROBE, NPROBE, Probe, read_nprobe};
+use annvil_ivf::{DEFAULT_NPROBE, NPROBE, Probe, REORDER, read_depth, read_nprobe};
+use annvil_rerank::rank_exact;
 
 use crate::{Lorann, Scorer};
 
 /// The LoRANN search slot over this crate's [`Lorann`] construction.
 ///
-/// Knob (swept): `nprobe` (default [`DEFAULT_NPROBE`]), the number of nearest clusters scored (at least
-/// 1; values above the number of clusters score them all). No prepare
-/// parameters. The distances it returns are the models' estimates, so it
-/// is meant to be followed by an exact rerank of its `n` candidates. Needs
-/// the native [`Lorann`] (its standard view is empty).
+/// Knobs (swept): `nprobe` (default [`DEFAULT_NPROBE`]), the number of
+/// nearest clusters scored (at least 1; values above the number of clusters
+/// score them all), and `reorder` (default [`DEFAULT_REORDER`]), the best
+/// model estimates measured exactly on the f32 vectors (at least the `n`
+/// asked for are). No prepare parameters. The answer is exactly ordered,
+/// with exact distances. Needs the native [`Lorann`] (its standard view is
+/// empty).
 pub struct LorannSearch {
     index: &'static Lorann,
+    base: Base,
+    metric: Metric,
     scorer: Scorer,
     nprobe: usize,
+    reorder: usize,
 }
+
+/// Default of the `reorder` knob.
+pub const DEFAULT_REORDER: usize = 100;
 
 /// Per-thread scratch of a [`LorannSearch`].
 pub struct LorannContext {
@@ -27,6 +36,9 @@ pub struct LorannContext {
     projected: Vec<f32>,
     scores: Vec<f32>,
     top: TopK,
+    /// The best estimates, drained from `top` for the exact measurement.
+    candidate_ids: Vec<u32>,
+    candidate_estimates: Vec<f32>,
     distances: u64,
 }
 
@@ -41,14 +53,22 @@ impl LorannSearch {
         )?;
         Ok(LorannSearch {
             index,
+            base,
+            metric,
             scorer: Scorer::best(),
             nprobe: DEFAULT_NPROBE,
+            reorder: DEFAULT_REORDER,
         })
     }
 
     /// The current `nprobe` knob.
     pub fn nprobe(&self) -> usize {
         self.nprobe
+    }
+
+    /// The current `reorder` knob.
+    pub fn reorder(&self) -> usize {
+        self.reorder
     }
 }
 
@@ -59,7 +79,7 @@ impl Search for LorannSearch {
 
     const COUNTS_DISTANCES: bool = true;
 
-    const PARAMS: &'static [ParamSpec] = &[NPROBE];
+    const PARAMS: &'static [ParamSpec] = &[NPROBE, REORDER];
 
     fn prepare(base: Base, graph: &Graph, metric: Metric, _params: &mut Params) -> Result<Self> {
         let index = graph.native::<Lorann>().ok_or_else(|| {
@@ -73,6 +93,7 @@ impl Search for LorannSearch {
 
     fn configure(&mut self, params: &mut Params) -> Result<()> {
         self.nprobe = read_nprobe(params, self.nprobe)?;
+        self.reorder = read_depth(params, "reorder", self.reorder)?;
         Ok(())
     }
 
@@ -86,6 +107,8 @@ impl Search for LorannSearch {
             projected: vec![0.0; index.params().rank],
             scores: vec![0.0; largest],
             top: TopK::new(),
+            candidate_ids: Vec::new(),
+            candidate_estimates: Vec::new(),
             distances: 0,
         })
     }
@@ -108,10 +131,15 @@ impl Search for LorannSearch {
             }
             None => query,
         };
-        let lists = context
-            .probe
-            .select(index.centroids(), index.lists(), reduced, self.nprobe, n);
-        context.top.reset(n);
+        let depth = self.reorder.max(n);
+        let lists = context.probe.select(
+            index.centroids(),
+            index.lists(),
+            reduced,
+            self.nprobe,
+            depth,
+        );
+        context.top.reset(depth);
         let mut computed = index.centroids().len() as u64;
         for list in lists {
             let c = list.id as usize;
@@ -140,8 +168,20 @@ impl Search for LorannSearch {
             }
             computed += ids.len() as u64;
         }
-        context.distances += computed;
-        context.top.drain_into(out);
+        context.candidate_ids.resize(depth, 0);
+        context.candidate_estimates.resize(depth, 0.0);
+        let mut candidates =
+            Neighbors::new(&mut context.candidate_ids, &mut context.candidate_estimates);
+        context.top.drain_into(&mut candidates);
+        let found = candidates.len();
+        rank_exact(
+            &self.base,
+            self.metric,
+            query,
+            context.candidate_ids[..found].iter().copied(),
+            out,
+        );
+        context.distances += computed + found as u64;
         Ok(())
     }
 
@@ -154,6 +194,8 @@ impl Search for LorannSearch {
             * size_of::<f32>()
             + context.probe.memory_bytes()
             + context.top.memory_bytes()
+            + context.candidate_ids.capacity() * size_of::<u32>()
+            + context.candidate_estimates.capacity() * size_of::<f32>()
     }
 
     fn distance_count(context: &LorannContext) -> u64 {

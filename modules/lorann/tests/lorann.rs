@@ -1,5 +1,5 @@
-//! annvil-lorann: recall against exact search as the rank and nprobe
-//! grow, exactness at full rank, determinism, parameter validation.
+//! annvil-lorann: recall against exact search as the rank, nprobe and
+//! reorder grow, exactness at full rank, determinism, parameter validation.
 
 use annvil_abi::{Base, Construction, Metric, Neighbors, Params, Search, StatusCode, Vectors};
 use annvil_dataset::Dataset;
@@ -17,8 +17,8 @@ fn dataset(metric: Metric) -> Dataset {
     ))
 }
 
-/// Per query: the search's candidates at `nprobe`, and the best K of them
-/// after an exact rerank.
+/// Per query: the search's candidates at `nprobe` (its best `CANDIDATES`
+/// estimates, measured exactly), and the best K of them.
 fn search_all(
     index: &'static Lorann,
     base: Base,
@@ -27,7 +27,10 @@ fn search_all(
 ) -> Vec<(Vec<u32>, Vec<u32>)> {
     let mut searcher = LorannSearch::new(index, base, data.metric).unwrap();
     searcher
-        .configure(&mut Params::new([("nprobe", nprobe.to_string())]))
+        .configure(&mut Params::new([
+            ("nprobe", nprobe.to_string()),
+            ("reorder", CANDIDATES.to_string()),
+        ]))
         .unwrap();
     answers(&searcher, data, CANDIDATES)
         .into_iter()
@@ -81,6 +84,46 @@ fn recall_grows_with_rank_and_nprobe() {
         "recall by nprobe 1, 2, 8: {by_nprobe:?}"
     );
     assert!(by_nprobe[2] > 0.9, "recall {by_nprobe:?}");
+}
+
+#[test]
+fn a_deeper_reorder_reaches_the_recall_coarse_estimates_miss() {
+    let data = dataset(Metric::Angular);
+    let truth = Truth::new(&data);
+    let base = leak_base(&data);
+    // Rank 2 after a reduction to 8 dimensions: estimates that rank the
+    // true neighbours far apart.
+    let params = [("nlist", "20"), ("rank", "2"), ("dim_reduction", "8")];
+    let index = build::<Lorann>(base, Metric::Angular, &params, 2);
+    let mut searcher = LorannSearch::new(index, base, Metric::Angular).unwrap();
+    let by_reorder: Vec<f64> = [K, 100, 4000]
+        .into_iter()
+        .map(|reorder| {
+            searcher
+                .configure(&mut Params::new([
+                    ("nprobe", "20".to_owned()),
+                    ("reorder", reorder.to_string()),
+                ]))
+                .unwrap();
+            let found = answers(&searcher, &data, K);
+            for ((ids, distances), query) in found.iter().zip(data.test.rows()) {
+                // Exact distances, nearest first.
+                assert!(distances.windows(2).all(|w| w[0] <= w[1]));
+                for (&id, &d) in ids.iter().zip(distances) {
+                    let exact =
+                        annvil_distance::distance(Metric::Angular, base.row(id as usize), query);
+                    assert!((d - exact).abs() <= 1e-6, "{d} vs {exact}");
+                }
+            }
+            let ids: Vec<&Vec<u32>> = found.iter().map(|(ids, _)| ids).collect();
+            truth.recall(&ids)
+        })
+        .collect();
+    assert!(
+        by_reorder[0] < by_reorder[1] && by_reorder[1] < 1.0,
+        "recall by reorder K, 100, all: {by_reorder:?}"
+    );
+    assert_eq!(by_reorder[2], 1.0, "every point measured exactly");
 }
 
 #[test]
@@ -242,6 +285,11 @@ fn invalid_parameters_are_rejected_with_their_range() {
         .unwrap_err();
     assert_eq!(err.status, StatusCode::InvalidArgument);
     assert!(err.message.contains("`nprobe` must be at least 1"));
+    let err = searcher
+        .configure(&mut Params::new([("reorder", "0")]))
+        .unwrap_err();
+    assert_eq!(err.status, StatusCode::InvalidArgument);
+    assert!(err.message.contains("`reorder` must be in 1..=65536"));
     let err = LorannSearch::new(index, base, Metric::InnerProduct)
         .err()
         .unwrap();
@@ -259,8 +307,12 @@ fn declared_defaults_are_the_defaults() {
     assert_eq!(explicit, implicit);
     assert_eq!(implicit.kmeans.clusters, 30);
     assert_eq!(implicit.train_queries, 900);
-    let [nprobe] = LorannSearch::PARAMS else {
-        panic!("one knob")
+    let [nprobe, reorder] = LorannSearch::PARAMS else {
+        panic!("two knobs")
     };
-    assert!(nprobe.is_knob());
+    assert!(nprobe.is_knob() && reorder.is_knob());
+    assert_eq!(
+        reorder.default(),
+        annvil_lorann::DEFAULT_REORDER.to_string()
+    );
 }
