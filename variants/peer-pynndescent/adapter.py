@@ -63,9 +63,14 @@ class Index:
         return self.search_batch(query.reshape(1, -1), k)[0]
 
     def search_batch(self, queries, k):
-        found = self.index.query(queries, k=min(k, self.n), epsilon=self.epsilon, return_distances=False)
+        # (ids, distances): the search computes both, and the bridge keeps
+        # the library's own distances rather than measuring the answer
+        # again (work its own binding does not do).
+        found, distances = self.index.query(queries, k=min(k, self.n), epsilon=self.epsilon)
         if found.shape[1] == k:
-            return found
+            return found, distances
         ids = np.full((len(queries), k), -1, dtype=np.int64)
         ids[:, : found.shape[1]] = found
-        return ids
+        padded = np.full((len(queries), k), np.inf, dtype=np.float32)
+        padded[:, : found.shape[1]] = distances
+        return ids, padded

@@ -62,4 +62,7 @@ class Index:
             self.parameters = json.dumps({"hgraph": {"ef_search": ef}})
 
     def search(self, query, k):
-        return self.index.knn_search(query, k, self.parameters)[0]
+        # (ids, distances): VSAG's distances after its fp32 reorder are
+        # exact and increasing, so the bridge keeps them rather than
+        # measuring the answer again (work its own binding does not do).
+        return self.index.knn_search(query, k, self.parameters)
