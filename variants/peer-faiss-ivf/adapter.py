@@ -39,14 +39,17 @@ def build(base, metric, params, threads):
     index.train(data)
     index.add(data)
     faiss.omp_set_num_threads(1)
-    return Index(index, nlist)
+    return Index(index, nlist, space == faiss.METRIC_INNER_PRODUCT)
 
 
 class Index:
-    def __init__(self, index, nlist):
+    def __init__(self, index, nlist, similarity):
         self.index = index
         self.ivf = faiss.extract_index_ivf(index.base_index)
         self.nlist = nlist
+        # The refine answers inner products largest first: negated, they
+        # are distances nearest first, as the bridge takes them.
+        self.sign = -1.0 if similarity else 1.0
 
     def configure(self, params):
         if "nprobe" in params:
@@ -60,14 +63,18 @@ class Index:
                 raise ValueError(f"reorder must be at least 1, not {reorder}")
             self.index.k_factor = reorder
 
+    # (ids, distances): the refine's exact distances (squared L2, or the
+    # negated inner product), so the bridge keeps its order and does not
+    # measure the answer again.
     def search(self, query, k):
-        return self.search_batch(query.reshape(1, -1), k)[0]
+        ids, distances = self.search_batch(query.reshape(1, -1), k)
+        return ids[0], distances[0]
 
     def search_batch(self, queries, k):
         # OpenMP's thread count is per calling thread: the build set 1 on
         # its own thread, and searches come from the worker's threads.
         faiss.omp_set_num_threads(1)
-        ids = self.index.search(queries, k)[1]
+        distances, ids = self.index.search(queries, k)
         # The nprobe nearest lists may hold fewer than k vectors (small sets,
         # small nprobe): faiss then pads with -1. Those queries are searched
         # again with twice the lists, until they are full or every list is
@@ -80,6 +87,6 @@ class Index:
             nprobe = min(2 * nprobe, self.nlist)
             params = faiss.SearchParametersIVF(nprobe=nprobe)
             refine = faiss.IndexRefineSearchParameters(k_factor=self.index.k_factor, base_index_params=params)
-            ids[short] = self.index.search(queries[short], k, params=refine)[1]
+            distances[short], ids[short] = self.index.search(queries[short], k, params=refine)
             short = short[(ids[short, :wanted] < 0).any(axis=1)]
-        return ids
+        return ids, self.sign * distances

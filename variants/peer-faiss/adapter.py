@@ -18,23 +18,31 @@ def build(base, metric, params, threads):
     data = np.ascontiguousarray(base, dtype=np.float32)
     index.add(data)
     faiss.omp_set_num_threads(1)
-    return Index(index)
+    return Index(index, space == faiss.METRIC_INNER_PRODUCT)
 
 
 class Index:
-    def __init__(self, index):
+    def __init__(self, index, similarity):
         self.index = index
+        # faiss answers inner products largest first: negated, they are
+        # distances nearest first, as the bridge takes them.
+        self.sign = -1.0 if similarity else 1.0
 
     def configure(self, params):
         effort = params.get("effort")
         if effort is not None:
             self.index.hnsw.efSearch = effort
 
+    # (ids, distances): faiss's own exact distances (squared L2, or the
+    # negated inner product), so the bridge keeps its order and does not
+    # measure the answer again.
     def search(self, query, k):
-        return self.index.search(query.reshape(1, -1), k)[1][0]
+        distances, ids = self.index.search(query.reshape(1, -1), k)
+        return ids[0], self.sign * distances[0]
 
     def search_batch(self, queries, k):
         # OpenMP's thread count is per calling thread: the build set 1 on
         # its own thread, and batches come from the worker's threads.
         faiss.omp_set_num_threads(1)
-        return self.index.search(queries, k)[1]
+        distances, ids = self.index.search(queries, k)
+        return ids, self.sign * distances

@@ -37,12 +37,15 @@ def build(base, metric, params, threads):
     builder.set_n_training_threads(threads)
     searcher = builder.build()
     searcher.set_num_threads(1)
-    return Index(searcher, n, leaves)
+    return Index(searcher, n, leaves, dot)
 
 
 class Index:
-    def __init__(self, searcher, n, leaves):
+    def __init__(self, searcher, n, leaves, dot):
         self.searcher = searcher
+        # ScaNN answers dot products largest first: negated, they are
+        # distances nearest first, as the bridge takes them.
+        self.sign = np.float32(-1.0 if dot else 1.0)
         self.n = n
         self.leaves = leaves
         self.leaves_to_search = 1
@@ -59,22 +62,28 @@ class Index:
                 raise ValueError(f"reorder must be at least 1, not {params['reorder']}")
             self.reorder = params["reorder"]
 
+    # (ids, distances): the reorder's exact distances (squared L2, or the
+    # negated dot product), so the bridge keeps its order and does not
+    # measure the answer again.
     def search(self, query, k):
         leaves = self.leaves_to_search
         while True:
-            ids = self.searcher.search(query, k, max(self.reorder, k), leaves)[0]
+            ids, distances = self.searcher.search(query, k, max(self.reorder, k), leaves)
             # The searched leaves may hold fewer than k points (small sets):
             # search again with twice the leaves, as IVF-style searches do.
             if len(ids) >= min(k, self.n) or leaves >= self.leaves:
-                return ids
+                return ids, self.sign * distances
             leaves = min(2 * leaves, self.leaves)
 
     def search_batch(self, queries, k):
-        found = self.searcher.search_batched(queries, k, max(self.reorder, k), self.leaves_to_search)[0]
+        found, scores = self.searcher.search_batched(queries, k, max(self.reorder, k), self.leaves_to_search)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
+        distances = np.full((len(queries), k), np.inf, dtype=np.float32)
         ids[:, : found.shape[1]] = found
+        distances[:, : found.shape[1]] = self.sign * scores
         for row in np.flatnonzero((ids[:, : min(k, self.n)] < 0).any(axis=1)):
-            short = self.search(queries[row], k)
-            ids[row] = -1
-            ids[row, : len(short)] = short
-        return ids
+            short_ids, short_distances = self.search(queries[row], k)
+            ids[row], distances[row] = -1, np.inf
+            ids[row, : len(short_ids)] = short_ids
+            distances[row, : len(short_distances)] = short_distances
+        return ids, distances
