@@ -17,6 +17,9 @@
 //! measures them with annvil-distance's f32-query-to-f16 kernels. The
 //! prepare parameter `rerank` then recomputes exact f32 distances for the
 //! best of the final pool, so the results come out exactly ordered.
+//! How far ahead the packed search prefetches codes ([`Prefetch`]) is
+//! chosen at prepare time by timing searches for base vectors on the
+//! machine, unless `prefetch_ahead` and `prefetch_lines` fix it.
 //!
 //! The building blocks are public because graph construction needs the same
 //! searches: [`LayerSearch`] (epoch-tagged [`VisitedSet`] plus reusable
@@ -27,12 +30,14 @@
 mod layer;
 mod packed;
 mod pool;
+mod prefetch;
 mod region;
 mod space;
 mod visited;
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
+use std::time::{Duration, Instant};
 
 use annvil_abi::{
     Base, Error, Graph, GraphView, Level, Metric, Neighbors, ParamSpec, Params, Result, Search,
@@ -43,6 +48,7 @@ use annvil_rerank::rank_exact;
 pub use layer::{LayerSearch, descend, greedy, greedy_by};
 pub use packed::{Encoding, PackedLevel, PackedSearch, Traversal};
 pub use pool::{MAX_POOL_ID, Pool};
+pub use prefetch::{MAX_PREFETCH_AHEAD, MAX_PREFETCH_LINES, Prefetch};
 pub use region::Region;
 pub use space::Space;
 pub use visited::VisitedSet;
@@ -70,6 +76,20 @@ pub const DEFAULT_EF: usize = 10;
 /// The largest `ef` and `rerank` accepted.
 pub const MAX_BEAM: usize = 1 << 20;
 
+/// Points searched for, one after another, to time each prefetch setting
+/// at prepare time.
+const TUNING_QUERIES: usize = 400;
+
+/// Beam width of those searches (GLASS tunes at its default of 32).
+const TUNING_EF: usize = 32;
+
+/// Timed passes over the tuning queries per setting; the fastest counts.
+const TUNING_ROUNDS: usize = 3;
+
+/// Records smaller than this stay in the caches, where prefetching cannot
+/// matter: their search keeps [`Prefetch::default`] untimed.
+const TUNING_MIN_BYTES: usize = 8 << 20;
+
 /// Prepare parameters of a [`BeamSearch`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BeamOptions {
@@ -83,10 +103,17 @@ pub struct BeamOptions {
     /// [`PackedSearch::distances_are_exact`]), e.g. pixel data under SQ8
     /// or f16.
     pub rerank: usize,
+    /// `prefetch_ahead`: how many neighbours ahead a packed search asks for
+    /// codes (`None`, parameter 0, the default: timed at prepare time).
+    pub prefetch_ahead: Option<usize>,
+    /// `prefetch_lines`: cache lines of each such code (`None`, parameter
+    /// 0, the default: timed at prepare time).
+    pub prefetch_lines: Option<usize>,
 }
 
 impl BeamOptions {
-    /// Reads `traversal` (`f32`, `sq8`, `sq4` or `f16`) and `rerank` (0..=2^20),
+    /// Reads `traversal` (`f32`, `sq8`, `sq4` or `f16`), `rerank`
+    /// (0..=2^20), `prefetch_ahead` (0..=64) and `prefetch_lines` (0..=16),
     /// each defaulting to [`BeamOptions::default`]; errors name the
     /// parameter and the accepted values.
     pub fn from_params(params: &mut Params) -> Result<BeamOptions> {
@@ -100,7 +127,23 @@ impl BeamOptions {
                 "parameter `rerank` must be in 0..={MAX_BEAM}, not {rerank}"
             )));
         }
-        Ok(BeamOptions { traversal, rerank })
+        let mut tuned = |name: &str, most: usize| -> Result<Option<usize>> {
+            let value = params.get_or(name, 0usize)?;
+            if value > most {
+                return Err(Error::invalid(format!(
+                    "parameter `{name}` must be in 0..={most} (0: timed at prepare time), not {value}"
+                )));
+            }
+            Ok((value > 0).then_some(value))
+        };
+        let prefetch_ahead = tuned("prefetch_ahead", MAX_PREFETCH_AHEAD)?;
+        let prefetch_lines = tuned("prefetch_lines", MAX_PREFETCH_LINES)?;
+        Ok(BeamOptions {
+            traversal,
+            rerank,
+            prefetch_ahead,
+            prefetch_lines,
+        })
     }
 }
 
@@ -189,7 +232,7 @@ impl<N: NativeGraph> BeamSearch<N> {
         } else {
             view.entry_points.to_vec()
         };
-        Ok(BeamSearch {
+        let mut search = BeamSearch {
             space: Space::new(base, metric),
             metric,
             level0,
@@ -198,7 +241,92 @@ impl<N: NativeGraph> BeamSearch<N> {
             ef: DEFAULT_EF,
             options,
             native: PhantomData,
-        })
+        };
+        if let Level0::Packed(level) = &mut search.level0 {
+            level.set_prefetch(Prefetch {
+                ahead: options.prefetch_ahead.unwrap_or(Prefetch::default().ahead),
+                lines: options.prefetch_lines.unwrap_or(Prefetch::default().lines),
+            });
+            if level.memory_bytes() >= TUNING_MIN_BYTES {
+                search.tune_prefetch()?;
+            }
+        }
+        Ok(search)
+    }
+
+    /// Chooses the prefetch settings of a packed level 0 that search
+    /// fastest on this machine, among the [`Prefetch::candidates`] the
+    /// options leave open: first the number of lines (at the default
+    /// `ahead`), then `ahead` (at those lines), each setting timed on
+    /// searches for `TUNING_QUERIES` points near the data (midpoints of
+    /// spread base vectors and their first neighbours), the fastest of
+    /// `TUNING_ROUNDS` passes counting (see [`Prefetch::fastest`]).
+    /// Results do not depend on the choice, only speed. Does nothing for a
+    /// flat level 0.
+    pub fn tune_prefetch(&mut self) -> Result<()> {
+        let Level0::Packed(level) = &self.level0 else {
+            return Ok(());
+        };
+        let (max_degree, code_lines) = (level.max_degree(), level.code_lines());
+        let queries = self.tuning_queries(level);
+        let mut context = self.new_context()?;
+        let mut time = |search: &mut Self, prefetch: Prefetch| -> Duration {
+            if let Level0::Packed(level) = &mut search.level0 {
+                level.set_prefetch(prefetch);
+            }
+            let start = Instant::now();
+            for query in &queries {
+                search.search_packed(&mut context, query, TUNING_EF);
+            }
+            start.elapsed()
+        };
+        let ahead = self.options.prefetch_ahead;
+        let lines = Prefetch::candidates(
+            max_degree,
+            code_lines,
+            Some(ahead.unwrap_or(Prefetch::default().ahead)),
+            self.options.prefetch_lines,
+        );
+        // One untimed pass brings what the searches touch into the state
+        // the timed passes will find it in.
+        time(self, lines[0]);
+        let lines = Prefetch::fastest(&lines, TUNING_ROUNDS, |p| time(self, p)).lines;
+        let aheads = Prefetch::candidates(max_degree, code_lines, ahead, Some(lines));
+        let fastest = Prefetch::fastest(&aheads, TUNING_ROUNDS, |p| time(self, p));
+        if let Level0::Packed(level) = &mut self.level0 {
+            level.set_prefetch(fastest);
+        }
+        Ok(())
+    }
+
+    /// Queries near the data for [`tune_prefetch`](Self::tune_prefetch):
+    /// the midpoints of a spread of base vectors and their first
+    /// neighbours in `level` (unit-normalised for angular data), points
+    /// the index does not hold, as a search's queries are.
+    fn tuning_queries(&self, level: &PackedLevel) -> Vec<Vec<f32>> {
+        let n = self.space.len();
+        let count = TUNING_QUERIES.min(n);
+        (0..count)
+            .map(|i| {
+                let v = (i * n / count) as u32;
+                let u = level.links(v).next().unwrap_or(v);
+                let (a, b) = (self.space.row(v), self.space.row(u));
+                let mut query: Vec<f32> = a.iter().zip(b).map(|(x, y)| (x + y) / 2.0).collect();
+                let norm = query.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if self.metric == Metric::Angular && norm > 0.0 {
+                    query.iter_mut().for_each(|x| *x /= norm);
+                }
+                query
+            })
+            .collect()
+    }
+
+    /// The prefetch settings of a packed level 0 (`None` for a flat one).
+    pub fn prefetch(&self) -> Option<Prefetch> {
+        match &self.level0 {
+            Level0::Packed(level) => Some(level.prefetch()),
+            Level0::Flat(_) => None,
+        }
     }
 
     /// The current `ef` knob.
@@ -226,6 +354,32 @@ impl<N: NativeGraph> BeamSearch<N> {
         distance: impl FnMut(u32) -> f32,
     ) {
         descend(&self.upper, &self.entry_points, seeds, computed, distance);
+    }
+
+    /// The packed level-0 search for `query` with beam `ef` from the
+    /// descent's seeds, which leaves its nodes in `packed`'s pool. Returns
+    /// the number of code distances computed.
+    fn run_packed(
+        &self,
+        level: &PackedLevel,
+        packed: &mut PackedSearch,
+        seeds: &mut Vec<Candidate>,
+        query: &[f32],
+        ef: usize,
+    ) -> u64 {
+        let mut computed = 0;
+        packed.set_query(query);
+        self.seed(seeds, &mut computed, |id| packed.distance(level, id));
+        computed += packed.start(level, seeds.iter().map(|seed| seed.id), ef);
+        computed + packed.run(level)
+    }
+
+    /// [`run_packed`](Self::run_packed) in `context`, for the timing of
+    /// prefetch settings; nothing for a flat level 0.
+    fn search_packed(&self, context: &mut BeamContext, query: &[f32], ef: usize) {
+        if let (Level0::Packed(level), Some(packed)) = (&self.level0, context.packed.as_mut()) {
+            self.run_packed(level, packed, &mut context.seeds, query, ef);
+        }
     }
 
     /// Writes the best of `found` (closest first) to `out`: as they are, or
@@ -273,6 +427,20 @@ impl<N: NativeGraph> Search for BeamSearch<N> {
             MAX_BEAM as i64,
             "0",
             "exact f32 rerank of the best max(rerank, n) of the pool (0: none)",
+        ),
+        ParamSpec::int(
+            "prefetch_ahead",
+            0,
+            MAX_PREFETCH_AHEAD as i64,
+            "0",
+            "neighbours ahead whose codes a packed search prefetches (0: timed at prepare time)",
+        ),
+        ParamSpec::int(
+            "prefetch_lines",
+            0,
+            MAX_PREFETCH_LINES as i64,
+            "0",
+            "cache lines of each prefetched code (0: timed at prepare time)",
         ),
     ];
 
@@ -338,10 +506,7 @@ impl<N: NativeGraph> Search for BeamSearch<N> {
                 let packed = packed
                     .as_mut()
                     .expect("contexts of a packed level 0 hold its scratch");
-                packed.set_query(query);
-                self.seed(seeds, &mut computed, |id| packed.distance(level, id));
-                computed += packed.start(level, seeds.iter().map(|seed| seed.id), ef);
-                computed += packed.run(level);
+                computed += self.run_packed(level, packed, seeds, query, ef);
                 let rerank = !packed.distances_are_exact(level);
                 computed += self.emit(packed.results(), query, out, rerank);
             }

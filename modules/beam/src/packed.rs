@@ -14,16 +14,9 @@ use annvil_distance::{
 use annvil_quant::{IntegerQuery, ScalarQuantizer, Scheme};
 
 use crate::pool::{MAX_POOL_ID, Pool};
+use crate::prefetch::Prefetch;
 use crate::region::Region;
 use crate::visited::VisitedSet;
-
-/// How many neighbours ahead of the one being measured
-/// [`PackedSearch::expand`] prefetches the code of (tuned on Fashion-MNIST
-/// SQ8 records of 1 KiB).
-const PREFETCH_AHEAD: usize = 3;
-
-/// Cache lines of a code [`PackedLevel::prefetch_code`] asks for at most.
-const PREFETCH_CODE_LINES: usize = 16;
 
 /// Bytes of one neighbour id in a record.
 const ID_BYTES: usize = size_of::<u32>();
@@ -141,6 +134,8 @@ pub struct PackedLevel {
     /// Whether every vector decodes exactly from its code.
     lossless: bool,
     metric: Metric,
+    /// How far ahead a search asks for codes.
+    prefetch: Prefetch,
 }
 
 /// The code part of the records: how a vector becomes a code and back.
@@ -264,6 +259,7 @@ impl PackedLevel {
             codec,
             lossless,
             metric,
+            prefetch: Prefetch::default(),
         })
     }
 
@@ -280,6 +276,27 @@ impl PackedLevel {
     /// Bytes of one record (a multiple of 64).
     pub fn stride(&self) -> usize {
         self.stride
+    }
+
+    /// Cache lines of a code in a record, padding included.
+    pub fn code_lines(&self) -> usize {
+        (self.stride - self.code_at) / CACHE_LINE
+    }
+
+    /// How far ahead searches ask for codes ([`Prefetch::default`] until
+    /// [set](Self::set_prefetch)).
+    pub fn prefetch(&self) -> Prefetch {
+        self.prefetch
+    }
+
+    /// Makes searches ask for codes `prefetch.ahead` neighbours ahead,
+    /// `prefetch.lines` lines of each (both at least 1; `lines` is capped
+    /// at the code's length). Results do not depend on it, only speed.
+    pub fn set_prefetch(&mut self, prefetch: Prefetch) {
+        self.prefetch = Prefetch {
+            ahead: prefetch.ahead.max(1),
+            lines: prefetch.lines.clamp(1, self.code_lines().max(1)),
+        };
     }
 
     /// The form of the codes.
@@ -360,11 +377,11 @@ impl PackedLevel {
     }
 
     /// Asks the CPU to load the code of `node` (its first
-    /// `PREFETCH_CODE_LINES` lines).
+    /// [`prefetch().lines`](Self::prefetch) lines).
     #[inline]
     pub fn prefetch_code(&self, node: u32) {
         let code = self.code(node);
-        for line in code.chunks(CACHE_LINE).take(PREFETCH_CODE_LINES) {
+        for line in code.chunks(CACHE_LINE).take(self.prefetch.lines) {
             prefetch(line.as_ptr());
         }
     }
@@ -496,20 +513,24 @@ impl PackedSearch {
 
     /// One step of the search: measures the unvisited neighbours of `node`
     /// against the query and offers them to the pool, prefetching the codes
-    /// of the neighbours a few places ahead and the lists of those that
-    /// enter the pool. Returns the number of code distances computed.
+    /// of the unvisited neighbours [`Prefetch::ahead`] places ahead and the
+    /// lists of those that enter the pool. Returns the number of code
+    /// distances computed.
     #[inline]
     pub fn expand(&mut self, level: &PackedLevel, node: u32) -> u64 {
         let ids = level.id_bytes(node);
         let count = ids.len() / ID_BYTES;
         let id = |j: usize| cell(ids, j);
-        for j in 0..count.min(PREFETCH_AHEAD) {
-            level.prefetch_code(id(j));
+        let ahead = level.prefetch.ahead;
+        for j in 0..count.min(ahead) {
+            if !self.visited.contains(id(j)) {
+                level.prefetch_code(id(j));
+            }
         }
         let mut computed = 0;
         for j in 0..count {
-            if j + PREFETCH_AHEAD < count {
-                level.prefetch_code(id(j + PREFETCH_AHEAD));
+            if j + ahead < count && !self.visited.contains(id(j + ahead)) {
+                level.prefetch_code(id(j + ahead));
             }
             let v = id(j);
             if !self.visited.insert(v) {

@@ -1,9 +1,9 @@
 //! Quantized and f16 traversal through the search slot: recall against
-//! exact search, exact reranked distances, determinism, and the validation
-//! of the `traversal` and `rerank` prepare parameters.
+//! exact search, exact reranked distances, determinism, prefetch settings
+//! that change speed alone, and the validation of the prepare parameters.
 
 use annvil_abi::{Base, GraphView, Metric, Params, Search, StatusCode};
-use annvil_beam::{BeamOptions, BeamSearch, StandardGraph, Traversal};
+use annvil_beam::{BeamOptions, BeamSearch, Prefetch, StandardGraph, Traversal};
 use annvil_dataset::Dataset;
 use annvil_testkit::{K, Truth, dataset, knn_graph, leak_base};
 
@@ -147,8 +147,14 @@ fn options_are_read_and_validated() {
         read(&[("traversal", "sq4"), ("rerank", "30")]).unwrap(),
         BeamOptions {
             traversal: Traversal::Sq4,
-            rerank: 30
+            rerank: 30,
+            ..BeamOptions::default()
         }
+    );
+    let fixed = read(&[("prefetch_ahead", "5"), ("prefetch_lines", "0")]).unwrap();
+    assert_eq!(
+        (fixed.prefetch_ahead, fixed.prefetch_lines),
+        (Some(5), None)
     );
     for (pairs, names) in [
         (
@@ -157,6 +163,14 @@ fn options_are_read_and_validated() {
         ),
         (&[("rerank", "-1")][..], ["`rerank`", "not a valid usize"]),
         (&[("rerank", "2000000")][..], ["`rerank`", "0..=1048576"]),
+        (
+            &[("prefetch_ahead", "65")][..],
+            ["`prefetch_ahead`", "0..=64 (0: timed at prepare time)"],
+        ),
+        (
+            &[("prefetch_lines", "17")][..],
+            ["`prefetch_lines`", "0..=16"],
+        ),
     ] {
         let error = read(pairs).unwrap_err();
         assert_eq!(error.status, StatusCode::InvalidArgument, "{pairs:?}");
@@ -171,4 +185,58 @@ fn options_are_read_and_validated() {
     let error = beam.configure(&mut Params::new([("ef", "0")])).unwrap_err();
     assert!(error.message.contains("`ef`"), "{}", error.message);
     assert_eq!(beam.ef(), 64, "a refused knob changes nothing");
+}
+
+#[test]
+fn prefetch_settings_change_speed_not_answers() {
+    let (data, base, view) = fixture("euclidean");
+    let reference = answers(
+        &searcher(base, &view, data.metric, &[("traversal", "sq8")]),
+        &data,
+    );
+    for (ahead, lines) in [("1", "1"), ("12", "1"), ("2", "16")] {
+        let params = [
+            ("traversal", "sq8"),
+            ("prefetch_ahead", ahead),
+            ("prefetch_lines", lines),
+        ];
+        let beam = searcher(base, &view, data.metric, &params);
+        // 24 dimensions make one line of code: more lines than that are capped.
+        let expected = Prefetch {
+            ahead: ahead.parse().unwrap(),
+            lines: 1,
+        };
+        assert_eq!(beam.prefetch(), Some(expected));
+        assert_eq!(
+            answers(&beam, &data),
+            reference,
+            "ahead {ahead}, lines {lines}"
+        );
+    }
+    // A small index keeps the default untimed; timing it on request picks
+    // one of the candidates and answers alike.
+    let mut beam = searcher(
+        base,
+        &view,
+        data.metric,
+        &[("traversal", "sq8"), ("prefetch_lines", "1")],
+    );
+    assert_eq!(
+        beam.prefetch(),
+        Some(Prefetch {
+            lines: 1,
+            ..Prefetch::default()
+        })
+    );
+    beam.tune_prefetch().unwrap();
+    let tuned = beam.prefetch().unwrap();
+    assert!(
+        Prefetch::candidates(GRAPH_DEGREE, 1, None, Some(1)).contains(&tuned),
+        "{tuned:?}"
+    );
+    assert_eq!(answers(&beam, &data), reference);
+    // f32 traversal has no packed records to prefetch from.
+    let mut flat = searcher(base, &view, data.metric, &[]);
+    flat.tune_prefetch().unwrap();
+    assert_eq!(flat.prefetch(), None);
 }
