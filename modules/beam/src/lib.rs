@@ -18,8 +18,8 @@
 //! prepare parameter `rerank` then recomputes exact f32 distances for the
 //! best of the final pool, so the results come out exactly ordered.
 //! How far ahead the packed search prefetches codes ([`Prefetch`]) is
-//! chosen at prepare time by timing searches for base vectors on the
-//! machine, unless `prefetch_ahead` and `prefetch_lines` fix it.
+//! chosen at prepare time by timing searches for points near the data on
+//! the machine, unless `prefetch_ahead` and `prefetch_lines` fix it.
 //!
 //! The building blocks are public because graph construction needs the same
 //! searches: [`LayerSearch`] (epoch-tagged [`VisitedSet`] plus reusable
