@@ -19,9 +19,8 @@ pub struct Prefetch {
 
 impl Default for Prefetch {
     /// Eight neighbours ahead, whole codes (up to [`MAX_PREFETCH_LINES`]):
-    /// on Fashion-MNIST (1 KiB SQ8 records) and MiniLM (384-byte codes) in
-    /// one process on this project's machine, 1.01-1.06x and 1.06-1.10x
-    /// the QPS of the three ahead used before (ef 10 to 80).
+    /// the settings of an index too small for timing to matter (its
+    /// records stay in cache), and the `ahead` that timing starts from.
     fn default() -> Prefetch {
         Prefetch {
             ahead: 8,
