@@ -60,7 +60,8 @@ class Index:
             self.epsilon = params["epsilon"]
 
     def search(self, query, k):
-        return self.search_batch(query.reshape(1, -1), k)[0]
+        ids, distances = self.search_batch(query.reshape(1, -1), k)
+        return ids[0], distances[0]
 
     def search_batch(self, queries, k):
         # (ids, distances): the search computes both, and the bridge keeps
